@@ -1,0 +1,2 @@
+//! Placeholder main; replaced by the demonstration once the core lands.
+fn main() {}
