@@ -1,0 +1,167 @@
+//! Byte-level encoding: a bounded reader and canonical LEB128 varints.
+//!
+//! Every decoder in this crate reads through [`Reader`], which hands out sub-slices of the
+//! input, never allocates more than the input justifies, and lets callers reject trailing
+//! bytes. All fixed-width integers are big-endian.
+
+use crate::error::DecodeError;
+
+/// A cursor over an input slice.
+#[derive(Debug)]
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Takes `len` bytes or fails with [`DecodeError::Truncated`].
+    pub(crate) fn take(&mut self, len: usize) -> Result<&'a [u8], DecodeError> {
+        if self.bytes.len() < len {
+            return Err(DecodeError::Truncated);
+        }
+        let (head, tail) = self.bytes.split_at(len);
+        self.bytes = tail;
+        Ok(head)
+    }
+
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N)?);
+        Ok(out)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+
+    /// A canonical (shortest-form) LEB128 varint that fits in a `u32`.
+    pub(crate) fn varint(&mut self) -> Result<u32, DecodeError> {
+        let mut value: u64 = 0;
+        for i in 0..5 {
+            let byte = self.u8()?;
+            value |= u64::from(byte & 0x7f) << (7 * i);
+            if byte & 0x80 == 0 {
+                // A last byte of zero (other than the value 0 itself) is a padded encoding.
+                if byte == 0 && i > 0 {
+                    return Err(DecodeError::NonCanonical);
+                }
+                return u32::try_from(value).map_err(|_| DecodeError::NonCanonical);
+            }
+        }
+        Err(DecodeError::NonCanonical)
+    }
+
+    /// A `u16` length prefix followed by that many bytes, refused above `max`.
+    pub(crate) fn bytes_u16(&mut self, max: usize) -> Result<&'a [u8], DecodeError> {
+        let len = usize::from(u16::from_be_bytes(self.array()?));
+        if len > max {
+            return Err(DecodeError::TooLarge);
+        }
+        self.take(len)
+    }
+
+    /// Everything not yet read.
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.bytes)
+    }
+
+    /// Fails unless the whole input was consumed.
+    pub(crate) fn finish(self) -> Result<(), DecodeError> {
+        if self.bytes.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::TrailingBytes)
+        }
+    }
+}
+
+/// Appends the shortest LEB128 encoding of `value`.
+pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u32) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Appends a `u16` length prefix and the bytes. Callers bound `bytes` below 65,536.
+pub(crate) fn put_bytes_u16(out: &mut Vec<u8>, bytes: &[u8]) {
+    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(&bytes[..usize::from(len)]);
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn varint_rejects_padding_and_overflow() {
+        assert_eq!(Reader::new(&[0x00]).varint(), Ok(0));
+        assert_eq!(
+            Reader::new(&[0x80, 0x00]).varint(),
+            Err(DecodeError::NonCanonical)
+        );
+        assert_eq!(
+            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x0f]).varint(),
+            Ok(u32::MAX)
+        );
+        assert_eq!(
+            Reader::new(&[0xff, 0xff, 0xff, 0xff, 0x10]).varint(),
+            Err(DecodeError::NonCanonical)
+        );
+        assert_eq!(
+            Reader::new(&[0xff; 6]).varint(),
+            Err(DecodeError::NonCanonical)
+        );
+        assert_eq!(Reader::new(&[0x80]).varint(), Err(DecodeError::Truncated));
+    }
+
+    #[test]
+    fn length_prefixed_bytes_are_bounded() {
+        assert_eq!(
+            Reader::new(&[0, 3, 1, 2, 3]).bytes_u16(3),
+            Ok(&[1u8, 2, 3][..])
+        );
+        assert_eq!(
+            Reader::new(&[0, 4, 1, 2, 3, 4]).bytes_u16(3),
+            Err(DecodeError::TooLarge)
+        );
+        assert_eq!(
+            Reader::new(&[0, 4, 1]).bytes_u16(9),
+            Err(DecodeError::Truncated)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn varint_round_trips_canonically(value: u32) {
+            let mut out = Vec::new();
+            put_varint(&mut out, value);
+            let mut reader = Reader::new(&out);
+            prop_assert_eq!(reader.varint(), Ok(value));
+            prop_assert!(reader.finish().is_ok());
+        }
+    }
+}

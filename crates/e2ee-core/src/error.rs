@@ -1,0 +1,152 @@
+//! Error types, one enum per fault domain.
+//!
+//! * [`DecodeError`]: the bytes are not a well-formed encoding.
+//! * [`KeyError`]: a key or signature is unusable (bad signature, low-order point).
+//! * [`HandshakeError`]: setting up a session failed.
+//! * [`DecryptError`]: a message could not be decrypted; the session is unchanged.
+//! * [`StoreError`]: the caller's store failed.
+//! * [`Error`]: what the session API returns; wraps the above and adds trust failures.
+
+use crate::address::Address;
+
+/// The bytes are not a valid encoding of the expected value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ended before the value did.
+    #[error("input truncated")]
+    Truncated,
+    /// Bytes remained after a complete value.
+    #[error("trailing bytes after value")]
+    TrailingBytes,
+    /// The version or type byte is not one this implementation knows.
+    #[error("unknown version or type byte {0:#04x}")]
+    UnknownVersion(u8),
+    /// A field uses a non-canonical encoding (padded varint, unknown flag bits, ...).
+    #[error("non-canonical encoding")]
+    NonCanonical,
+    /// A length or count exceeds its limit.
+    #[error("length or count over its limit")]
+    TooLarge,
+    /// A field that must be valid (UTF-8, a curve point, a KEM key) is not.
+    #[error("invalid field: {0}")]
+    InvalidField(&'static str),
+}
+
+/// A key or signature failed a check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// A signature does not verify (Ed25519 `verify_strict`).
+    #[error("invalid signature on {0}")]
+    InvalidSignature(&'static str),
+    /// A Diffie-Hellman output was all zeros: the peer sent a low-order point.
+    #[error("non-contributory Diffie-Hellman (low-order point)")]
+    NonContributory,
+    /// A public key does not decode.
+    #[error("invalid public key: {0}")]
+    InvalidKey(&'static str),
+}
+
+/// Setting up a session (PQXDH) failed. Nothing was consumed or stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// A key or signature in the bundle or first message is bad.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The bundle carries no KEM prekey and the caller did not opt into plain X3DH.
+    #[error("bundle has no KEM prekey and plain X3DH was not allowed")]
+    MissingKemPreKey,
+    /// The first message names a signed prekey we do not hold.
+    #[error("unknown signed prekey {0}")]
+    UnknownSignedPreKey(u32),
+    /// The first message names a one-time prekey we do not hold (never had, or already used:
+    /// a replayed first message ends here).
+    #[error("unknown or already used one-time prekey {0}")]
+    UnknownOneTimePreKey(u32),
+    /// The first message names a KEM prekey we do not hold (or a used one-time one).
+    #[error("unknown or already used KEM prekey {0}")]
+    UnknownKemPreKey(u32),
+    /// This (last-resort KEM prekey, base key) pair was already accepted once.
+    #[error("last-resort KEM prekey {0} already used with this base key")]
+    LastResortReplay(u32),
+    /// The first message has no KEM ciphertext and plain X3DH is not allowed.
+    #[error("first message without KEM ciphertext and plain X3DH was not allowed")]
+    PlainX3dhRefused,
+}
+
+/// A message could not be decrypted. The session state is exactly as before.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecryptError {
+    /// The message is malformed.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Authentication failed: tampered, wrong session, or keys not held. Deliberately opaque.
+    #[error("message authentication failed")]
+    AuthenticationFailed,
+    /// The message was already decrypted, or its key was discarded under the skipped-key limit.
+    #[error("duplicate or expired message (counter {counter})")]
+    Duplicate {
+        /// The message counter.
+        counter: u32,
+    },
+    /// The message is further ahead than [`crate::limits::MAX_FORWARD_JUMP`].
+    #[error("message counter jumps {jump} ahead, over the limit")]
+    TooFarAhead {
+        /// How many messages would have to be skipped.
+        jump: u32,
+    },
+    /// No session exists for this peer (and the message is not a first message).
+    #[error("no session")]
+    NoSession,
+    /// The message's version is newer than this session's.
+    #[error("session cannot send: it has no sending chain")]
+    CannotSend,
+}
+
+/// A store operation failed. The caller's storage layer provides the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("store error: {0}")]
+pub struct StoreError(pub String);
+
+/// Errors of the session API ([`crate::SessionCipher`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Malformed input bytes.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Session set-up failed.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// Decryption failed; the session is unchanged.
+    #[error(transparent)]
+    Decrypt(#[from] DecryptError),
+    /// The caller's store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The peer's identity key differs from the one trusted for this address. Call
+    /// [`crate::IdentityStore::trust_identity`] after the user verified the safety number.
+    #[error("identity key of {address} changed")]
+    IdentityChanged {
+        /// Whose identity changed.
+        address: Address,
+    },
+    /// There is no session with this address: fetch a bundle first.
+    #[error("no session with {address}")]
+    NoSession {
+        /// The peer.
+        address: Address,
+    },
+    /// A caller mistake: an argument outside its documented range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+}
+
+impl From<KeyError> for Error {
+    fn from(e: KeyError) -> Self {
+        Error::Handshake(HandshakeError::Key(e))
+    }
+}

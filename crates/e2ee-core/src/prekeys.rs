@@ -1,0 +1,589 @@
+//! Prekeys a device publishes so others can start sessions while it is offline.
+//!
+//! ```text
+//! SignedPreKeyPublic (108)  = id u32 || created_at u64 || X25519 pub (32) || sig (64)
+//!   sig = Ed25519(identity, "E2EE-v1 signed prekey" || id || created_at || X25519 pub)
+//! OneTimePreKeyPublic (36)  = id u32 || X25519 pub (32)
+//! KemPreKeyPublic (1261)    = id u32 || kind u8 || created_at u64 || ML-KEM-768 pub (1184) || sig (64)
+//!   kind: 1 = one-time, 2 = last-resort
+//!   sig = Ed25519(identity, "E2EE-v1 kem prekey" || id || kind || created_at || ML-KEM pub)
+//! PreKeyBundle = 0x01 || flags u8 || IdentityKey (128) || SignedPreKeyPublic
+//!                [|| OneTimePreKeyPublic if flags & 1] [|| KemPreKeyPublic if flags & 2]
+//! ```
+
+use std::fmt;
+
+use rand_core::{CryptoRng, RngCore};
+
+use crate::{
+    codec::Reader,
+    dh::{DhKeyPair, DhPublicKey},
+    error::{DecodeError, KeyError},
+    identity::{IdentityDecodeError, IdentityKey, IdentityKeyPair},
+    kem::{KEM_PUBLIC_KEY_LEN, KemKeyPair, KemPublicKey},
+    limits::MAX_PREKEY_BATCH,
+};
+
+/// Encoded length of a [`SignedPreKeyPublic`].
+pub const SIGNED_PREKEY_LEN: usize = 4 + 8 + 32 + 64;
+/// Encoded length of a [`OneTimePreKeyPublic`].
+pub const ONE_TIME_PREKEY_LEN: usize = 4 + 32;
+/// Encoded length of a [`KemPreKeyPublic`].
+pub const KEM_PREKEY_LEN: usize = 4 + 1 + 8 + KEM_PUBLIC_KEY_LEN + 64;
+
+const SIGNED_PREKEY_CONTEXT: &[u8] = b"E2EE-v1 signed prekey";
+const KEM_PREKEY_CONTEXT: &[u8] = b"E2EE-v1 kem prekey";
+const BUNDLE_VERSION: u8 = 0x01;
+const BUNDLE_HAS_ONE_TIME: u8 = 0x01;
+const BUNDLE_HAS_KEM: u8 = 0x02;
+
+/// The public half of a signed X25519 prekey.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SignedPreKeyPublic {
+    /// Identifier chosen by the owner.
+    pub id: u32,
+    /// Unix seconds; lets clients and servers retire old keys.
+    pub created_at: u64,
+    /// The X25519 key.
+    pub key: DhPublicKey,
+    /// Ed25519 signature by the owner's identity.
+    pub signature: [u8; 64],
+}
+
+impl SignedPreKeyPublic {
+    fn signed_message(id: u32, created_at: u64, key: &DhPublicKey) -> Vec<u8> {
+        let mut msg = Vec::with_capacity(SIGNED_PREKEY_CONTEXT.len() + 44);
+        msg.extend_from_slice(SIGNED_PREKEY_CONTEXT);
+        msg.extend_from_slice(&id.to_be_bytes());
+        msg.extend_from_slice(&created_at.to_be_bytes());
+        msg.extend_from_slice(&key.0);
+        msg
+    }
+
+    /// Verifies the signature against the owner's identity.
+    pub fn verify(&self, owner: &IdentityKey) -> Result<(), KeyError> {
+        owner.verify(
+            &Self::signed_message(self.id, self.created_at, &self.key),
+            &self.signature,
+            "signed prekey",
+        )
+    }
+
+    /// The 108-byte encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(SIGNED_PREKEY_LEN);
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.to_be_bytes());
+        out.extend_from_slice(&self.created_at.to_be_bytes());
+        out.extend_from_slice(&self.key.0);
+        out.extend_from_slice(&self.signature);
+    }
+
+    /// Decodes the 108-byte encoding (the signature is checked by [`Self::verify`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut reader = Reader::new(bytes);
+        let key = Self::read(&mut reader)?;
+        reader.finish()?;
+        Ok(key)
+    }
+
+    fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            id: reader.u32()?,
+            created_at: reader.u64()?,
+            key: DhPublicKey(reader.array()?),
+            signature: reader.array()?,
+        })
+    }
+}
+
+/// A signed X25519 prekey with its secret.
+#[derive(Clone)]
+pub struct SignedPreKey {
+    key: DhKeyPair,
+    public: SignedPreKeyPublic,
+}
+
+impl SignedPreKey {
+    /// Generates and signs a prekey.
+    pub fn generate(
+        rng: &mut (impl RngCore + CryptoRng),
+        identity: &IdentityKeyPair,
+        id: u32,
+        created_at: u64,
+    ) -> Self {
+        let key = DhKeyPair::generate(rng);
+        let signature = identity.sign(&SignedPreKeyPublic::signed_message(
+            id,
+            created_at,
+            &key.public(),
+        ));
+        let public = SignedPreKeyPublic {
+            id,
+            created_at,
+            key: key.public(),
+            signature,
+        };
+        Self { key, public }
+    }
+
+    /// Rebuilds from the secret bytes and public encoding a store kept.
+    pub fn from_parts(secret: [u8; 32], public: SignedPreKeyPublic) -> Result<Self, DecodeError> {
+        let key = DhKeyPair::from_secret_bytes(secret);
+        if key.public() != public.key {
+            return Err(DecodeError::InvalidField(
+                "signed prekey secret does not match",
+            ));
+        }
+        Ok(Self { key, public })
+    }
+
+    /// The identifier.
+    pub fn id(&self) -> u32 {
+        self.public.id
+    }
+
+    /// The public half, to upload.
+    pub fn public(&self) -> &SignedPreKeyPublic {
+        &self.public
+    }
+
+    /// The key pair.
+    pub fn key_pair(&self) -> &DhKeyPair {
+        &self.key
+    }
+}
+
+impl fmt::Debug for SignedPreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SignedPreKey")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The public half of a one-time X25519 prekey (unsigned, as in X3DH).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct OneTimePreKeyPublic {
+    /// Identifier chosen by the owner.
+    pub id: u32,
+    /// The X25519 key.
+    pub key: DhPublicKey,
+}
+
+impl OneTimePreKeyPublic {
+    /// The 36-byte encoding.
+    pub fn to_bytes(&self) -> [u8; ONE_TIME_PREKEY_LEN] {
+        let mut out = [0u8; ONE_TIME_PREKEY_LEN];
+        out[..4].copy_from_slice(&self.id.to_be_bytes());
+        out[4..].copy_from_slice(&self.key.0);
+        out
+    }
+
+    /// Decodes the 36-byte encoding.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut reader = Reader::new(bytes);
+        let key = Self::read(&mut reader)?;
+        reader.finish()?;
+        Ok(key)
+    }
+
+    fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            id: reader.u32()?,
+            key: DhPublicKey(reader.array()?),
+        })
+    }
+}
+
+/// A one-time X25519 prekey with its secret.
+#[derive(Clone)]
+pub struct OneTimePreKey {
+    id: u32,
+    key: DhKeyPair,
+}
+
+impl OneTimePreKey {
+    /// Generates `count` (at most [`MAX_PREKEY_BATCH`]) keys with ids `first_id..`, wrapping.
+    pub fn generate_batch(
+        rng: &mut (impl RngCore + CryptoRng),
+        first_id: u32,
+        count: usize,
+    ) -> Vec<Self> {
+        (0..count.min(MAX_PREKEY_BATCH))
+            .map(|i| Self {
+                id: first_id.wrapping_add(i as u32),
+                key: DhKeyPair::generate(rng),
+            })
+            .collect()
+    }
+
+    /// Rebuilds from a stored id and secret.
+    pub fn from_parts(id: u32, secret: [u8; 32]) -> Self {
+        Self {
+            id,
+            key: DhKeyPair::from_secret_bytes(secret),
+        }
+    }
+
+    /// The identifier.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The public half, to upload.
+    pub fn public(&self) -> OneTimePreKeyPublic {
+        OneTimePreKeyPublic {
+            id: self.id,
+            key: self.key.public(),
+        }
+    }
+
+    /// The key pair.
+    pub fn key_pair(&self) -> &DhKeyPair {
+        &self.key
+    }
+}
+
+impl fmt::Debug for OneTimePreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OneTimePreKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether a KEM prekey is used once or is the fallback kept until replaced.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum KemPreKeyKind {
+    /// Served once, then deleted by the server and, after use, by the owner.
+    OneTime = 1,
+    /// Served when one-time keys run out; the owner refuses a (key, base key) pair twice.
+    LastResort = 2,
+}
+
+impl KemPreKeyKind {
+    fn from_byte(byte: u8) -> Result<Self, DecodeError> {
+        match byte {
+            1 => Ok(Self::OneTime),
+            2 => Ok(Self::LastResort),
+            _ => Err(DecodeError::InvalidField("KEM prekey kind")),
+        }
+    }
+}
+
+/// The public half of a signed ML-KEM-768 prekey.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct KemPreKeyPublic {
+    /// Identifier chosen by the owner.
+    pub id: u32,
+    /// One-time or last-resort.
+    pub kind: KemPreKeyKind,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// The ML-KEM-768 encapsulation key.
+    pub key: KemPublicKey,
+    /// Ed25519 signature by the owner's identity.
+    pub signature: [u8; 64],
+}
+
+impl KemPreKeyPublic {
+    fn signed_message(
+        id: u32,
+        kind: KemPreKeyKind,
+        created_at: u64,
+        key: &KemPublicKey,
+    ) -> Vec<u8> {
+        let mut msg = Vec::with_capacity(KEM_PREKEY_CONTEXT.len() + 13 + KEM_PUBLIC_KEY_LEN);
+        msg.extend_from_slice(KEM_PREKEY_CONTEXT);
+        msg.extend_from_slice(&id.to_be_bytes());
+        msg.push(kind as u8);
+        msg.extend_from_slice(&created_at.to_be_bytes());
+        msg.extend_from_slice(key.as_bytes());
+        msg
+    }
+
+    /// Verifies the signature against the owner's identity.
+    pub fn verify(&self, owner: &IdentityKey) -> Result<(), KeyError> {
+        let msg = Self::signed_message(self.id, self.kind, self.created_at, &self.key);
+        owner.verify(&msg, &self.signature, "KEM prekey")
+    }
+
+    /// The 1261-byte encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(KEM_PREKEY_LEN);
+        self.write(&mut out);
+        out
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.id.to_be_bytes());
+        out.push(self.kind as u8);
+        out.extend_from_slice(&self.created_at.to_be_bytes());
+        out.extend_from_slice(self.key.as_bytes());
+        out.extend_from_slice(&self.signature);
+    }
+
+    /// Decodes and validates the key (the signature is checked by [`Self::verify`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut reader = Reader::new(bytes);
+        let key = Self::read(&mut reader)?;
+        reader.finish()?;
+        Ok(key)
+    }
+
+    fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            id: reader.u32()?,
+            kind: KemPreKeyKind::from_byte(reader.u8()?)?,
+            created_at: reader.u64()?,
+            key: KemPublicKey::from_bytes(reader.take(KEM_PUBLIC_KEY_LEN)?)?,
+            signature: reader.array()?,
+        })
+    }
+}
+
+/// A signed ML-KEM-768 prekey with its secret.
+#[derive(Clone)]
+pub struct KemPreKey {
+    key: KemKeyPair,
+    public: KemPreKeyPublic,
+}
+
+impl KemPreKey {
+    /// Generates and signs a KEM prekey.
+    pub fn generate(
+        rng: &mut (impl RngCore + CryptoRng),
+        identity: &IdentityKeyPair,
+        id: u32,
+        kind: KemPreKeyKind,
+        created_at: u64,
+    ) -> Self {
+        let key = KemKeyPair::generate(rng);
+        let signature = identity.sign(&KemPreKeyPublic::signed_message(
+            id,
+            kind,
+            created_at,
+            key.public(),
+        ));
+        let public = KemPreKeyPublic {
+            id,
+            kind,
+            created_at,
+            key: key.public().clone(),
+            signature,
+        };
+        Self { key, public }
+    }
+
+    /// Rebuilds from the stored secret and public encoding.
+    pub fn from_parts(secret: &[u8], public: KemPreKeyPublic) -> Result<Self, DecodeError> {
+        let key = KemKeyPair::from_bytes(secret, public.key.as_bytes())?;
+        Ok(Self { key, public })
+    }
+
+    /// The identifier.
+    pub fn id(&self) -> u32 {
+        self.public.id
+    }
+
+    /// One-time or last-resort.
+    pub fn kind(&self) -> KemPreKeyKind {
+        self.public.kind
+    }
+
+    /// The public half, to upload.
+    pub fn public(&self) -> &KemPreKeyPublic {
+        &self.public
+    }
+
+    /// The key pair.
+    pub fn key_pair(&self) -> &KemKeyPair {
+        &self.key
+    }
+}
+
+impl fmt::Debug for KemPreKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KemPreKey")
+            .field("id", &self.public.id)
+            .field("kind", &self.public.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a key server hands out for one device: everything needed to start a session.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PreKeyBundle {
+    /// The device's identity (its binding signature already verified by decoding).
+    pub identity: IdentityKey,
+    /// The signed X25519 prekey.
+    pub signed_prekey: SignedPreKeyPublic,
+    /// A one-time X25519 prekey, if the server had one left.
+    pub one_time_prekey: Option<OneTimePreKeyPublic>,
+    /// A KEM prekey (one-time, or the last-resort one). Absent only for legacy devices.
+    pub kem_prekey: Option<KemPreKeyPublic>,
+}
+
+impl PreKeyBundle {
+    /// Verifies every signature in the bundle against its identity.
+    pub fn verify(&self) -> Result<(), KeyError> {
+        self.signed_prekey.verify(&self.identity)?;
+        if let Some(kem) = &self.kem_prekey {
+            kem.verify(&self.identity)?;
+        }
+        Ok(())
+    }
+
+    /// The canonical encoding.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(2 + 128 + SIGNED_PREKEY_LEN + ONE_TIME_PREKEY_LEN + KEM_PREKEY_LEN);
+        out.push(BUNDLE_VERSION);
+        let mut flags = 0;
+        if self.one_time_prekey.is_some() {
+            flags |= BUNDLE_HAS_ONE_TIME;
+        }
+        if self.kem_prekey.is_some() {
+            flags |= BUNDLE_HAS_KEM;
+        }
+        out.push(flags);
+        out.extend_from_slice(&self.identity.to_bytes());
+        self.signed_prekey.write(&mut out);
+        if let Some(otk) = &self.one_time_prekey {
+            out.extend_from_slice(&otk.to_bytes());
+        }
+        if let Some(kem) = &self.kem_prekey {
+            kem.write(&mut out);
+        }
+        out
+    }
+
+    /// Decodes a bundle. Signatures other than the identity binding are checked by
+    /// [`Self::verify`], which session set-up always calls.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentityDecodeError> {
+        let mut reader = Reader::new(bytes);
+        let version = reader.u8()?;
+        if version != BUNDLE_VERSION {
+            return Err(DecodeError::UnknownVersion(version).into());
+        }
+        let flags = reader.u8()?;
+        if flags & !(BUNDLE_HAS_ONE_TIME | BUNDLE_HAS_KEM) != 0 {
+            return Err(DecodeError::NonCanonical.into());
+        }
+        let identity = IdentityKey::read(&mut reader)?;
+        let signed_prekey = SignedPreKeyPublic::read(&mut reader)?;
+        let one_time_prekey = if flags & BUNDLE_HAS_ONE_TIME != 0 {
+            Some(OneTimePreKeyPublic::read(&mut reader)?)
+        } else {
+            None
+        };
+        let kem_prekey = if flags & BUNDLE_HAS_KEM != 0 {
+            Some(KemPreKeyPublic::read(&mut reader)?)
+        } else {
+            None
+        };
+        reader.finish()?;
+        Ok(Self {
+            identity,
+            signed_prekey,
+            one_time_prekey,
+            kem_prekey,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_core::OsRng;
+
+    use super::*;
+
+    fn make_bundle() -> (IdentityKeyPair, PreKeyBundle) {
+        let id = IdentityKeyPair::generate(&mut OsRng);
+        let spk = SignedPreKey::generate(&mut OsRng, &id, 1, 1_700_000_000);
+        let otk = OneTimePreKey::generate_batch(&mut OsRng, 10, 1).remove(0);
+        let kem = KemPreKey::generate(&mut OsRng, &id, 5, KemPreKeyKind::LastResort, 1_700_000_000);
+        let bundle = PreKeyBundle {
+            identity: *id.public(),
+            signed_prekey: spk.public().clone(),
+            one_time_prekey: Some(otk.public()),
+            kem_prekey: Some(kem.public().clone()),
+        };
+        (id, bundle)
+    }
+
+    #[test]
+    fn bundle_round_trips_and_verifies() {
+        let (_, bundle) = make_bundle();
+        bundle.verify().unwrap();
+        let bytes = bundle.to_bytes();
+        assert_eq!(PreKeyBundle::from_bytes(&bytes).unwrap(), bundle);
+        assert_eq!(
+            SignedPreKeyPublic::from_bytes(&bundle.signed_prekey.to_bytes())
+                .unwrap()
+                .to_bytes()
+                .len(),
+            SIGNED_PREKEY_LEN
+        );
+        let kem = bundle.kem_prekey.as_ref().unwrap();
+        assert_eq!(KemPreKeyPublic::from_bytes(&kem.to_bytes()).unwrap(), *kem);
+        assert_eq!(kem.to_bytes().len(), KEM_PREKEY_LEN);
+    }
+
+    #[test]
+    fn signatures_by_another_identity_fail() {
+        let (_, mut bundle) = make_bundle();
+        let (_, other) = make_bundle();
+        bundle.signed_prekey = other.signed_prekey.clone();
+        assert_eq!(
+            bundle.verify(),
+            Err(KeyError::InvalidSignature("signed prekey"))
+        );
+        let (_, mut bundle2) = make_bundle();
+        bundle2.kem_prekey = other.kem_prekey.clone();
+        assert_eq!(
+            bundle2.verify(),
+            Err(KeyError::InvalidSignature("KEM prekey"))
+        );
+    }
+
+    #[test]
+    fn tampered_prekey_fields_fail_verification() {
+        let (_, bundle) = make_bundle();
+        let mut spk = bundle.signed_prekey.clone();
+        spk.created_at += 1;
+        assert!(spk.verify(&bundle.identity).is_err());
+        let mut kem = bundle.kem_prekey.clone().unwrap();
+        kem.kind = KemPreKeyKind::OneTime;
+        assert!(kem.verify(&bundle.identity).is_err());
+    }
+
+    #[test]
+    fn batches_are_bounded() {
+        assert_eq!(
+            OneTimePreKey::generate_batch(&mut OsRng, 0, MAX_PREKEY_BATCH + 50).len(),
+            MAX_PREKEY_BATCH
+        );
+    }
+
+    #[test]
+    fn unknown_bundle_flags_are_refused() {
+        let (_, bundle) = make_bundle();
+        let mut bytes = bundle.to_bytes();
+        bytes[1] |= 0x80;
+        assert_eq!(
+            PreKeyBundle::from_bytes(&bytes),
+            Err(IdentityDecodeError::Decode(DecodeError::NonCanonical))
+        );
+        bytes[0] = 9;
+        assert_eq!(
+            PreKeyBundle::from_bytes(&bytes),
+            Err(IdentityDecodeError::Decode(DecodeError::UnknownVersion(9)))
+        );
+    }
+}
