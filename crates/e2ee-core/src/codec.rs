@@ -66,15 +66,6 @@ impl<'a> Reader<'a> {
         Err(DecodeError::NonCanonical)
     }
 
-    /// A `u16` length prefix followed by that many bytes, refused above `max`.
-    pub(crate) fn bytes_u16(&mut self, max: usize) -> Result<&'a [u8], DecodeError> {
-        let len = usize::from(u16::from_be_bytes(self.array()?));
-        if len > max {
-            return Err(DecodeError::TooLarge);
-        }
-        self.take(len)
-    }
-
     /// Everything not yet read.
     pub(crate) fn rest(&mut self) -> &'a [u8] {
         std::mem::take(&mut self.bytes)
@@ -103,13 +94,6 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut value: u32) {
     }
 }
 
-/// Appends a `u16` length prefix and the bytes. Callers bound `bytes` below 65,536.
-pub(crate) fn put_bytes_u16(out: &mut Vec<u8>, bytes: &[u8]) {
-    let len = u16::try_from(bytes.len()).unwrap_or(u16::MAX);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(&bytes[..usize::from(len)]);
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -136,22 +120,6 @@ mod tests {
             Err(DecodeError::NonCanonical)
         );
         assert_eq!(Reader::new(&[0x80]).varint(), Err(DecodeError::Truncated));
-    }
-
-    #[test]
-    fn length_prefixed_bytes_are_bounded() {
-        assert_eq!(
-            Reader::new(&[0, 3, 1, 2, 3]).bytes_u16(3),
-            Ok(&[1u8, 2, 3][..])
-        );
-        assert_eq!(
-            Reader::new(&[0, 4, 1, 2, 3, 4]).bytes_u16(3),
-            Err(DecodeError::TooLarge)
-        );
-        assert_eq!(
-            Reader::new(&[0, 4, 1]).bytes_u16(9),
-            Err(DecodeError::Truncated)
-        );
     }
 
     proptest! {

@@ -98,10 +98,13 @@ pub enum DecryptError {
         /// How many messages would have to be skipped.
         jump: u32,
     },
+    /// The peer's ratchet key is unusable (a low-order point).
+    #[error(transparent)]
+    Key(KeyError),
     /// No session exists for this peer (and the message is not a first message).
     #[error("no session")]
     NoSession,
-    /// The message's version is newer than this session's.
+    /// The session has no sending chain and no peer ratchet key to derive one from.
     #[error("session cannot send: it has no sending chain")]
     CannotSend,
 }

@@ -61,6 +61,20 @@ impl IdentityKey {
         })
     }
 
+    /// Reads a key from our own storage, whose signature was verified when it first arrived:
+    /// decodes the points but skips the signature check.
+    pub(crate) fn read_trusted(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let signing = VerifyingKey::from_bytes(&reader.array()?)
+            .map_err(|_| DecodeError::InvalidField("identity signing key"))?;
+        let dh = DhPublicKey(reader.array()?);
+        let signature = Signature::from_bytes(&reader.array()?);
+        Ok(Self {
+            signing,
+            dh,
+            signature,
+        })
+    }
+
     /// The 128-byte encoding.
     pub fn to_bytes(&self) -> [u8; IDENTITY_KEY_LEN] {
         let mut out = [0u8; IDENTITY_KEY_LEN];

@@ -6,11 +6,13 @@
 //! bytes and typed errors back.
 //!
 //! ```text
-//!    app ──plaintext──▶ SessionCipher::encrypt ──wire bytes──▶ (transport: not here)
-//!                           │   ▲
-//!                 load/store│   │ session record, identities, prekeys
-//!                           ▼   │
-//!                       ProtocolStore (trait; in-memory here, SQLite in crates/client)
+//!  bundle (from key server) ─▶ SessionCipher::process_bundle ─┐
+//!  plaintext ────────────────▶ SessionCipher::encrypt ────────┼─▶ wire bytes ─▶ transport
+//!  wire bytes (from relay) ──▶ SessionCipher::decrypt ────────┘   (not in this crate)
+//!                                    │  ▲
+//!                          load/store│  │ session records, identities, prekeys
+//!                                    ▼  │
+//!                  ProtocolStore (trait: InMemoryStore here, SQLite in the client)
 //! ```
 //!
 //! `docs/protocol.md` at the repository root is the normative specification.
@@ -23,18 +25,38 @@ mod address;
 mod codec;
 mod dh;
 mod error;
+mod fingerprint;
 mod identity;
 mod kdf;
 mod kem;
 pub mod limits;
+mod memory_store;
+pub mod message;
+mod pqxdh;
 mod prekeys;
+mod ratchet;
+mod session;
+mod session_cipher;
+mod store;
+
+#[cfg(test)]
+mod tests;
 
 pub use address::{Address, MAX_USER_ID_LEN};
 pub use dh::{DhKeyPair, DhPublicKey};
 pub use error::{DecodeError, DecryptError, Error, HandshakeError, KeyError, StoreError};
-pub use identity::{IDENTITY_KEY_LEN, IdentityDecodeError, IdentityKey, IdentityKeyPair};
-pub use kem::{KEM_CIPHERTEXT_LEN, KEM_PUBLIC_KEY_LEN, KemKeyPair, KemPublicKey};
+pub use fingerprint::{FINGERPRINT_ITERATIONS, SCANNABLE_LEN, SafetyNumber};
+pub use identity::{
+    IDENTITY_KEY_LEN, IDENTITY_SECRET_LEN, IdentityDecodeError, IdentityKey, IdentityKeyPair,
+};
+pub use kem::{
+    KEM_CIPHERTEXT_LEN, KEM_PUBLIC_KEY_LEN, KEM_SECRET_KEY_LEN, KemKeyPair, KemPublicKey,
+};
+pub use memory_store::InMemoryStore;
 pub use prekeys::{
     KEM_PREKEY_LEN, KemPreKey, KemPreKeyKind, KemPreKeyPublic, ONE_TIME_PREKEY_LEN, OneTimePreKey,
     OneTimePreKeyPublic, PreKeyBundle, SIGNED_PREKEY_LEN, SignedPreKey, SignedPreKeyPublic,
 };
+pub use session::SessionRecord;
+pub use session_cipher::{SessionCipher, SessionConfig};
+pub use store::{IdentityStore, PreKeyStore, ProtocolStore, SessionStore};

@@ -1,0 +1,136 @@
+//! An in-memory [`ProtocolStore`], for tests, demos and as the reference for real stores.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::{
+    address::Address,
+    dh::DhPublicKey,
+    error::StoreError,
+    identity::{IdentityKey, IdentityKeyPair},
+    prekeys::{KemPreKey, OneTimePreKey, SignedPreKey},
+    session::SessionRecord,
+    store::{IdentityStore, PreKeyStore, SessionStore},
+};
+
+/// Keeps everything in hash maps.
+pub struct InMemoryStore {
+    identity: IdentityKeyPair,
+    trusted: HashMap<Address, IdentityKey>,
+    signed_prekeys: HashMap<u32, SignedPreKey>,
+    one_time_prekeys: HashMap<u32, OneTimePreKey>,
+    kem_prekeys: HashMap<u32, KemPreKey>,
+    last_resort_uses: HashSet<(u32, [u8; 32])>,
+    sessions: HashMap<Address, SessionRecord>,
+}
+
+impl InMemoryStore {
+    /// A store for the device with this identity.
+    pub fn new(identity: IdentityKeyPair) -> Self {
+        Self {
+            identity,
+            trusted: HashMap::new(),
+            signed_prekeys: HashMap::new(),
+            one_time_prekeys: HashMap::new(),
+            kem_prekeys: HashMap::new(),
+            last_resort_uses: HashSet::new(),
+            sessions: HashMap::new(),
+        }
+    }
+
+    /// Adds a signed prekey.
+    pub fn add_signed_prekey(&mut self, key: SignedPreKey) {
+        self.signed_prekeys.insert(key.id(), key);
+    }
+
+    /// Adds one-time prekeys.
+    pub fn add_one_time_prekeys(&mut self, keys: impl IntoIterator<Item = OneTimePreKey>) {
+        for key in keys {
+            self.one_time_prekeys.insert(key.id(), key);
+        }
+    }
+
+    /// Adds a KEM prekey.
+    pub fn add_kem_prekey(&mut self, key: KemPreKey) {
+        self.kem_prekeys.insert(key.id(), key);
+    }
+
+    /// How many one-time X25519 prekeys are left.
+    pub fn one_time_prekey_count(&self) -> usize {
+        self.one_time_prekeys.len()
+    }
+}
+
+impl std::fmt::Debug for InMemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InMemoryStore")
+            .field("identity", self.identity.public())
+            .field("sessions", &self.sessions.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl IdentityStore for InMemoryStore {
+    fn identity_key_pair(&self) -> Result<IdentityKeyPair, StoreError> {
+        Ok(self.identity.clone())
+    }
+
+    fn trusted_identity(&self, address: &Address) -> Result<Option<IdentityKey>, StoreError> {
+        Ok(self.trusted.get(address).copied())
+    }
+
+    fn trust_identity(
+        &mut self,
+        address: &Address,
+        identity: &IdentityKey,
+    ) -> Result<(), StoreError> {
+        self.trusted.insert(address.clone(), *identity);
+        Ok(())
+    }
+}
+
+impl PreKeyStore for InMemoryStore {
+    fn signed_prekey(&self, id: u32) -> Result<Option<SignedPreKey>, StoreError> {
+        Ok(self.signed_prekeys.get(&id).cloned())
+    }
+
+    fn one_time_prekey(&self, id: u32) -> Result<Option<OneTimePreKey>, StoreError> {
+        Ok(self.one_time_prekeys.get(&id).cloned())
+    }
+
+    fn remove_one_time_prekey(&mut self, id: u32) -> Result<(), StoreError> {
+        self.one_time_prekeys.remove(&id);
+        Ok(())
+    }
+
+    fn kem_prekey(&self, id: u32) -> Result<Option<KemPreKey>, StoreError> {
+        Ok(self.kem_prekeys.get(&id).cloned())
+    }
+
+    fn remove_kem_prekey(&mut self, id: u32) -> Result<(), StoreError> {
+        self.kem_prekeys.remove(&id);
+        Ok(())
+    }
+
+    fn record_last_resort_use(
+        &mut self,
+        id: u32,
+        base_key: &DhPublicKey,
+    ) -> Result<bool, StoreError> {
+        Ok(self.last_resort_uses.insert((id, base_key.to_bytes())))
+    }
+}
+
+impl SessionStore for InMemoryStore {
+    fn load_session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
+        Ok(self.sessions.get(address).cloned())
+    }
+
+    fn store_session(
+        &mut self,
+        address: &Address,
+        record: &SessionRecord,
+    ) -> Result<(), StoreError> {
+        self.sessions.insert(address.clone(), record.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,128 @@
+//! The session record for one peer device: the current state plus up to
+//! [`MAX_PREVIOUS_STATES`] earlier ones.
+//!
+//! When both sides initiate at once, each ends up with two states (the one it initiated and
+//! the one it responded to). A message that the current state cannot decrypt is tried on the
+//! previous states; the one that works is promoted to current, so both sides converge on
+//! whichever session the other is using.
+
+use std::{collections::VecDeque, fmt};
+
+use rand_core::{CryptoRng, RngCore};
+
+use super::SessionState;
+use crate::{
+    dh::DhPublicKey, error::DecryptError, identity::IdentityKey, limits::MAX_PREVIOUS_STATES,
+    message::RatchetMessage,
+};
+
+/// All session state with one peer device. Serialise with [`Self::to_bytes`].
+#[derive(Clone, Default)]
+pub struct SessionRecord {
+    pub(crate) current: Option<SessionState>,
+    pub(crate) previous: VecDeque<SessionState>,
+}
+
+impl SessionRecord {
+    /// A record with no session.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether there is a current session to encrypt with.
+    pub fn has_current_session(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Number of archived states.
+    pub fn previous_state_count(&self) -> usize {
+        self.previous.len()
+    }
+
+    /// The peer identity of the current session.
+    pub fn remote_identity(&self) -> Option<IdentityKey> {
+        self.current.as_ref().map(|s| s.remote_identity)
+    }
+
+    /// Whether the current session still wraps messages as first (prekey) messages, i.e. the
+    /// peer has not answered yet.
+    pub fn awaiting_reply(&self) -> bool {
+        self.current
+            .as_ref()
+            .is_some_and(|s| s.pending_prekey.is_some())
+    }
+
+    /// Makes `state` current, archiving the previous current state.
+    pub(crate) fn promote(&mut self, state: SessionState) {
+        if let Some(old) = self.current.replace(state) {
+            self.previous.push_front(old);
+            self.previous.truncate(MAX_PREVIOUS_STATES);
+        }
+    }
+
+    /// Encrypts with the current session.
+    pub fn encrypt(
+        &mut self,
+        rng: &mut (impl RngCore + CryptoRng),
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, DecryptError> {
+        self.current
+            .as_mut()
+            .ok_or(DecryptError::NoSession)?
+            .encrypt(rng, plaintext)
+    }
+
+    /// Decrypts a ratchet message with the current state, then the previous ones; promotes
+    /// the state that succeeds. On failure nothing changes.
+    pub fn decrypt(&mut self, message: &RatchetMessage) -> Result<Vec<u8>, DecryptError> {
+        let current = self.current.as_mut().ok_or(DecryptError::NoSession)?;
+        let mut error = match current.decrypt(message) {
+            Ok(plaintext) => return Ok(plaintext),
+            Err(e) => e,
+        };
+        for index in 0..self.previous.len() {
+            match self.previous[index].decrypt(message) {
+                Ok(plaintext) => {
+                    if let Some(state) = self.previous.remove(index) {
+                        self.promote(state);
+                    }
+                    return Ok(plaintext);
+                }
+                // Keep the most specific error: one from a state that knew the chain.
+                Err(e) if error == DecryptError::AuthenticationFailed => error = e,
+                Err(_) => {}
+            }
+        }
+        Err(error)
+    }
+
+    /// Decrypts with the state created by the handshake with `base_key`, if we hold it (a
+    /// repeated first message from an initiator that has not heard back yet).
+    pub(crate) fn decrypt_with_base_key(
+        &mut self,
+        base_key: &DhPublicKey,
+        message: &RatchetMessage,
+    ) -> Option<Result<Vec<u8>, DecryptError>> {
+        if let Some(current) = self.current.as_mut().filter(|s| &s.base_key == base_key) {
+            return Some(current.decrypt(message));
+        }
+        let index = self.previous.iter().position(|s| &s.base_key == base_key)?;
+        let result = self.previous[index].decrypt(message);
+        if result.is_ok() {
+            if let Some(state) = self.previous.remove(index) {
+                self.promote(state);
+            }
+        }
+        Some(result)
+    }
+}
+
+impl fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self { current, previous } = self;
+        f.debug_struct("SessionRecord")
+            .field("has_current", &current.is_some())
+            .field("previous_states", &previous.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,234 @@
+//! Versioned serialisation of session records, for stores.
+//!
+//! ```text
+//! record  = version u8 (= 1) || has_current u8 || [state] || count u8 (<= 40) || state*
+//! state   = role u8 || local IdentityKey (128) || remote IdentityKey (128) || root key (32)
+//!        || our ratchet secret (32) || has_sending u8 [|| chain key (32) || index u32]
+//!        || has_remote u8 [|| remote ratchet key (32)] || previous counter u32
+//!        || chains u8 (<= 5) || (ratchet key (32) || chain key (32) || index u32)*
+//!        || skipped u16 (<= 2000) || (ratchet key (32) || index u32 || message key (32))*
+//!        || base key (32) || has_pending u8 [|| PreKeyMessageParts as in the wire format]
+//! ```
+//! Decoding is total: a wrong version, an over-limit count or truncated input is a
+//! [`DecodeError`], never a panic.
+
+use std::collections::VecDeque;
+
+use zeroize::Zeroizing;
+
+use super::{SessionRecord, SessionState, state::Role};
+use crate::{
+    codec::Reader,
+    dh::{DhKeyPair, DhPublicKey},
+    error::DecodeError,
+    identity::IdentityKey,
+    kem::KEM_CIPHERTEXT_LEN,
+    limits::{MAX_PREVIOUS_STATES, MAX_RECEIVER_CHAINS, MAX_SESSION_RECORD_LEN, MAX_SKIPPED_KEYS},
+    message::PreKeyMessageParts,
+    pqxdh::associated_data,
+    ratchet::{ChainKey, MessageKey, ReceiverChain, RootKey, SkippedKeys},
+};
+
+const RECORD_VERSION: u8 = 1;
+
+impl SessionRecord {
+    /// Serialises the record. The output contains secrets: store it protected.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(1024));
+        out.push(RECORD_VERSION);
+        match &self.current {
+            Some(state) => {
+                out.push(1);
+                write_state(&mut out, state);
+            }
+            None => out.push(0),
+        }
+        out.push(self.previous.len().min(MAX_PREVIOUS_STATES) as u8);
+        for state in self.previous.iter().take(MAX_PREVIOUS_STATES) {
+            write_state(&mut out, state);
+        }
+        out
+    }
+
+    /// Restores a record from [`Self::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() > MAX_SESSION_RECORD_LEN {
+            return Err(DecodeError::TooLarge);
+        }
+        let mut reader = Reader::new(bytes);
+        let version = reader.u8()?;
+        if version != RECORD_VERSION {
+            return Err(DecodeError::UnknownVersion(version));
+        }
+        let current = if read_flag(&mut reader)? {
+            Some(read_state(&mut reader)?)
+        } else {
+            None
+        };
+        let count = usize::from(reader.u8()?);
+        if count > MAX_PREVIOUS_STATES {
+            return Err(DecodeError::TooLarge);
+        }
+        let mut previous = VecDeque::with_capacity(count);
+        for _ in 0..count {
+            previous.push_back(read_state(&mut reader)?);
+        }
+        reader.finish()?;
+        Ok(Self { current, previous })
+    }
+}
+
+fn write_state(out: &mut Vec<u8>, s: &SessionState) {
+    out.push(s.role as u8);
+    out.extend_from_slice(&s.local_identity.to_bytes());
+    out.extend_from_slice(&s.remote_identity.to_bytes());
+    out.extend_from_slice(s.root_key.as_bytes());
+    out.extend_from_slice(s.our_ratchet.secret_bytes().as_ref());
+    match &s.sending_chain {
+        Some(chain) => {
+            out.push(1);
+            out.extend_from_slice(chain.as_bytes());
+            out.extend_from_slice(&chain.index().to_be_bytes());
+        }
+        None => out.push(0),
+    }
+    match &s.remote_ratchet {
+        Some(key) => {
+            out.push(1);
+            out.extend_from_slice(&key.0);
+        }
+        None => out.push(0),
+    }
+    out.extend_from_slice(&s.previous_counter.to_be_bytes());
+    out.push(s.receiver_chains.len().min(MAX_RECEIVER_CHAINS) as u8);
+    for chain in s.receiver_chains.iter().take(MAX_RECEIVER_CHAINS) {
+        out.extend_from_slice(&chain.ratchet_key.0);
+        out.extend_from_slice(chain.chain.as_bytes());
+        out.extend_from_slice(&chain.chain.index().to_be_bytes());
+    }
+    let skipped = s.skipped.len().min(MAX_SKIPPED_KEYS);
+    out.extend_from_slice(&(skipped as u16).to_be_bytes());
+    for (key, mk) in s.skipped.iter().take(MAX_SKIPPED_KEYS) {
+        out.extend_from_slice(&key.0);
+        out.extend_from_slice(&mk.index().to_be_bytes());
+        out.extend_from_slice(mk.seed());
+    }
+    out.extend_from_slice(&s.base_key.0);
+    match &s.pending_prekey {
+        Some(parts) => {
+            out.push(1);
+            out.extend_from_slice(&parts.signed_prekey_id.to_be_bytes());
+            match parts.one_time_prekey_id {
+                Some(id) => {
+                    out.push(1);
+                    out.extend_from_slice(&id.to_be_bytes());
+                }
+                None => out.push(0),
+            }
+            match &parts.kem {
+                Some((id, ciphertext)) => {
+                    out.push(1);
+                    out.extend_from_slice(&id.to_be_bytes());
+                    out.extend_from_slice(ciphertext.as_slice());
+                }
+                None => out.push(0),
+            }
+        }
+        None => out.push(0),
+    }
+}
+
+fn read_flag(reader: &mut Reader<'_>) -> Result<bool, DecodeError> {
+    match reader.u8()? {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(DecodeError::NonCanonical),
+    }
+}
+
+fn read_state(reader: &mut Reader<'_>) -> Result<SessionState, DecodeError> {
+    let role = match reader.u8()? {
+        1 => Role::Initiator,
+        2 => Role::Responder,
+        _ => return Err(DecodeError::InvalidField("session role")),
+    };
+    let local_identity = IdentityKey::read_trusted(reader)?;
+    let remote_identity = IdentityKey::read_trusted(reader)?;
+    let root_key = RootKey::new(reader.array()?);
+    let our_ratchet = DhKeyPair::from_secret_bytes(*Zeroizing::new(reader.array()?));
+    let sending_chain = if read_flag(reader)? {
+        Some(ChainKey::new(reader.array()?, reader.u32()?))
+    } else {
+        None
+    };
+    let remote_ratchet = if read_flag(reader)? {
+        Some(DhPublicKey(reader.array()?))
+    } else {
+        None
+    };
+    let previous_counter = reader.u32()?;
+    let chains = usize::from(reader.u8()?);
+    if chains > MAX_RECEIVER_CHAINS {
+        return Err(DecodeError::TooLarge);
+    }
+    let mut receiver_chains = VecDeque::with_capacity(chains);
+    for _ in 0..chains {
+        let ratchet_key = DhPublicKey(reader.array()?);
+        let chain = ChainKey::new(reader.array()?, reader.u32()?);
+        receiver_chains.push_back(ReceiverChain { ratchet_key, chain });
+    }
+    let skipped_count = usize::from(u16::from_be_bytes(reader.array()?));
+    if skipped_count > MAX_SKIPPED_KEYS {
+        return Err(DecodeError::TooLarge);
+    }
+    let mut skipped = SkippedKeys::default();
+    for _ in 0..skipped_count {
+        let key = DhPublicKey(reader.array()?);
+        let index = reader.u32()?;
+        skipped.insert(key, MessageKey::new(reader.array()?, index));
+    }
+    let base_key = DhPublicKey(reader.array()?);
+    let pending_prekey = if read_flag(reader)? {
+        let signed_prekey_id = reader.u32()?;
+        let one_time_prekey_id = if read_flag(reader)? {
+            Some(reader.u32()?)
+        } else {
+            None
+        };
+        let kem = if read_flag(reader)? {
+            let id = reader.u32()?;
+            let ciphertext: [u8; KEM_CIPHERTEXT_LEN] = reader.array()?;
+            Some((id, Box::new(ciphertext)))
+        } else {
+            None
+        };
+        Some(PreKeyMessageParts {
+            identity: local_identity,
+            base_key,
+            signed_prekey_id,
+            one_time_prekey_id,
+            kem,
+        })
+    } else {
+        None
+    };
+    let associated_data = match role {
+        Role::Initiator => associated_data(&local_identity, &remote_identity),
+        Role::Responder => associated_data(&remote_identity, &local_identity),
+    };
+    Ok(SessionState {
+        role,
+        local_identity,
+        remote_identity,
+        associated_data,
+        root_key,
+        our_ratchet,
+        sending_chain,
+        remote_ratchet,
+        receiver_chains,
+        previous_counter,
+        skipped,
+        base_key,
+        pending_prekey,
+    })
+}

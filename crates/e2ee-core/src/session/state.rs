@@ -1,0 +1,252 @@
+//! One Double Ratchet session with one peer device.
+//!
+//! The sending DH ratchet step is taken lazily: receiving a new ratchet key only records it
+//! (and derives the receiving chain); the next `encrypt` generates our new ratchet key and
+//! derives the sending chain. The keys are exactly those of Signal's spec (the same KDF_RK
+//! inputs in the same order); decrypt just needs no randomness.
+//!
+//! Every decrypt works on copies and commits only after the AEAD tag verified, so a failed
+//! decrypt leaves the state exactly as it was.
+
+use std::collections::VecDeque;
+
+use rand_core::{CryptoRng, RngCore};
+
+use crate::{
+    dh::{DhKeyPair, DhPublicKey},
+    error::DecryptError,
+    identity::IdentityKey,
+    limits::{MAX_FORWARD_JUMP, MAX_PLAINTEXT_LEN, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS},
+    message::{PreKeyMessage, PreKeyMessageParts, RatchetMessage},
+    ratchet::{ChainKey, MessageKey, ReceiverChain, RootKey, SkippedKeys},
+};
+
+/// Which side of the handshake this session was created on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Role {
+    Initiator = 1,
+    Responder = 2,
+}
+
+#[derive(Clone)]
+pub(crate) struct SessionState {
+    pub(crate) role: Role,
+    pub(crate) local_identity: IdentityKey,
+    pub(crate) remote_identity: IdentityKey,
+    pub(crate) associated_data: [u8; 128],
+    pub(crate) root_key: RootKey,
+    pub(crate) our_ratchet: DhKeyPair,
+    /// `None` until the next encrypt takes the sending DH step.
+    pub(crate) sending_chain: Option<ChainKey>,
+    /// The peer's newest ratchet key.
+    pub(crate) remote_ratchet: Option<DhPublicKey>,
+    /// Newest first.
+    pub(crate) receiver_chains: VecDeque<ReceiverChain>,
+    pub(crate) previous_counter: u32,
+    pub(crate) skipped: SkippedKeys,
+    /// The initiator's ephemeral key: names the handshake this session came from.
+    pub(crate) base_key: DhPublicKey,
+    /// Initiator only: sent with every message until the peer answers.
+    pub(crate) pending_prekey: Option<PreKeyMessageParts>,
+}
+
+impl SessionState {
+    /// Initiator: `RK = SK`, then one sending DH step against the responder's signed prekey.
+    pub(crate) fn new_initiator(
+        rng: &mut (impl RngCore + CryptoRng),
+        shared_key: &[u8; 32],
+        associated_data: [u8; 128],
+        local_identity: IdentityKey,
+        remote_identity: IdentityKey,
+        remote_signed_prekey: DhPublicKey,
+        parts: PreKeyMessageParts,
+    ) -> Result<Self, crate::error::KeyError> {
+        let our_ratchet = DhKeyPair::generate(rng);
+        let (root_key, sending) =
+            RootKey::new(*shared_key).step(&our_ratchet, &remote_signed_prekey)?;
+        Ok(Self {
+            role: Role::Initiator,
+            local_identity,
+            remote_identity,
+            associated_data,
+            root_key,
+            our_ratchet,
+            sending_chain: Some(sending),
+            remote_ratchet: Some(remote_signed_prekey),
+            receiver_chains: VecDeque::new(),
+            previous_counter: 0,
+            skipped: SkippedKeys::default(),
+            base_key: parts.base_key,
+            pending_prekey: Some(parts),
+        })
+    }
+
+    /// Responder: `RK = SK`; our first ratchet key is the signed prekey.
+    pub(crate) fn new_responder(
+        shared_key: &[u8; 32],
+        associated_data: [u8; 128],
+        local_identity: IdentityKey,
+        remote_identity: IdentityKey,
+        signed_prekey: DhKeyPair,
+        base_key: DhPublicKey,
+    ) -> Self {
+        Self {
+            role: Role::Responder,
+            local_identity,
+            remote_identity,
+            associated_data,
+            root_key: RootKey::new(*shared_key),
+            our_ratchet: signed_prekey,
+            sending_chain: None,
+            remote_ratchet: None,
+            receiver_chains: VecDeque::new(),
+            previous_counter: 0,
+            skipped: SkippedKeys::default(),
+            base_key,
+            pending_prekey: None,
+        }
+    }
+
+    /// Encrypts one message, taking the sending DH step first if one is due.
+    pub(crate) fn encrypt(
+        &mut self,
+        rng: &mut (impl RngCore + CryptoRng),
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, DecryptError> {
+        if plaintext.len() > MAX_PLAINTEXT_LEN {
+            return Err(DecryptError::Decode(crate::error::DecodeError::TooLarge));
+        }
+        if self.sending_chain.is_none() {
+            let remote = self.remote_ratchet.ok_or(DecryptError::CannotSend)?;
+            let ratchet = DhKeyPair::generate(rng);
+            let (root, chain) = self
+                .root_key
+                .step(&ratchet, &remote)
+                .map_err(DecryptError::Key)?;
+            self.root_key = root;
+            self.our_ratchet = ratchet;
+            self.sending_chain = Some(chain);
+        }
+        let chain = self
+            .sending_chain
+            .as_mut()
+            .ok_or(DecryptError::CannotSend)?;
+        let key = chain.step();
+        let sealed = RatchetMessage::seal(
+            self.our_ratchet.public(),
+            self.previous_counter,
+            &key,
+            &self.associated_data,
+            plaintext,
+        );
+        Ok(match &self.pending_prekey {
+            Some(parts) => PreKeyMessage::encode(parts, &sealed),
+            None => sealed,
+        })
+    }
+
+    /// Decrypts one message, committing state changes only on success.
+    pub(crate) fn decrypt(&mut self, message: &RatchetMessage) -> Result<Vec<u8>, DecryptError> {
+        let (ad, ad_len) = message.aead_ad(&self.associated_data);
+        let ad = &ad[..ad_len];
+        let their_key = message.ratchet_key();
+        let counter = message.counter();
+
+        if let Some(position) = self.skipped.find(&their_key, counter) {
+            let key = self
+                .skipped
+                .get(position)
+                .ok_or(DecryptError::AuthenticationFailed)?;
+            let plaintext = key.decrypt(ad, message.ciphertext())?;
+            self.skipped.remove(position);
+            self.pending_prekey = None;
+            return Ok(plaintext);
+        }
+
+        if let Some(index) = self
+            .receiver_chains
+            .iter()
+            .position(|c| c.ratchet_key == their_key)
+        {
+            let mut chain = self.receiver_chains[index].chain.clone();
+            let skipped = advance_to(&mut chain, counter)?;
+            let key = chain.step();
+            let plaintext = key.decrypt(ad, message.ciphertext())?;
+            self.receiver_chains[index].chain = chain;
+            for key in skipped {
+                self.skipped.insert(their_key, key);
+            }
+            self.pending_prekey = None;
+            return Ok(plaintext);
+        }
+
+        // A new ratchet key: finish the current receiving chain up to PN, then take the
+        // receiving DH step.
+        let mut finished = None;
+        if let Some(current) = self.receiver_chains.front() {
+            // PN below our index means a whole chain of theirs never reached us: nothing to
+            // skip on this one.
+            if message.previous_counter() > current.chain.index() {
+                let mut chain = current.chain.clone();
+                let keys = advance_to(&mut chain, message.previous_counter())?;
+                finished = Some((chain, keys));
+            }
+        }
+        if counter > MAX_FORWARD_JUMP {
+            return Err(DecryptError::TooFarAhead { jump: counter });
+        }
+        let (root, mut chain) = self
+            .root_key
+            .step(&self.our_ratchet, &their_key)
+            .map_err(DecryptError::Key)?;
+        let skipped = advance_to(&mut chain, counter)?;
+        let key = chain.step();
+        let plaintext = key.decrypt(ad, message.ciphertext())?;
+
+        if let (Some(current), Some((chain, keys))) = (self.receiver_chains.front_mut(), finished) {
+            // The finished chain moves past PN too, so its keys live only in `skipped` and a
+            // replayed late message cannot re-derive them.
+            current.chain = chain;
+            for key in keys {
+                self.skipped.insert(current.ratchet_key, key);
+            }
+        }
+        for key in skipped {
+            self.skipped.insert(their_key, key);
+        }
+        self.receiver_chains.push_front(ReceiverChain {
+            ratchet_key: their_key,
+            chain,
+        });
+        self.receiver_chains.truncate(MAX_RECEIVER_CHAINS);
+        self.root_key = root;
+        self.remote_ratchet = Some(their_key);
+        if let Some(sending) = self.sending_chain.take() {
+            self.previous_counter = sending.index();
+        }
+        self.pending_prekey = None;
+        Ok(plaintext)
+    }
+}
+
+/// Steps `chain` up to `counter`, returning the skipped message keys (at most the last
+/// [`MAX_SKIPPED_KEYS`], the rest would be evicted anyway). Refuses going backwards (a
+/// duplicate) and jumps over [`MAX_FORWARD_JUMP`].
+fn advance_to(chain: &mut ChainKey, counter: u32) -> Result<Vec<MessageKey>, DecryptError> {
+    if counter < chain.index() {
+        return Err(DecryptError::Duplicate { counter });
+    }
+    let jump = counter - chain.index();
+    if jump > MAX_FORWARD_JUMP {
+        return Err(DecryptError::TooFarAhead { jump });
+    }
+    let keep_from = counter.saturating_sub(MAX_SKIPPED_KEYS as u32);
+    let mut skipped = Vec::with_capacity((jump as usize).min(MAX_SKIPPED_KEYS));
+    while chain.index() < counter {
+        let key = chain.step();
+        if key.index() >= keep_from {
+            skipped.push(key);
+        }
+    }
+    Ok(skipped)
+}

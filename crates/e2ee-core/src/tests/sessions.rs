@@ -1,0 +1,519 @@
+//! Session behaviour: handshake checks, ordering, limits, replay, trust, persistence.
+
+use super::harness::{Device, established};
+use crate::{
+    DecodeError, DecryptError, Error, HandshakeError, IdentityStore, KeyError, PreKeyStore,
+    SessionRecord, SessionStore,
+    dh::DhPublicKey,
+    limits::{MAX_FORWARD_JUMP, MAX_PREVIOUS_STATES, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS},
+    message::{MessageKind, PreKeyMessage, RatchetMessage},
+};
+
+#[test]
+fn first_messages_until_answered_then_ratchet_messages() {
+    let mut alice = Device::new("alice", 1);
+    let mut bob = Device::new("bob", 2);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    alice.start_session(&mut bob);
+    let m1 = alice.encrypt(&b, b"one");
+    let m2 = alice.encrypt(&b, b"two");
+    assert_eq!(MessageKind::of(&m1).unwrap(), MessageKind::PreKey);
+    assert_eq!(MessageKind::of(&m2).unwrap(), MessageKind::PreKey);
+    // Delivered in reverse: the second first-message creates the session, the first
+    // decrypts through the session found by its base key.
+    assert_eq!(bob.decrypt(&a, &m2).unwrap(), b"two");
+    assert_eq!(bob.decrypt(&a, &m1).unwrap(), b"one");
+    let r = bob.encrypt(&a, b"three");
+    assert_eq!(MessageKind::of(&r).unwrap(), MessageKind::Ratchet);
+    assert_eq!(alice.decrypt(&b, &r).unwrap(), b"three");
+    let m4 = alice.encrypt(&b, b"four");
+    assert_eq!(MessageKind::of(&m4).unwrap(), MessageKind::Ratchet);
+    assert_eq!(bob.decrypt(&a, &m4).unwrap(), b"four");
+}
+
+#[test]
+fn one_time_prekeys_are_consumed_exactly_once_and_replays_fail() {
+    let mut alice = Device::new("alice", 3);
+    let mut bob = Device::new("bob", 4);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    alice.start_session(&mut bob);
+    assert_eq!(bob.store.one_time_prekey_count(), 1);
+    let first = alice.encrypt(&b, b"hello");
+    bob.decrypt(&a, &first).unwrap();
+    assert_eq!(bob.store.one_time_prekey_count(), 0);
+    // The same first message again: the session exists, the counter is spent.
+    assert_eq!(
+        bob.decrypt(&a, &first),
+        Err(Error::Decrypt(DecryptError::Duplicate { counter: 0 }))
+    );
+    // After the session is gone, the replay cannot re-create it: the prekey is used.
+    bob.store.store_session(&a, &SessionRecord::new()).unwrap();
+    let parsed = PreKeyMessage::decode(&first).unwrap();
+    let id = parsed.parts.one_time_prekey_id.unwrap();
+    assert_eq!(
+        bob.decrypt(&a, &first),
+        Err(Error::Handshake(HandshakeError::UnknownOneTimePreKey(id)))
+    );
+}
+
+#[test]
+fn last_resort_kem_key_and_base_key_pair_is_accepted_once() {
+    let mut alice = Device::new("alice", 5);
+    let mut bob = Device::new("bob", 6);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    let bundle = bob.last_resort_bundle();
+    alice
+        .cipher
+        .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle)
+        .unwrap();
+    let first = alice.encrypt(&b, b"fallback");
+    assert_eq!(bob.decrypt(&a, &first).unwrap(), b"fallback");
+    assert!(
+        bob.store.kem_prekey(1000).unwrap().is_some(),
+        "last-resort key must survive"
+    );
+    bob.store.store_session(&a, &SessionRecord::new()).unwrap();
+    assert_eq!(
+        bob.decrypt(&a, &first),
+        Err(Error::Handshake(HandshakeError::LastResortReplay(1000)))
+    );
+}
+
+#[test]
+fn forged_first_message_burns_no_prekeys() {
+    let mut alice = Device::new("alice", 7);
+    let mut bob = Device::new("bob", 8);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    alice.start_session(&mut bob);
+    let mut first = alice.encrypt(&b, b"hello");
+    let last = first.len() - 1;
+    first[last] ^= 1;
+    assert_eq!(
+        bob.decrypt(&a, &first),
+        Err(Error::Decrypt(DecryptError::AuthenticationFailed))
+    );
+    assert_eq!(bob.store.one_time_prekey_count(), 1);
+    assert!(bob.store.load_session(&a).unwrap().is_none());
+    first[last] ^= 1;
+    assert_eq!(bob.decrypt(&a, &first).unwrap(), b"hello");
+}
+
+#[test]
+fn bundle_signature_and_kem_checks() {
+    let mut alice = Device::new("alice", 9);
+    let mut bob = Device::new("bob", 10);
+    let b = bob.address.clone();
+    let mut bundle = bob.bundle();
+    bundle.signed_prekey.signature[0] ^= 1;
+    assert_eq!(
+        alice
+            .cipher
+            .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle),
+        Err(Error::Handshake(HandshakeError::Key(
+            KeyError::InvalidSignature("signed prekey")
+        )))
+    );
+    let mut bundle = bob.bundle();
+    bundle.kem_prekey.as_mut().unwrap().signature[5] ^= 1;
+    assert_eq!(
+        alice
+            .cipher
+            .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle),
+        Err(Error::Handshake(HandshakeError::Key(
+            KeyError::InvalidSignature("KEM prekey")
+        )))
+    );
+    let mut bundle = bob.bundle();
+    bundle.kem_prekey = None;
+    assert_eq!(
+        alice
+            .cipher
+            .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle),
+        Err(Error::Handshake(HandshakeError::MissingKemPreKey))
+    );
+    assert!(alice.store.load_session(&b).unwrap().is_none());
+}
+
+#[test]
+fn plain_x3dh_only_when_both_opt_in() {
+    let mut alice = Device::new("alice", 11);
+    let mut bob = Device::new("bob", 12);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    let mut bundle = bob.bundle();
+    bundle.kem_prekey = None;
+    alice.cipher = crate::SessionCipher::new(crate::SessionConfig {
+        allow_plain_x3dh: true,
+    });
+    alice
+        .cipher
+        .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle)
+        .unwrap();
+    let first = alice.encrypt(&b, b"legacy");
+    assert_eq!(
+        bob.decrypt(&a, &first),
+        Err(Error::Handshake(HandshakeError::PlainX3dhRefused))
+    );
+    bob.cipher = crate::SessionCipher::new(crate::SessionConfig {
+        allow_plain_x3dh: true,
+    });
+    assert_eq!(bob.decrypt(&a, &first).unwrap(), b"legacy");
+}
+
+#[test]
+fn low_order_one_time_prekey_is_rejected() {
+    let mut alice = Device::new("alice", 13);
+    let mut bob = Device::new("bob", 14);
+    let b = bob.address.clone();
+    let mut bundle = bob.bundle();
+    bundle.one_time_prekey.as_mut().unwrap().key = DhPublicKey::from_bytes([0; 32]);
+    assert_eq!(
+        alice
+            .cipher
+            .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle),
+        Err(Error::Handshake(HandshakeError::Key(
+            KeyError::NonContributory
+        )))
+    );
+}
+
+#[test]
+fn low_order_ratchet_key_is_rejected_without_state_change() {
+    let (mut alice, mut bob) = established(15);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    let mut msg = bob.encrypt(&a, b"x");
+    msg[1..33].copy_from_slice(&[0; 32]);
+    assert_eq!(
+        alice.decrypt(&b, &msg),
+        Err(Error::Decrypt(DecryptError::Key(KeyError::NonContributory)))
+    );
+    let ok = bob.encrypt(&a, b"still fine");
+    assert_eq!(alice.decrypt(&b, &ok).unwrap(), b"still fine");
+}
+
+#[test]
+fn out_of_order_and_duplicates_across_ratchet_steps() {
+    let (mut alice, mut bob) = established(16);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    let early: Vec<_> = (0..5)
+        .map(|i| alice.encrypt(&b, format!("a{i}").as_bytes()))
+        .collect();
+    assert_eq!(bob.decrypt(&a, &early[4]).unwrap(), b"a4");
+    let reply = bob.encrypt(&a, b"b0");
+    assert_eq!(alice.decrypt(&b, &reply).unwrap(), b"b0");
+    let late: Vec<_> = (0..3)
+        .map(|i| alice.encrypt(&b, format!("c{i}").as_bytes()))
+        .collect();
+    assert_eq!(bob.decrypt(&a, &late[2]).unwrap(), b"c2");
+    for i in [1, 3, 0, 2] {
+        assert_eq!(
+            bob.decrypt(&a, &early[i]).unwrap(),
+            format!("a{i}").as_bytes()
+        );
+    }
+    assert_eq!(bob.decrypt(&a, &late[0]).unwrap(), b"c0");
+    assert_eq!(bob.decrypt(&a, &late[1]).unwrap(), b"c1");
+    for m in early.iter().chain(&late) {
+        assert!(matches!(
+            bob.decrypt(&a, m),
+            Err(Error::Decrypt(DecryptError::Duplicate { .. }))
+        ));
+    }
+}
+
+#[test]
+fn every_flipped_bit_fails_and_leaves_the_session_usable() {
+    let (mut alice, mut bob) = established(17);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    let msg = alice.encrypt(&b, b"hello");
+    assert_eq!(msg.len(), 56, "5-byte plaintext must fit in 56 bytes");
+    let before = bob.store.load_session(&a).unwrap().unwrap().to_bytes();
+    for bit in 0..msg.len() * 8 {
+        let mut bad = msg.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        assert!(bob.decrypt(&a, &bad).is_err(), "bit {bit} accepted");
+        assert_eq!(
+            *bob.store.load_session(&a).unwrap().unwrap().to_bytes(),
+            *before,
+            "bit {bit} changed state"
+        );
+    }
+    assert_eq!(bob.decrypt(&a, &msg).unwrap(), b"hello");
+}
+
+#[test]
+fn forward_jump_limit_is_enforced() {
+    let (mut alice, mut bob) = established(18);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    let m = alice.encrypt(&b, b"new chain");
+    bob.decrypt(&a, &m).unwrap();
+    // Jump exactly to the limit on the current chain: accepted.
+    let mut record = alice.store.load_session(&b).unwrap().unwrap();
+    let state = record.current.as_mut().unwrap();
+    let chain = state.sending_chain.as_mut().unwrap();
+    *chain = crate::ratchet::ChainKey::new(*chain.as_bytes(), chain.index());
+    let start = chain.index();
+    let mut far = chain.clone();
+    for _ in 0..MAX_FORWARD_JUMP {
+        far.step();
+    }
+    *state.sending_chain.as_mut().unwrap() = far;
+    alice.store.store_session(&b, &record).unwrap();
+    let msg = alice.encrypt(&b, b"far");
+    assert_eq!(
+        RatchetMessage::decode(&msg).unwrap().counter(),
+        start + MAX_FORWARD_JUMP
+    );
+    assert_eq!(bob.decrypt(&a, &msg).unwrap(), b"far");
+    let skipped = bob
+        .store
+        .load_session(&a)
+        .unwrap()
+        .unwrap()
+        .current
+        .unwrap()
+        .skipped
+        .len();
+    assert_eq!(skipped, MAX_SKIPPED_KEYS, "skipped keys are capped");
+    // One more than the limit: refused, state unchanged.
+    let mut record = alice.store.load_session(&b).unwrap().unwrap();
+    let chain = record
+        .current
+        .as_mut()
+        .unwrap()
+        .sending_chain
+        .as_mut()
+        .unwrap();
+    for _ in 0..=MAX_FORWARD_JUMP {
+        chain.step();
+    }
+    alice.store.store_session(&b, &record).unwrap();
+    let msg = alice.encrypt(&b, b"too far");
+    assert_eq!(
+        bob.decrypt(&a, &msg),
+        Err(Error::Decrypt(DecryptError::TooFarAhead {
+            jump: MAX_FORWARD_JUMP + 1
+        }))
+    );
+}
+
+#[test]
+fn receiver_chains_are_bounded() {
+    let (mut alice, mut bob) = established(19);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    let mut undelivered = Vec::new();
+    for round in 0..MAX_RECEIVER_CHAINS + 2 {
+        let msg = alice.encrypt(&b, b"x");
+        let held = alice.encrypt(&b, format!("held {round}").as_bytes());
+        undelivered.push(held);
+        bob.decrypt(&a, &msg).unwrap();
+        let reply = bob.encrypt(&a, b"y");
+        alice.decrypt(&b, &reply).unwrap();
+    }
+    let record = bob.store.load_session(&a).unwrap().unwrap();
+    assert_eq!(
+        record.current.as_ref().unwrap().receiver_chains.len(),
+        MAX_RECEIVER_CHAINS
+    );
+    // Each held message was covered by the PN of the sender's next ratchet step, so its key
+    // was kept as a skipped key and it decrypts even after its chain was dropped.
+    for (round, held) in undelivered.iter().enumerate() {
+        assert_eq!(
+            bob.decrypt(&a, held).unwrap(),
+            format!("held {round}").as_bytes()
+        );
+    }
+}
+
+#[test]
+fn simultaneous_initiation_converges() {
+    let mut alice = Device::new("alice", 20);
+    let mut bob = Device::new("bob", 21);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    alice.start_session(&mut bob);
+    bob.start_session(&mut alice);
+    let from_alice = alice.encrypt(&b, b"hi from alice");
+    let from_bob = bob.encrypt(&a, b"hi from bob");
+    assert_eq!(bob.decrypt(&a, &from_alice).unwrap(), b"hi from alice");
+    assert_eq!(alice.decrypt(&b, &from_bob).unwrap(), b"hi from bob");
+    for round in 0..4 {
+        let m = alice.encrypt(&b, format!("a{round}").as_bytes());
+        assert_eq!(bob.decrypt(&a, &m).unwrap(), format!("a{round}").as_bytes());
+        let m = bob.encrypt(&a, format!("b{round}").as_bytes());
+        assert_eq!(
+            alice.decrypt(&b, &m).unwrap(),
+            format!("b{round}").as_bytes()
+        );
+    }
+    let ra = alice.store.load_session(&b).unwrap().unwrap();
+    let rb = bob.store.load_session(&a).unwrap().unwrap();
+    assert_eq!(
+        ra.current.as_ref().unwrap().base_key,
+        rb.current.as_ref().unwrap().base_key,
+        "same session"
+    );
+}
+
+#[test]
+fn previous_states_are_bounded() {
+    let mut alice = Device::new("alice", 22);
+    let mut bob = Device::new("bob", 23);
+    let b = bob.address.clone();
+    for _ in 0..MAX_PREVIOUS_STATES + 3 {
+        alice.start_session(&mut bob);
+    }
+    let record = alice.store.load_session(&b).unwrap().unwrap();
+    assert_eq!(record.previous_state_count(), MAX_PREVIOUS_STATES);
+    let again = SessionRecord::from_bytes(&record.to_bytes()).unwrap();
+    assert_eq!(again.previous_state_count(), MAX_PREVIOUS_STATES);
+}
+
+#[test]
+fn identity_change_is_an_explicit_error() {
+    let (mut alice, _bob) = established(24);
+    let mut impostor = Device::new("bob", 99);
+    let b = impostor.address.clone();
+    let bundle = impostor.bundle();
+    assert_eq!(
+        alice
+            .cipher
+            .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle),
+        Err(Error::IdentityChanged { address: b.clone() })
+    );
+    alice.store.trust_identity(&b, &bundle.identity).unwrap();
+    alice
+        .cipher
+        .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle)
+        .unwrap();
+    // And from the responder's side: a first message from a new identity.
+    let (_, mut bob) = established(25);
+    let a = alice.address.clone();
+    let mut other_alice = Device::new("alice", 77);
+    other_alice.start_session(&mut bob);
+    let first = other_alice.encrypt(&bob.address.clone(), b"it's me");
+    assert_eq!(
+        bob.decrypt(&a, &first),
+        Err(Error::IdentityChanged { address: a.clone() })
+    );
+}
+
+#[test]
+fn records_survive_serialisation_mid_conversation() {
+    let (mut alice, mut bob) = established(26);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    let held = alice.encrypt(&b, b"held");
+    let sent = alice.encrypt(&b, b"sent");
+    bob.decrypt(&a, &sent).unwrap();
+    for device in [&mut alice, &mut bob] {
+        let peer = if device.address == a {
+            b.clone()
+        } else {
+            a.clone()
+        };
+        let record = device.store.load_session(&peer).unwrap().unwrap();
+        let bytes = record.to_bytes();
+        let restored = SessionRecord::from_bytes(&bytes).unwrap();
+        assert_eq!(*restored.to_bytes(), *bytes);
+        device.store.store_session(&peer, &restored).unwrap();
+    }
+    assert_eq!(bob.decrypt(&a, &held).unwrap(), b"held");
+    let m = bob.encrypt(&a, b"after restore");
+    assert_eq!(alice.decrypt(&b, &m).unwrap(), b"after restore");
+}
+
+#[test]
+fn garbage_session_records_fail_cleanly() {
+    let (alice, bob) = established(27);
+    let bytes = alice
+        .store
+        .load_session(&bob.address)
+        .unwrap()
+        .unwrap()
+        .to_bytes();
+    for cut in 0..bytes.len() {
+        assert!(
+            SessionRecord::from_bytes(&bytes[..cut]).is_err(),
+            "prefix {cut} accepted"
+        );
+    }
+    let mut long = bytes.to_vec();
+    long.push(0);
+    assert_eq!(
+        SessionRecord::from_bytes(&long).err(),
+        Some(DecodeError::TrailingBytes)
+    );
+    let mut wrong = bytes.to_vec();
+    wrong[0] = 9;
+    assert_eq!(
+        SessionRecord::from_bytes(&wrong).err(),
+        Some(DecodeError::UnknownVersion(9))
+    );
+}
+
+#[test]
+fn messages_without_a_session_are_typed_errors() {
+    let (mut alice, bob) = established(28);
+    let stranger = crate::Address::new("carol", 1).unwrap();
+    let msg = alice.encrypt(&bob.address.clone(), b"x");
+    let mut carol = Device::new("carol", 29);
+    assert_eq!(
+        carol.decrypt(&alice.address.clone(), &msg),
+        Err(Error::NoSession {
+            address: alice.address.clone()
+        })
+    );
+    assert_eq!(
+        alice
+            .cipher
+            .encrypt(&mut alice.store, &mut alice.rng, &stranger, b"x"),
+        Err(Error::NoSession {
+            address: stranger.clone()
+        })
+    );
+    assert_eq!(
+        carol.decrypt(&stranger, &[]),
+        Err(Error::Decode(DecodeError::Truncated))
+    );
+    assert_eq!(
+        carol.decrypt(&stranger, &[0x31, 0]),
+        Err(Error::Decode(DecodeError::UnknownVersion(0x31)))
+    );
+}
+
+#[test]
+fn oversized_plaintext_is_refused() {
+    let (mut alice, bob) = established(30);
+    let big = vec![0u8; crate::limits::MAX_PLAINTEXT_LEN + 1];
+    assert_eq!(
+        alice
+            .cipher
+            .encrypt(&mut alice.store, &mut alice.rng, &bob.address.clone(), &big),
+        Err(Error::Decrypt(DecryptError::Decode(DecodeError::TooLarge)))
+    );
+}
+
+#[test]
+fn debug_output_never_contains_secrets() {
+    let (mut alice, bob) = established(31);
+    alice.encrypt(&bob.address.clone(), b"start a sending chain");
+    let record = alice.store.load_session(&bob.address).unwrap().unwrap();
+    let state = record.current.as_ref().unwrap();
+    let secrets = [
+        hex::encode(state.root_key.as_bytes()),
+        hex::encode(state.our_ratchet.secret_bytes().as_ref()),
+        hex::encode(state.sending_chain.as_ref().unwrap().as_bytes()),
+    ];
+    let identity = alice.store.identity_key_pair().unwrap();
+    let text = format!(
+        "{record:?} {:?} {identity:?} {:?}",
+        alice.store, state.our_ratchet
+    );
+    let decimal = format!("{:?}", state.root_key.as_bytes());
+    for secret in &secrets {
+        assert!(!text.contains(&secret[..8]), "secret prefix leaked: {text}");
+    }
+    assert!(
+        !text.contains(&decimal[1..20]),
+        "secret bytes leaked: {text}"
+    );
+    assert!(!text.contains(&hex::encode(identity.secret_bytes().as_ref())[..8]));
+}
