@@ -31,7 +31,7 @@ use crate::{
 };
 
 /// The intermediate values of a handshake, exposed for test vectors.
-#[cfg_attr(not(test), allow(dead_code))]
+#[allow(dead_code)] // Read only by the test vectors.
 pub(crate) struct HandshakeSecrets {
     pub(crate) dh: Vec<Zeroizing<[u8; 32]>>,
     pub(crate) kem_shared_secret: Option<Zeroizing<[u8; 32]>>,

@@ -52,6 +52,7 @@ impl MessageKey {
 
     /// The derived AES key and nonce, for test vectors.
     #[cfg(test)]
+    #[allow(dead_code)]
     pub(crate) fn expanded_bytes(&self) -> [u8; 44] {
         hkdf(None, self.seed.as_slice(), INFO_MESSAGE_KEYS)
     }

@@ -108,10 +108,10 @@ impl SessionRecord {
         }
         let index = self.previous.iter().position(|s| &s.base_key == base_key)?;
         let result = self.previous[index].decrypt(message);
-        if result.is_ok() {
-            if let Some(state) = self.previous.remove(index) {
-                self.promote(state);
-            }
+        if result.is_ok()
+            && let Some(state) = self.previous.remove(index)
+        {
+            self.promote(state);
         }
         Some(result)
     }

@@ -1,0 +1,7 @@
+#![no_main]
+//! `PreKeyMessage::decode` is total.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = e2ee_core::message::PreKeyMessage::decode(data);
+});

@@ -1,0 +1,10 @@
+#![no_main]
+//! `RatchetMessage::decode` is total: a value or a typed error, never a panic.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(message) = e2ee_core::message::RatchetMessage::decode(data) {
+        // A decoded message re-encodes to exactly its input (canonical encoding).
+        assert_eq!(message.as_bytes(), data);
+    }
+});
