@@ -3,8 +3,8 @@
 //! server and relay land.)
 
 use e2ee_core::{
-    Address, Error, IdentityKeyPair, IdentityStore, InMemoryStore, KemPreKey, KemPreKeyKind, OneTimePreKey,
-    PreKeyBundle, SafetyNumber, SessionCipher, SignedPreKey,
+    Address, Error, IdentityKeyPair, IdentityStore, InMemoryStore, KemPreKey, KemPreKeyKind,
+    OneTimePreKey, PreKeyBundle, SafetyNumber, SessionCipher, SignedPreKey,
 };
 use rand_core::OsRng;
 
@@ -28,7 +28,10 @@ fn main() -> Result<(), Error> {
     bob.add_signed_prekey(spk);
     bob.add_one_time_prekeys(otks);
     bob.add_kem_prekey(kem);
-    println!("bob's prekey bundle: {} bytes (ML-KEM-768 key included)", bundle.to_bytes().len());
+    println!(
+        "bob's prekey bundle: {} bytes (ML-KEM-768 key included)",
+        bundle.to_bytes().len()
+    );
 
     // Alice starts a session from the bundle and talks.
     cipher.process_bundle(&mut alice, &mut OsRng, &bob_addr, &bundle)?;
@@ -58,12 +61,23 @@ fn main() -> Result<(), Error> {
 
     let number = |me: &InMemoryStore, my: &Address, peer: &Address| -> Result<String, Error> {
         let mine = me.identity_key_pair()?.public().signing_key();
-        let theirs = me.trusted_identity(peer)?.ok_or(Error::InvalidArgument("no trusted identity"))?.signing_key();
-        Ok(SafetyNumber::new(my.user_id().as_bytes(), &mine, peer.user_id().as_bytes(), &theirs)
-            .displayable()
-            .to_owned())
+        let theirs = me
+            .trusted_identity(peer)?
+            .ok_or(Error::InvalidArgument("no trusted identity"))?
+            .signing_key();
+        Ok(SafetyNumber::new(
+            my.user_id().as_bytes(),
+            &mine,
+            peer.user_id().as_bytes(),
+            &theirs,
+        )
+        .displayable()
+        .to_owned())
     };
-    let (a, b) = (number(&alice, &alice_addr, &bob_addr)?, number(&bob, &bob_addr, &alice_addr)?);
+    let (a, b) = (
+        number(&alice, &alice_addr, &bob_addr)?,
+        number(&bob, &bob_addr, &alice_addr)?,
+    );
     println!("safety number (alice's view): {a}");
     println!("safety number (bob's view):   {b}");
     println!("safety numbers match: {}", a == b);
@@ -71,5 +85,8 @@ fn main() -> Result<(), Error> {
 }
 
 fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
