@@ -69,7 +69,8 @@ impl SessionRecord {
         if count > MAX_PREVIOUS_STATES {
             return Err(DecodeError::TooLarge);
         }
-        let mut previous = VecDeque::with_capacity(count);
+        // No preallocation by a count the input claims: each state must actually be present.
+        let mut previous = VecDeque::new();
         for _ in 0..count {
             previous.push_back(read_state(&mut reader)?);
         }
@@ -171,7 +172,7 @@ fn read_state(reader: &mut Reader<'_>) -> Result<SessionState, DecodeError> {
     if chains > MAX_RECEIVER_CHAINS {
         return Err(DecodeError::TooLarge);
     }
-    let mut receiver_chains = VecDeque::with_capacity(chains);
+    let mut receiver_chains = VecDeque::new();
     for _ in 0..chains {
         let ratchet_key = DhPublicKey(reader.array()?);
         let chain = ChainKey::new(reader.array()?, reader.u32()?);
