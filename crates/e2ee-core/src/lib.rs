@@ -41,6 +41,8 @@ mod store;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod vectors;
 
 pub use address::{Address, MAX_USER_ID_LEN};
 pub use dh::{DhKeyPair, DhPublicKey};
