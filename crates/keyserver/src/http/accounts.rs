@@ -1,0 +1,315 @@
+//! Accounts, devices and signed device lists.
+
+use axum::{
+    Router,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    routing::{get, post, put},
+};
+use e2ee_core::{
+    MAX_USER_ID_LEN,
+    account::{AccountIdentityKey, DeviceCertificate, DeviceList},
+};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, bearer, enc, now_secs};
+use crate::{
+    auth,
+    error::ApiError,
+    storage::{NewDevice, StoreError},
+};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/accounts", post(register_account))
+        .route("/v1/accounts/{user_id}", get(get_account))
+        .route("/v1/accounts/{user_id}/devices", post(register_device))
+        .route("/v1/device-list", put(put_device_list))
+        .route("/v1/device-list/{user_id}", get(get_device_list))
+}
+
+#[derive(Deserialize)]
+struct RegisterAccount {
+    user_id: String,
+    account_key: String,
+    device_certificate: String,
+}
+
+#[derive(Deserialize)]
+struct RegisterDevice {
+    device_certificate: String,
+}
+
+#[derive(Serialize)]
+struct Registered {
+    user_id: String,
+    device_id: u32,
+    /// Shown once; the server keeps only a salted hash.
+    credential: String,
+}
+
+#[derive(Serialize)]
+struct AccountView {
+    user_id: String,
+    account_key: String,
+    devices: Vec<DeviceView>,
+}
+
+#[derive(Serialize)]
+struct DeviceView {
+    device_id: u32,
+    identity_key: String,
+    certificate: String,
+}
+
+#[derive(Deserialize)]
+struct PutDeviceList {
+    device_list: String,
+}
+
+#[derive(Serialize)]
+struct DeviceListView {
+    user_id: String,
+    version: u64,
+    device_list: String,
+    account_key: String,
+}
+
+fn check_user_id(user_id: &str) -> Result<(), ApiError> {
+    if user_id.is_empty() || user_id.len() > MAX_USER_ID_LEN {
+        return Err(ApiError::bad_request(
+            "invalid_user_id",
+            "user id must be 1..=128 bytes of UTF-8",
+        ));
+    }
+    Ok(())
+}
+
+/// With app tokens configured, registration must carry one whose subject is `user_id`.
+fn check_app_token(state: &AppState, headers: &HeaderMap, user_id: &str) -> Result<(), ApiError> {
+    let Some(jwt) = &state.0.jwt else {
+        return Ok(());
+    };
+    let token =
+        bearer(headers).ok_or_else(|| ApiError::unauthorized("missing app token (Bearer JWT)"))?;
+    let subject = jwt
+        .verify(token, now_secs())
+        .map_err(|why| ApiError::unauthorized(format!("app token refused: {why}")))?;
+    if subject != user_id {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "app token is for another user",
+        ));
+    }
+    Ok(())
+}
+
+/// Decodes a certificate for `user_id` and verifies it under `account`.
+fn certified_device(
+    text: &str,
+    user_id: &str,
+    account: &AccountIdentityKey,
+) -> Result<(DeviceCertificate, Vec<u8>), ApiError> {
+    let bytes = b64("device_certificate", text)?;
+    let cert = DeviceCertificate::from_bytes(&bytes)
+        .map_err(|e| ApiError::bad_identity("device_certificate", e))?;
+    if cert.user_id() != user_id {
+        return Err(ApiError::bad_request(
+            "certificate_mismatch",
+            "device certificate is for another user",
+        ));
+    }
+    cert.verify(account)
+        .map_err(|e| ApiError::bad_signature("device_certificate", e))?;
+    Ok((cert, bytes))
+}
+
+fn new_device(cert: &DeviceCertificate, bytes: Vec<u8>) -> (NewDevice, String) {
+    let credential = auth::mint(cert.user_id(), cert.device_id());
+    let device = NewDevice {
+        device_id: cert.device_id(),
+        identity_key: cert.identity().to_bytes().to_vec(),
+        certificate: bytes,
+        credential_salt: credential.salt,
+        credential_hash: credential.hash,
+    };
+    (device, credential.token)
+}
+
+fn now_i64() -> i64 {
+    i64::try_from(now_secs()).unwrap_or(i64::MAX)
+}
+
+async fn register_account(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RegisterAccount>,
+) -> Result<(StatusCode, ApiJson<Registered>), ApiError> {
+    check_user_id(&body.user_id)?;
+    check_app_token(&state, &headers, &body.user_id)?;
+    let key_bytes = b64("account_key", &body.account_key)?;
+    let account = AccountIdentityKey::from_bytes(&key_bytes)
+        .map_err(|e| ApiError::bad_key("account_key", e))?;
+    let (cert, cert_bytes) = certified_device(&body.device_certificate, &body.user_id, &account)?;
+    let (device, credential) = new_device(&cert, cert_bytes);
+    match state
+        .0
+        .store
+        .create_account(&body.user_id, &key_bytes, &device, now_i64())
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::conflict(
+                "user_exists",
+                "user id already registered",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(device_id = cert.device_id(), "account registered");
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(Registered {
+            user_id: body.user_id,
+            device_id: cert.device_id(),
+            credential,
+        }),
+    ))
+}
+
+/// The account key of a registered user, or `unknown_user`.
+pub(super) async fn account_key(
+    state: &AppState,
+    user_id: &str,
+) -> Result<(AccountIdentityKey, Vec<u8>), ApiError> {
+    let bytes = state
+        .0
+        .store
+        .account_key(user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("unknown_user", "no such user"))?;
+    let key = AccountIdentityKey::from_bytes(&bytes).map_err(|e| {
+        tracing::error!(error = %e, "stored account key does not decode");
+        ApiError::internal()
+    })?;
+    Ok((key, bytes))
+}
+
+async fn register_device(
+    State(state): State<AppState>,
+    ApiPath(user_id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RegisterDevice>,
+) -> Result<(StatusCode, ApiJson<Registered>), ApiError> {
+    check_user_id(&user_id)?;
+    check_app_token(&state, &headers, &user_id)?;
+    let (account, _) = account_key(&state, &user_id).await?;
+    // The certificate is the account's authorization: only the account identity can sign one.
+    let (cert, cert_bytes) = certified_device(&body.device_certificate, &user_id, &account)?;
+    let (device, credential) = new_device(&cert, cert_bytes);
+    match state.0.store.add_device(&user_id, &device, now_i64()).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => {
+            return Err(ApiError::conflict(
+                "device_exists",
+                "device id already registered",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tracing::info!(device_id = cert.device_id(), "device registered");
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(Registered {
+            user_id,
+            device_id: cert.device_id(),
+            credential,
+        }),
+    ))
+}
+
+async fn get_account(
+    State(state): State<AppState>,
+    _auth: AuthDevice,
+    ApiPath(user_id): ApiPath<String>,
+) -> Result<ApiJson<AccountView>, ApiError> {
+    let (_, key_bytes) = account_key(&state, &user_id).await?;
+    let devices = state.0.store.devices(&user_id).await?;
+    Ok(ApiJson(AccountView {
+        user_id,
+        account_key: enc(&key_bytes),
+        devices: devices
+            .into_iter()
+            .map(|d| DeviceView {
+                device_id: d.device_id,
+                identity_key: enc(&d.identity_key),
+                certificate: enc(&d.certificate),
+            })
+            .collect(),
+    }))
+}
+
+async fn put_device_list(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiJson(body): ApiJson<PutDeviceList>,
+) -> Result<ApiJson<DeviceListView>, ApiError> {
+    let bytes = b64("device_list", &body.device_list)?;
+    let list =
+        DeviceList::from_bytes(&bytes).map_err(|e| ApiError::bad_identity("device_list", e))?;
+    if list.user_id() != auth.user_id {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "a device may only publish its own account's device list",
+        ));
+    }
+    let (account, key_bytes) = account_key(&state, &auth.user_id).await?;
+    list.verify(&account)
+        .map_err(|e| ApiError::bad_signature("device_list", e))?;
+    let version = i64::try_from(list.version())
+        .map_err(|_| ApiError::bad_request("invalid_device_list", "version must be below 2^63"))?;
+    if !state
+        .0
+        .store
+        .put_device_list(&auth.user_id, version, &bytes)
+        .await?
+    {
+        return Err(ApiError::conflict(
+            "stale_device_list",
+            "device list version is not greater than the stored one",
+        ));
+    }
+    Ok(ApiJson(DeviceListView {
+        user_id: auth.user_id,
+        version: list.version(),
+        device_list: enc(&bytes),
+        account_key: enc(&key_bytes),
+    }))
+}
+
+async fn get_device_list(
+    State(state): State<AppState>,
+    _auth: AuthDevice,
+    ApiPath(user_id): ApiPath<String>,
+) -> Result<ApiJson<DeviceListView>, ApiError> {
+    let (_, key_bytes) = account_key(&state, &user_id).await?;
+    let bytes = state
+        .0
+        .store
+        .device_list(&user_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no_device_list", "user has no device list"))?;
+    let list = DeviceList::from_bytes(&bytes).map_err(|e| {
+        tracing::error!(error = %e, "stored device list does not decode");
+        ApiError::internal()
+    })?;
+    Ok(ApiJson(DeviceListView {
+        user_id,
+        version: list.version(),
+        device_list: enc(&bytes),
+        account_key: enc(&key_bytes),
+    }))
+}

@@ -1,0 +1,261 @@
+//! Prekey uploads, counts and bundle fetches.
+
+use std::{collections::HashSet, time::Instant};
+
+use axum::{
+    Router,
+    extract::State,
+    routing::{get, post},
+};
+use e2ee_core::{
+    IdentityKey, KemPreKeyKind, KemPreKeyPublic, OneTimePreKeyPublic, PreKeyBundle,
+    SignedPreKeyPublic, limits::MAX_PREKEY_BATCH,
+};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, enc};
+use crate::{
+    error::ApiError,
+    storage::{BundleParts, KeyUpload, PreKeyCounts},
+};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/keys", post(upload_keys))
+        .route("/v1/keys/counts", get(counts))
+        .route("/v1/bundles/{user_id}", get(user_bundles))
+        .route("/v1/bundles/{user_id}/{device_id}", get(device_bundle))
+}
+
+#[derive(Deserialize)]
+struct Upload {
+    signed_prekey: Option<String>,
+    #[serde(default)]
+    one_time_prekeys: Vec<String>,
+    #[serde(default)]
+    kem_prekeys: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct BundleView {
+    user_id: String,
+    device_id: u32,
+    /// Canonical `PreKeyBundle` encoding (what clients should decode and verify).
+    bundle: String,
+    /// The account-signed device certificate, to check against the account identity.
+    certificate: String,
+    identity_key: String,
+    signed_prekey: String,
+    one_time_prekey: Option<String>,
+    kem_prekey: Option<String>,
+}
+
+#[derive(Serialize)]
+struct UserBundles {
+    user_id: String,
+    bundles: Vec<BundleView>,
+}
+
+fn too_many(what: &str) -> ApiError {
+    ApiError::bad_request(
+        "batch_too_large",
+        format!("at most {MAX_PREKEY_BATCH} {what} per upload"),
+    )
+}
+
+fn duplicate(what: &str, id: u32) -> ApiError {
+    ApiError::bad_request("duplicate_key_id", format!("{what}: key id {id} twice"))
+}
+
+/// Decodes and verifies every key before anything is stored: an upload is all or nothing.
+fn verify_upload(identity: &IdentityKey, body: &Upload) -> Result<KeyUpload, ApiError> {
+    if body.one_time_prekeys.len() > MAX_PREKEY_BATCH {
+        return Err(too_many("one-time prekeys"));
+    }
+    if body.kem_prekeys.len() > MAX_PREKEY_BATCH {
+        return Err(too_many("KEM prekeys"));
+    }
+    let mut upload = KeyUpload::default();
+    if let Some(text) = &body.signed_prekey {
+        let bytes = b64("signed_prekey", text)?;
+        let key = SignedPreKeyPublic::from_bytes(&bytes)
+            .map_err(|e| ApiError::bad_key("signed_prekey", e))?;
+        key.verify(identity)
+            .map_err(|e| ApiError::bad_signature("signed_prekey", e))?;
+        upload.signed_prekey = Some((key.id, bytes));
+    }
+    let mut seen = HashSet::new();
+    for text in &body.one_time_prekeys {
+        let bytes = b64("one_time_prekeys", text)?;
+        let key = OneTimePreKeyPublic::from_bytes(&bytes)
+            .map_err(|e| ApiError::bad_key("one_time_prekeys", e))?;
+        if !seen.insert(key.id) {
+            return Err(duplicate("one_time_prekeys", key.id));
+        }
+        upload.one_time.push((key.id, bytes));
+    }
+    let mut seen = HashSet::new();
+    for text in &body.kem_prekeys {
+        let bytes = b64("kem_prekeys", text)?;
+        let key =
+            KemPreKeyPublic::from_bytes(&bytes).map_err(|e| ApiError::bad_key("kem_prekeys", e))?;
+        key.verify(identity)
+            .map_err(|e| ApiError::bad_signature("kem_prekeys", e))?;
+        match key.kind {
+            KemPreKeyKind::OneTime => {
+                if !seen.insert(key.id) {
+                    return Err(duplicate("kem_prekeys", key.id));
+                }
+                upload.kem_one_time.push((key.id, bytes));
+            }
+            KemPreKeyKind::LastResort => {
+                if upload.kem_last_resort.is_some() {
+                    return Err(ApiError::bad_request(
+                        "duplicate_key_id",
+                        "at most one last-resort KEM prekey per upload",
+                    ));
+                }
+                upload.kem_last_resort = Some((key.id, bytes));
+            }
+        }
+    }
+    Ok(upload)
+}
+
+async fn device_identity(state: &AppState, auth: &AuthDevice) -> Result<IdentityKey, ApiError> {
+    let devices = state.0.store.devices(&auth.user_id).await?;
+    let device = devices
+        .into_iter()
+        .find(|d| d.device_id == auth.device_id)
+        .ok_or_else(|| ApiError::not_found("unknown_device", "no such device"))?;
+    IdentityKey::from_bytes(&device.identity_key).map_err(|e| {
+        tracing::error!(error = %e, "stored identity key does not decode");
+        ApiError::internal()
+    })
+}
+
+async fn upload_keys(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiJson(body): ApiJson<Upload>,
+) -> Result<ApiJson<PreKeyCounts>, ApiError> {
+    let identity = device_identity(&state, &auth).await?;
+    let upload = verify_upload(&identity, &body)?;
+    let store = &state.0.store;
+    let before = store.counts(&auth.user_id, auth.device_id).await?;
+    let limit = state.0.max_stored_prekeys;
+    let adds = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    if before.one_time.saturating_add(adds(upload.one_time.len())) > limit
+        || before
+            .kem_one_time
+            .saturating_add(adds(upload.kem_one_time.len()))
+            > limit
+    {
+        return Err(ApiError::conflict(
+            "too_many_prekeys",
+            format!("at most {limit} stored one-time prekeys of each kind per device"),
+        ));
+    }
+    store
+        .upload_keys(&auth.user_id, auth.device_id, &upload)
+        .await?;
+    tracing::debug!(
+        device_id = auth.device_id,
+        one_time = upload.one_time.len(),
+        kem_one_time = upload.kem_one_time.len(),
+        "prekeys uploaded"
+    );
+    Ok(ApiJson(store.counts(&auth.user_id, auth.device_id).await?))
+}
+
+async fn counts(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+) -> Result<ApiJson<PreKeyCounts>, ApiError> {
+    Ok(ApiJson(
+        state.0.store.counts(&auth.user_id, auth.device_id).await?,
+    ))
+}
+
+fn rate_limit(state: &AppState, auth: &AuthDevice, target: &str) -> Result<(), ApiError> {
+    state
+        .0
+        .limiter
+        .check(&auth.user_id, target, Instant::now())
+        .map_err(|wait| ApiError::rate_limited(wait.as_secs_f64().ceil() as u64))
+}
+
+/// Assembles the canonical bundle from stored (already verified) parts.
+fn bundle_view(user_id: &str, device_id: u32, parts: BundleParts) -> Result<BundleView, ApiError> {
+    let corrupt = |what: &str| {
+        tracing::error!(what, "stored key does not decode");
+        ApiError::internal()
+    };
+    let bundle = PreKeyBundle {
+        identity: IdentityKey::from_bytes(&parts.identity_key).map_err(|_| corrupt("identity"))?,
+        signed_prekey: SignedPreKeyPublic::from_bytes(&parts.signed_prekey)
+            .map_err(|_| corrupt("signed prekey"))?,
+        one_time_prekey: parts
+            .one_time_prekey
+            .as_deref()
+            .map(OneTimePreKeyPublic::from_bytes)
+            .transpose()
+            .map_err(|_| corrupt("one-time prekey"))?,
+        kem_prekey: parts
+            .kem_prekey
+            .as_deref()
+            .map(KemPreKeyPublic::from_bytes)
+            .transpose()
+            .map_err(|_| corrupt("KEM prekey"))?,
+    };
+    Ok(BundleView {
+        user_id: user_id.to_owned(),
+        device_id,
+        bundle: enc(&bundle.to_bytes()),
+        certificate: enc(&parts.certificate),
+        identity_key: enc(&parts.identity_key),
+        signed_prekey: enc(&parts.signed_prekey),
+        one_time_prekey: parts.one_time_prekey.as_deref().map(enc),
+        kem_prekey: parts.kem_prekey.as_deref().map(enc),
+    })
+}
+
+async fn device_bundle(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiPath((user_id, device_id)): ApiPath<(String, u32)>,
+) -> Result<ApiJson<BundleView>, ApiError> {
+    rate_limit(&state, &auth, &user_id)?;
+    let parts = state
+        .0
+        .store
+        .take_bundle(&user_id, device_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found(
+                "unknown_device",
+                "no such device, or it has not uploaded a signed prekey",
+            )
+        })?;
+    Ok(ApiJson(bundle_view(&user_id, device_id, parts)?))
+}
+
+async fn user_bundles(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiPath(user_id): ApiPath<String>,
+) -> Result<ApiJson<UserBundles>, ApiError> {
+    rate_limit(&state, &auth, &user_id)?;
+    let store = &state.0.store;
+    let devices = store.devices(&user_id).await?;
+    if devices.is_empty() {
+        return Err(ApiError::not_found("unknown_user", "no such user"));
+    }
+    let mut bundles = Vec::with_capacity(devices.len());
+    for device in devices {
+        if let Some(parts) = store.take_bundle(&user_id, device.device_id).await? {
+            bundles.push(bundle_view(&user_id, device.device_id, parts)?);
+        }
+    }
+    Ok(ApiJson(UserBundles { user_id, bundles }))
+}

@@ -1,0 +1,55 @@
+//! Relay connection tickets and the key that verifies them.
+
+use axum::{
+    Router,
+    extract::State,
+    routing::{get, post},
+};
+use e2ee_ticket::{MAX_TICKET_LIFETIME_SECS, Ticket};
+use serde::Serialize;
+
+use super::{ApiJson, AppState, AuthDevice, enc, now_secs};
+use crate::error::ApiError;
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tickets", post(issue))
+        .route("/v1/ticket-key", get(ticket_key))
+}
+
+#[derive(Serialize)]
+struct Issued {
+    ticket: String,
+    expires_at: u64,
+}
+
+#[derive(Serialize)]
+struct TicketKey {
+    public_key: String,
+}
+
+async fn issue(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+) -> Result<ApiJson<Issued>, ApiError> {
+    let now = now_secs();
+    let expires_at = now + state.0.ticket_lifetime_secs.min(MAX_TICKET_LIFETIME_SECS);
+    let ticket = Ticket {
+        user_id: auth.user_id,
+        device_id: auth.device_id,
+        issued_at: now,
+        expires_at,
+    }
+    .sign_to_text(&state.0.ticket_key)
+    .map_err(|e| {
+        tracing::error!(error = %e, "ticket signing failed");
+        ApiError::internal()
+    })?;
+    Ok(ApiJson(Issued { ticket, expires_at }))
+}
+
+async fn ticket_key(State(state): State<AppState>) -> ApiJson<TicketKey> {
+    ApiJson(TicketKey {
+        public_key: enc(state.0.ticket_key.verifying_key().as_bytes()),
+    })
+}

@@ -1,0 +1,549 @@
+//! Storage: one schema, two back ends (SQLite embedded, PostgreSQL at scale).
+//!
+//! The back ends share almost every statement (sqlx binds `$1` positionally on both), so the
+//! store is an enum whose methods run the same code against either pool through [`on_pool!`];
+//! only the prekey-consuming `DELETE` differs (PostgreSQL adds `FOR UPDATE SKIP LOCKED`).
+//! A `query!` macro checked against one database could not serve both, and a trait object
+//! would duplicate every statement for no gain.
+//!
+//! Atomic consumption: a one-time prekey leaves the table in a single
+//! `DELETE ... WHERE key_id = (SELECT ... LIMIT 1) RETURNING encoded` statement. SQLite runs
+//! writers one at a time, so the statement is atomic as a whole. On PostgreSQL the inner
+//! `SELECT ... FOR UPDATE SKIP LOCKED` makes concurrent fetchers pick different rows instead
+//! of racing for (and then missing) the same one. Either way a key is returned by at most one
+//! `DELETE`, so it is served at most once.
+
+use std::{borrow::Cow, future::Future, path::Path, pin::Pin, str::FromStr, time::Duration};
+
+use sqlx::{
+    PgPool, Row, SqlitePool,
+    error::BoxDynError,
+    migrate::{Migration, MigrationSource, MigrationType, Migrator},
+    postgres::{PgConnectOptions, PgPoolOptions},
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+use crate::error::KeyserverError;
+
+/// Migration versions of the key server. They start high so that the key server and the
+/// relay can share one PostgreSQL database (and its `_sqlx_migrations` table) without their
+/// version numbers colliding; each migrator ignores the other's applied versions.
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    4_000_001,
+    "keyserver schema",
+    include_str!("../migrations/sqlite/0001_keyserver.sql"),
+)];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
+    4_000_001,
+    "keyserver schema",
+    include_str!("../migrations/postgres/0001_keyserver.sql"),
+)];
+
+#[derive(Debug, Clone, Copy)]
+enum Embedded {
+    Sqlite,
+    Postgres,
+}
+
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+impl<'s> MigrationSource<'s> for Embedded {
+    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, BoxDynError>> {
+        let set = match self {
+            Embedded::Sqlite => SQLITE_MIGRATIONS,
+            Embedded::Postgres => POSTGRES_MIGRATIONS,
+        };
+        Box::pin(async move {
+            Ok(set
+                .iter()
+                .map(|(version, desc, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*desc),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+async fn migrator(which: Embedded) -> Result<Migrator, KeyserverError> {
+    let mut migrator = Migrator::new(which).await?;
+    migrator.set_ignore_missing(true);
+    Ok(migrator)
+}
+
+/// A storage failure. Input problems never reach here: handlers validate first.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    /// A row with this key exists already.
+    #[error("already exists")]
+    Conflict,
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+fn conflict_or_db(e: sqlx::Error) -> StoreError {
+    match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::Conflict,
+        _ => StoreError::Db(e),
+    }
+}
+
+/// A device as registration stores it.
+#[derive(Debug)]
+pub(crate) struct NewDevice {
+    pub(crate) device_id: u32,
+    pub(crate) identity_key: Vec<u8>,
+    pub(crate) certificate: Vec<u8>,
+    pub(crate) credential_salt: Vec<u8>,
+    pub(crate) credential_hash: Vec<u8>,
+}
+
+/// A registered device's public data.
+#[derive(Debug)]
+pub(crate) struct DeviceRow {
+    pub(crate) device_id: u32,
+    pub(crate) identity_key: Vec<u8>,
+    pub(crate) certificate: Vec<u8>,
+}
+
+/// What a bundle fetch took out of storage for one device, in canonical encodings.
+#[derive(Debug)]
+pub(crate) struct BundleParts {
+    pub(crate) identity_key: Vec<u8>,
+    pub(crate) certificate: Vec<u8>,
+    pub(crate) signed_prekey: Vec<u8>,
+    pub(crate) one_time_prekey: Option<Vec<u8>>,
+    pub(crate) kem_prekey: Option<Vec<u8>>,
+}
+
+/// Remaining prekeys of one device.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub(crate) struct PreKeyCounts {
+    pub(crate) one_time: i64,
+    pub(crate) kem_one_time: i64,
+    pub(crate) has_signed_prekey: bool,
+    pub(crate) has_last_resort_kem: bool,
+}
+
+/// Keys to store for one device, all already verified.
+#[derive(Debug, Default)]
+pub(crate) struct KeyUpload {
+    pub(crate) signed_prekey: Option<(u32, Vec<u8>)>,
+    pub(crate) one_time: Vec<(u32, Vec<u8>)>,
+    pub(crate) kem_one_time: Vec<(u32, Vec<u8>)>,
+    pub(crate) kem_last_resort: Option<(u32, Vec<u8>)>,
+}
+
+/// The database: SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub(crate) enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to whichever pool the store holds.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+const TAKE_ONE_TIME_SQLITE: &str = "DELETE FROM ks_one_time_prekeys \
+     WHERE user_id = $1 AND device_id = $2 AND key_id = (SELECT key_id FROM ks_one_time_prekeys \
+     WHERE user_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1) RETURNING encoded";
+const TAKE_ONE_TIME_PG: &str = "DELETE FROM ks_one_time_prekeys \
+     WHERE user_id = $1 AND device_id = $2 AND key_id = (SELECT key_id FROM ks_one_time_prekeys \
+     WHERE user_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+     RETURNING encoded";
+const TAKE_KEM_SQLITE: &str = "DELETE FROM ks_kem_prekeys \
+     WHERE user_id = $1 AND device_id = $2 AND key_id = (SELECT key_id FROM ks_kem_prekeys \
+     WHERE user_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1) RETURNING encoded";
+const TAKE_KEM_PG: &str = "DELETE FROM ks_kem_prekeys \
+     WHERE user_id = $1 AND device_id = $2 AND key_id = (SELECT key_id FROM ks_kem_prekeys \
+     WHERE user_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+     RETURNING encoded";
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite:` or `postgres:`), or the SQLite file
+    /// `keyserver.db` under `data_dir`, and runs the migrations.
+    pub(crate) async fn open(
+        url: Option<&str>,
+        data_dir: &Path,
+        max_connections: u32,
+    ) -> Result<Self, KeyserverError> {
+        let url = url.map(str::trim).filter(|u| !u.is_empty());
+        let store = match url {
+            Some(u) if u.starts_with("postgres:") || u.starts_with("postgresql:") => {
+                let options = PgConnectOptions::from_str(u)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?;
+                migrator(Embedded::Postgres).await?.run(&pool).await?;
+                Store::Postgres(pool)
+            }
+            Some(u) if u.starts_with("sqlite:") => {
+                Self::open_sqlite(SqliteConnectOptions::from_str(u)?, max_connections).await?
+            }
+            Some(_) => {
+                return Err(KeyserverError::Config(
+                    "database URL must start with sqlite: or postgres:".into(),
+                ));
+            }
+            None => {
+                tokio::fs::create_dir_all(data_dir).await?;
+                let options = SqliteConnectOptions::new().filename(data_dir.join("keyserver.db"));
+                Self::open_sqlite(options, max_connections).await?
+            }
+        };
+        Ok(store)
+    }
+
+    async fn open_sqlite(
+        options: SqliteConnectOptions,
+        max_connections: u32,
+    ) -> Result<Self, KeyserverError> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        migrator(Embedded::Sqlite).await?.run(&pool).await?;
+        Ok(Store::Sqlite(pool))
+    }
+
+    /// Closes the pool (tests call it before dropping a PostgreSQL schema).
+    pub(crate) async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
+    }
+
+    /// Registers an account with its first device, atomically.
+    pub(crate) async fn create_account(
+        &self,
+        user_id: &str,
+        account_key: &[u8],
+        device: &NewDevice,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO ks_accounts (user_id, account_key, created_at) VALUES ($1, $2, $3)",
+            )
+            .bind(user_id)
+            .bind(account_key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_or_db)?;
+            insert_device(user_id, device, now)
+                .execute(&mut *tx)
+                .await
+                .map_err(conflict_or_db)?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Adds a device to an existing account.
+    pub(crate) async fn add_device(
+        &self,
+        user_id: &str,
+        device: &NewDevice,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        on_pool!(self, |pool| {
+            insert_device(user_id, device, now)
+                .execute(pool)
+                .await
+                .map_err(conflict_or_db)?;
+            Ok(())
+        })
+    }
+
+    /// The account identity key of `user_id`, if registered.
+    pub(crate) async fn account_key(&self, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        on_pool!(self, |pool| {
+            let row = sqlx::query("SELECT account_key FROM ks_accounts WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(|r| r.try_get::<Vec<u8>, _>(0)).transpose()?)
+        })
+    }
+
+    /// Salt and hash of a device's credential.
+    pub(crate) async fn credential(
+        &self,
+        user_id: &str,
+        device_id: u32,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+        on_pool!(self, |pool| {
+            let row = sqlx::query(
+                "SELECT credential_salt, credential_hash FROM ks_devices \
+                 WHERE user_id = $1 AND device_id = $2",
+            )
+            .bind(user_id)
+            .bind(i64::from(device_id))
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                Some(r) => Ok(Some((r.try_get(0)?, r.try_get(1)?))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Every device of a user, by device id.
+    pub(crate) async fn devices(&self, user_id: &str) -> Result<Vec<DeviceRow>, StoreError> {
+        on_pool!(self, |pool| {
+            let rows = sqlx::query(
+                "SELECT device_id, identity_key, certificate FROM ks_devices \
+                 WHERE user_id = $1 ORDER BY device_id",
+            )
+            .bind(user_id)
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter()
+                .map(|r| {
+                    Ok(DeviceRow {
+                        device_id: u32::try_from(r.try_get::<i64, _>(0)?).unwrap_or(u32::MAX),
+                        identity_key: r.try_get(1)?,
+                        certificate: r.try_get(2)?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Stores verified keys for one device in one transaction.
+    pub(crate) async fn upload_keys(
+        &self,
+        user_id: &str,
+        device_id: u32,
+        keys: &KeyUpload,
+    ) -> Result<(), StoreError> {
+        let device = i64::from(device_id);
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            if let Some((key_id, encoded)) = &keys.signed_prekey {
+                sqlx::query(
+                    "INSERT INTO ks_signed_prekeys (user_id, device_id, key_id, encoded) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, device_id) \
+                     DO UPDATE SET key_id = excluded.key_id, encoded = excluded.encoded",
+                )
+                .bind(user_id)
+                .bind(device)
+                .bind(i64::from(*key_id))
+                .bind(encoded.as_slice())
+                .execute(&mut *tx)
+                .await?;
+            }
+            if let Some((key_id, encoded)) = &keys.kem_last_resort {
+                sqlx::query(
+                    "INSERT INTO ks_last_resort_kem_prekeys (user_id, device_id, key_id, encoded) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, device_id) \
+                     DO UPDATE SET key_id = excluded.key_id, encoded = excluded.encoded",
+                )
+                .bind(user_id)
+                .bind(device)
+                .bind(i64::from(*key_id))
+                .bind(encoded.as_slice())
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (key_id, encoded) in &keys.one_time {
+                sqlx::query(
+                    "INSERT INTO ks_one_time_prekeys (user_id, device_id, key_id, encoded) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, device_id, key_id) \
+                     DO UPDATE SET encoded = excluded.encoded",
+                )
+                .bind(user_id)
+                .bind(device)
+                .bind(i64::from(*key_id))
+                .bind(encoded.as_slice())
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (key_id, encoded) in &keys.kem_one_time {
+                sqlx::query(
+                    "INSERT INTO ks_kem_prekeys (user_id, device_id, key_id, encoded) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, device_id, key_id) \
+                     DO UPDATE SET encoded = excluded.encoded",
+                )
+                .bind(user_id)
+                .bind(device)
+                .bind(i64::from(*key_id))
+                .bind(encoded.as_slice())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// Remaining prekeys of a device.
+    pub(crate) async fn counts(
+        &self,
+        user_id: &str,
+        device_id: u32,
+    ) -> Result<PreKeyCounts, StoreError> {
+        let device = i64::from(device_id);
+        on_pool!(self, |pool| {
+            let row = sqlx::query(
+                "SELECT \
+                   (SELECT COUNT(*) FROM ks_one_time_prekeys WHERE user_id = $1 AND device_id = $2), \
+                   (SELECT COUNT(*) FROM ks_kem_prekeys WHERE user_id = $1 AND device_id = $2), \
+                   (SELECT COUNT(*) FROM ks_signed_prekeys WHERE user_id = $1 AND device_id = $2), \
+                   (SELECT COUNT(*) FROM ks_last_resort_kem_prekeys \
+                      WHERE user_id = $1 AND device_id = $2)",
+            )
+            .bind(user_id)
+            .bind(device)
+            .fetch_one(pool)
+            .await?;
+            Ok(PreKeyCounts {
+                one_time: row.try_get(0)?,
+                kem_one_time: row.try_get(1)?,
+                has_signed_prekey: row.try_get::<i64, _>(2)? > 0,
+                has_last_resort_kem: row.try_get::<i64, _>(3)? > 0,
+            })
+        })
+    }
+
+    /// Takes a bundle for one device: its identity, certificate and signed prekey, and
+    /// consumes one one-time X25519 prekey and one one-time KEM prekey (falling back to the
+    /// last-resort KEM prekey). `None` if the device is unknown or has no signed prekey.
+    pub(crate) async fn take_bundle(
+        &self,
+        user_id: &str,
+        device_id: u32,
+    ) -> Result<Option<BundleParts>, StoreError> {
+        let device = i64::from(device_id);
+        let (take_otk, take_kem) = match self {
+            Store::Sqlite(_) => (TAKE_ONE_TIME_SQLITE, TAKE_KEM_SQLITE),
+            Store::Postgres(_) => (TAKE_ONE_TIME_PG, TAKE_KEM_PG),
+        };
+        on_pool!(self, |pool| {
+            let Some(row) = sqlx::query(
+                "SELECT d.identity_key, d.certificate, s.encoded FROM ks_devices d \
+                 JOIN ks_signed_prekeys s ON s.user_id = d.user_id AND s.device_id = d.device_id \
+                 WHERE d.user_id = $1 AND d.device_id = $2",
+            )
+            .bind(user_id)
+            .bind(device)
+            .fetch_optional(pool)
+            .await?
+            else {
+                return Ok(None);
+            };
+            let one_time_prekey = sqlx::query(take_otk)
+                .bind(user_id)
+                .bind(device)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.try_get::<Vec<u8>, _>(0))
+                .transpose()?;
+            let mut kem_prekey = sqlx::query(take_kem)
+                .bind(user_id)
+                .bind(device)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.try_get::<Vec<u8>, _>(0))
+                .transpose()?;
+            if kem_prekey.is_none() {
+                kem_prekey = sqlx::query(
+                    "SELECT encoded FROM ks_last_resort_kem_prekeys \
+                     WHERE user_id = $1 AND device_id = $2",
+                )
+                .bind(user_id)
+                .bind(device)
+                .fetch_optional(pool)
+                .await?
+                .map(|r| r.try_get::<Vec<u8>, _>(0))
+                .transpose()?;
+            }
+            Ok(Some(BundleParts {
+                identity_key: row.try_get(0)?,
+                certificate: row.try_get(1)?,
+                signed_prekey: row.try_get(2)?,
+                one_time_prekey,
+                kem_prekey,
+            }))
+        })
+    }
+
+    /// Stores a device list if its version is greater than the stored one. Returns whether it
+    /// was stored.
+    pub(crate) async fn put_device_list(
+        &self,
+        user_id: &str,
+        version: i64,
+        encoded: &[u8],
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, |pool| {
+            let done = sqlx::query(
+                "INSERT INTO ks_device_lists (user_id, version, encoded) VALUES ($1, $2, $3) \
+                 ON CONFLICT (user_id) DO UPDATE SET version = excluded.version, \
+                 encoded = excluded.encoded WHERE ks_device_lists.version < excluded.version",
+            )
+            .bind(user_id)
+            .bind(version)
+            .bind(encoded)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// The stored device list of a user.
+    pub(crate) async fn device_list(&self, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        on_pool!(self, |pool| {
+            let row = sqlx::query("SELECT encoded FROM ks_device_lists WHERE user_id = $1")
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await?;
+            Ok(row.map(|r| r.try_get::<Vec<u8>, _>(0)).transpose()?)
+        })
+    }
+}
+
+fn insert_device<'q, DB: sqlx::Database>(
+    user_id: &'q str,
+    device: &'q NewDevice,
+    now: i64,
+) -> sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments<'q>>
+where
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q [u8]: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    sqlx::query(
+        "INSERT INTO ks_devices (user_id, device_id, identity_key, certificate, \
+         credential_salt, credential_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(user_id)
+    .bind(i64::from(device.device_id))
+    .bind(device.identity_key.as_slice())
+    .bind(device.certificate.as_slice())
+    .bind(device.credential_salt.as_slice())
+    .bind(device.credential_hash.as_slice())
+    .bind(now)
+}

@@ -1,0 +1,657 @@
+//! Integration tests over real HTTP on loopback, each run on SQLite and on PostgreSQL.
+
+// The test bodies are plain async fns run by `on_both_backends!`, so clippy does not see them
+// as tests; panicking on failure is what they are for.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{Account, B64, Backend, Engine, Server, certificate, key_upload, now};
+use e2ee_core::{
+    IdentityKeyPair, KemPreKey, KemPreKeyKind, KemPreKeyPublic, OneTimePreKeyPublic, PreKeyBundle,
+    SignedPreKey,
+    account::{
+        AccountIdentityKey, AccountIdentityKeyPair, DeviceCertificate, DeviceEntry, DeviceList,
+    },
+};
+use hyper::{Method, StatusCode};
+use rand_core::OsRng;
+use serde_json::{Value, json};
+
+on_both_backends!(
+    register_upload_fetch_and_fall_back,
+    concurrent_fetches_never_serve_a_key_twice,
+    every_bad_input_is_a_json_4xx,
+    device_lists_are_verified_and_monotonic,
+    all_devices_bundle_and_account_view,
+    bundle_fetches_are_rate_limited,
+    tickets_verify_with_the_published_key,
+);
+
+fn decode(v: &Value) -> Vec<u8> {
+    B64.decode(v.as_str().unwrap()).unwrap()
+}
+
+fn assert_error(status: StatusCode, body: &Value, want_status: StatusCode, code: &str) {
+    assert_eq!(status, want_status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+async fn register_upload_fetch_and_fall_back(backend: Backend) {
+    let server = Server::start(backend).await;
+    let alice = Account::register(&server, "alice").await;
+    let bob = Account::register(&server, "bob").await;
+
+    let (status, counts) = server
+        .post(
+            "/v1/keys",
+            Some(alice.token(0)),
+            &key_upload(&alice.devices[0].identity, 100, 3, 2, true),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{counts}");
+    assert_eq!(
+        counts,
+        json!({"one_time": 3, "kem_one_time": 2, "has_signed_prekey": true, "has_last_resort_kem": true})
+    );
+
+    let path = format!("/v1/bundles/{}/1", alice.user_id);
+    let mut otk_ids = vec![];
+    let mut kem_ids = vec![];
+    for _ in 0..4 {
+        let (status, body) = server.get(&path, Some(bob.token(0))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let bundle = PreKeyBundle::from_bytes(&decode(&body["bundle"])).unwrap();
+        bundle.verify().unwrap();
+        assert_eq!(bundle.identity, *alice.devices[0].identity.public());
+        let cert = DeviceCertificate::from_bytes(&decode(&body["certificate"])).unwrap();
+        cert.verify(&alice.account.public()).unwrap();
+        assert_eq!(*cert.identity(), bundle.identity);
+        // The parts are the bundle's parts.
+        assert_eq!(
+            decode(&body["signed_prekey"]),
+            bundle.signed_prekey.to_bytes()
+        );
+        otk_ids.push(bundle.one_time_prekey.map(|k| k.id));
+        let kem = bundle.kem_prekey.unwrap();
+        kem_ids.push((kem.id, kem.kind));
+    }
+    assert_eq!(otk_ids, vec![Some(100), Some(101), Some(102), None]);
+    assert_eq!(
+        kem_ids,
+        vec![
+            (100, KemPreKeyKind::OneTime),
+            (101, KemPreKeyKind::OneTime),
+            (999_999, KemPreKeyKind::LastResort),
+            (999_999, KemPreKeyKind::LastResort),
+        ]
+    );
+    let (status, counts) = server.get("/v1/keys/counts", Some(alice.token(0))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(counts["one_time"], 0);
+    assert_eq!(counts["kem_one_time"], 0);
+    assert_eq!(counts["has_last_resort_kem"], true);
+
+    // Replacing the signed prekey is visible in the next bundle.
+    let spk = SignedPreKey::generate(&mut OsRng, &alice.devices[0].identity, 2, now());
+    let (status, _) = server
+        .post(
+            "/v1/keys",
+            Some(alice.token(0)),
+            &json!({"signed_prekey": B64.encode(spk.public().to_bytes())}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = server.get(&path, Some(bob.token(0))).await;
+    let bundle = PreKeyBundle::from_bytes(&decode(&body["bundle"])).unwrap();
+    assert_eq!(bundle.signed_prekey.id, 2);
+    server.stop().await;
+}
+
+async fn concurrent_fetches_never_serve_a_key_twice(backend: Backend) {
+    const OTK: usize = 60;
+    const KEM: usize = 30;
+    const FETCHES: usize = 80;
+    let server = Server::start(backend).await;
+    let alice = Account::register(&server, "alice").await;
+    let (status, _) = server
+        .post(
+            "/v1/keys",
+            Some(alice.token(0)),
+            &key_upload(&alice.devices[0].identity, 1, OTK, KEM, true),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut requesters = vec![];
+    for _ in 0..4 {
+        requesters.push(Account::register(&server, "req").await);
+    }
+    let server = std::sync::Arc::new(server);
+    let path = format!("/v1/bundles/{}/1", alice.user_id);
+    let mut tasks = vec![];
+    for i in 0..FETCHES {
+        let server = server.clone();
+        let path = path.clone();
+        let token = requesters[i % requesters.len()].token(0).to_owned();
+        tasks.push(tokio::spawn(async move {
+            let (status, body) = server.get(&path, Some(&token)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            PreKeyBundle::from_bytes(&decode(&body["bundle"])).unwrap()
+        }));
+    }
+    let mut otks = vec![];
+    let mut kems = vec![];
+    let mut last_resort = 0;
+    for t in tasks {
+        let bundle = t.await.unwrap();
+        if let Some(k) = bundle.one_time_prekey {
+            otks.push(k.id);
+        }
+        let kem = bundle.kem_prekey.unwrap();
+        match kem.kind {
+            KemPreKeyKind::OneTime => kems.push(kem.id),
+            KemPreKeyKind::LastResort => last_resort += 1,
+        }
+    }
+    let unique: HashSet<_> = otks.iter().collect();
+    assert_eq!(
+        unique.len(),
+        otks.len(),
+        "a one-time prekey was served twice"
+    );
+    assert_eq!(
+        otks.len(),
+        OTK,
+        "every one-time prekey is served exactly once"
+    );
+    let unique: HashSet<_> = kems.iter().collect();
+    assert_eq!(unique.len(), kems.len(), "a KEM prekey was served twice");
+    assert_eq!(kems.len(), KEM);
+    assert_eq!(last_resort, FETCHES - KEM);
+    let server = std::sync::Arc::into_inner(server).unwrap();
+    server.stop().await;
+}
+
+async fn every_bad_input_is_a_json_4xx(backend: Backend) {
+    let server = Server::start_with(backend, |c| c.max_body_bytes = 64 * 1024).await;
+    let alice = Account::register(&server, "alice").await;
+    let token = alice.token(0).to_owned();
+    let identity = &alice.devices[0].identity;
+    let t = Some(token.as_str());
+
+    // Malformed JSON, wrong type, wrong content type.
+    let (s, _, b) = server
+        .raw(
+            Method::POST,
+            "/v1/keys",
+            t,
+            Some("application/json"),
+            b"{not json".to_vec(),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_json");
+    let (s, b) = server
+        .post("/v1/keys", t, &json!({"one_time_prekeys": 5}))
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_json");
+    let (s, _, b) = server
+        .raw(
+            Method::POST,
+            "/v1/keys",
+            t,
+            Some("text/plain"),
+            b"{}".to_vec(),
+        )
+        .await;
+    assert_error(
+        s,
+        &b,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+
+    // Bad base64, wrong key length, bad signatures.
+    let (s, b) = server
+        .post("/v1/keys", t, &json!({"signed_prekey": "!!!"}))
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_base64");
+    let (s, b) = server
+        .post(
+            "/v1/keys",
+            t,
+            &json!({"signed_prekey": B64.encode([0u8; 107])}),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_key");
+    let (s, b) = server
+        .post(
+            "/v1/keys",
+            t,
+            &json!({"one_time_prekeys": [B64.encode([0u8; 37])]}),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_key");
+    let (s, b) = server
+        .post(
+            "/v1/keys",
+            t,
+            &json!({"kem_prekeys": [B64.encode([0u8; 1261])]}),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_key");
+    let stranger = IdentityKeyPair::generate(&mut OsRng);
+    let foreign = SignedPreKey::generate(&mut OsRng, &stranger, 1, now());
+    let (s, b) = server
+        .post(
+            "/v1/keys",
+            t,
+            &json!({"signed_prekey": B64.encode(foreign.public().to_bytes())}),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_signature");
+    let foreign_kem = KemPreKey::generate(&mut OsRng, &stranger, 1, KemPreKeyKind::OneTime, now());
+    let (s, b) = server
+        .post(
+            "/v1/keys",
+            t,
+            &json!({"kem_prekeys": [B64.encode(foreign_kem.public().to_bytes())]}),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_signature");
+    // A bad key anywhere rejects the whole upload: nothing was stored.
+    let mut mixed = key_upload(identity, 1, 5, 0, false);
+    mixed["kem_prekeys"] = json!([B64.encode(foreign_kem.public().to_bytes())]);
+    let (s, b) = server.post("/v1/keys", t, &mixed).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_signature");
+    let (_, counts) = server.get("/v1/keys/counts", t).await;
+    assert_eq!(counts["one_time"], 0);
+    assert_eq!(counts["has_signed_prekey"], false);
+
+    // Batches: over the limit, duplicate ids.
+    let (s, b) = server
+        .post("/v1/keys", t, &key_upload(identity, 1, 100, 0, false))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let mut big = key_upload(identity, 1000, 100, 0, false);
+    let first = big["one_time_prekeys"][0].clone();
+    big["one_time_prekeys"].as_array_mut().unwrap().push(first);
+    let (s, b) = server.post("/v1/keys", t, &big).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "batch_too_large");
+    let mut dup = key_upload(identity, 2000, 2, 0, false);
+    dup["one_time_prekeys"][1] = dup["one_time_prekeys"][0].clone();
+    let (s, b) = server.post("/v1/keys", t, &dup).await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "duplicate_key_id");
+
+    // Oversized body.
+    let (s, _, b) = server
+        .raw(
+            Method::POST,
+            "/v1/keys",
+            t,
+            Some("application/json"),
+            vec![b' '; 65 * 1024],
+        )
+        .await;
+    assert_error(s, &b, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large");
+
+    // Authentication.
+    let (s, b) = server.get("/v1/keys/counts", None).await;
+    assert_error(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
+    let (s, b) = server.get("/v1/keys/counts", Some("garbage")).await;
+    assert_error(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
+    let mut forged = token.clone();
+    let last = forged.pop().unwrap();
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let (s, b) = server.get("/v1/keys/counts", Some(&forged)).await;
+    assert_error(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // Unknown ids, bad path parameters, unknown routes and methods.
+    let (s, b) = server.get("/v1/bundles/nobody-here/1", t).await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "unknown_device");
+    let (s, b) = server.get("/v1/bundles/nobody-here", t).await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "unknown_user");
+    let (s, b) = server
+        .get(&format!("/v1/bundles/{}/77", alice.user_id), t)
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "unknown_device");
+    let (s, b) = server
+        .get(&format!("/v1/bundles/{}/4294967296", alice.user_id), t)
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_path");
+    let (s, b) = server.get("/v1/nothing", t).await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
+    let (s, _, b) = server
+        .raw(Method::DELETE, "/v1/keys", t, None, vec![])
+        .await;
+    assert_error(s, &b, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+    let (s, b) = server
+        .post(
+            "/v1/accounts/nobody-here/devices",
+            None,
+            &json!({"device_certificate": "AAAA"}),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "unknown_user");
+
+    // Registration: taken user id, certificates for another user or by another account,
+    // bad account key, bad user id, taken device id.
+    let account = AccountIdentityKeyPair::generate(&mut OsRng);
+    let dev = IdentityKeyPair::generate(&mut OsRng);
+    let register = |user: &str, key: &AccountIdentityKeyPair, cert: String| json!({"user_id": user, "account_key": B64.encode(key.public().to_bytes()), "device_certificate": cert});
+    let (s, b) = server
+        .post(
+            "/v1/accounts",
+            None,
+            &register(
+                &alice.user_id,
+                &account,
+                certificate(&account, &alice.user_id, 1, &dev),
+            ),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::CONFLICT, "user_exists");
+    let (s, b) = server
+        .post(
+            "/v1/accounts",
+            None,
+            &register(
+                "carol-x",
+                &account,
+                certificate(&account, "dave-x", 1, &dev),
+            ),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "certificate_mismatch");
+    let other = AccountIdentityKeyPair::generate(&mut OsRng);
+    let (s, b) = server
+        .post(
+            "/v1/accounts",
+            None,
+            &register("carol-x", &account, certificate(&other, "carol-x", 1, &dev)),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_signature");
+    let (s, b) = server
+        .post("/v1/accounts", None, &json!({"user_id": "carol-x", "account_key": B64.encode([1u8; 31]), "device_certificate": "AAAA"}))
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_key");
+    let (s, b) = server
+        .post(
+            "/v1/accounts",
+            None,
+            &register(
+                &"u".repeat(129),
+                &account,
+                certificate(&account, "x", 1, &dev),
+            ),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_user_id");
+    let mut cert = decode(&json!(certificate(&account, "carol-x", 1, &dev)));
+    cert[40] ^= 1;
+    let (s, b) = server
+        .post(
+            "/v1/accounts",
+            None,
+            &register("carol-x", &account, B64.encode(&cert)),
+        )
+        .await;
+    assert!(s == StatusCode::BAD_REQUEST, "{b}");
+    let (s, b) = server
+        .post(
+            &format!("/v1/accounts/{}/devices", alice.user_id),
+            None,
+            &json!({"device_certificate": certificate(&alice.account, &alice.user_id, 1, &dev)}),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::CONFLICT, "device_exists");
+    let (s, b) = server
+        .post(
+            &format!("/v1/accounts/{}/devices", alice.user_id),
+            None,
+            &json!({"device_certificate": certificate(&other, &alice.user_id, 2, &dev)}),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_signature");
+    server.stop().await;
+}
+
+async fn device_lists_are_verified_and_monotonic(backend: Backend) {
+    let server = Server::start(backend).await;
+    let mut alice = Account::register(&server, "alice").await;
+    alice.add_device(&server, 2).await;
+    let bob = Account::register(&server, "bob").await;
+    let entries: Vec<DeviceEntry> = alice
+        .devices
+        .iter()
+        .map(|d| DeviceEntry {
+            device_id: d.device_id,
+            identity: *d.identity.public(),
+        })
+        .collect();
+    let list = |version: u64, key: &AccountIdentityKeyPair, user: &str| json!({"device_list": B64.encode(DeviceList::sign(key, user, version, now(), entries.clone()).unwrap().to_bytes())});
+    let t = Some(alice.token(1));
+    let (s, b) = server
+        .get(
+            &format!("/v1/device-list/{}", alice.user_id),
+            Some(bob.token(0)),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "no_device_list");
+    let (s, b) = server
+        .send(
+            Method::PUT,
+            "/v1/device-list",
+            t,
+            &list(5, &alice.account, &alice.user_id),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(b["version"], 5);
+    for stale in [5, 4] {
+        let (s, b) = server
+            .send(
+                Method::PUT,
+                "/v1/device-list",
+                t,
+                &list(stale, &alice.account, &alice.user_id),
+            )
+            .await;
+        assert_error(s, &b, StatusCode::CONFLICT, "stale_device_list");
+    }
+    let forger = AccountIdentityKeyPair::generate(&mut OsRng);
+    let (s, b) = server
+        .send(
+            Method::PUT,
+            "/v1/device-list",
+            t,
+            &list(9, &forger, &alice.user_id),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_signature");
+    let (s, b) = server
+        .send(
+            Method::PUT,
+            "/v1/device-list",
+            Some(bob.token(0)),
+            &list(9, &alice.account, &alice.user_id),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    let (s, b) = server
+        .send(
+            Method::PUT,
+            "/v1/device-list",
+            t,
+            &json!({"device_list": B64.encode([1u8, 2, 3])}),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_key");
+    let (s, b) = server
+        .send(
+            Method::PUT,
+            "/v1/device-list",
+            t,
+            &list(6, &alice.account, &alice.user_id),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+
+    let (s, b) = server
+        .get(
+            &format!("/v1/device-list/{}", alice.user_id),
+            Some(bob.token(0)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let account = AccountIdentityKey::from_bytes(&decode(&b["account_key"])).unwrap();
+    assert_eq!(account, alice.account.public());
+    let served = DeviceList::from_bytes(&decode(&b["device_list"])).unwrap();
+    served.verify(&account).unwrap();
+    assert_eq!(served.version(), 6);
+    assert_eq!(served.devices().len(), 2);
+    server.stop().await;
+}
+
+async fn all_devices_bundle_and_account_view(backend: Backend) {
+    let server = Server::start(backend).await;
+    let mut alice = Account::register(&server, "alice").await;
+    alice.add_device(&server, 7).await;
+    alice.add_device(&server, 3).await;
+    let bob = Account::register(&server, "bob").await;
+    // Devices 1 and 7 upload keys; device 3 has not yet, so it has no bundle.
+    for i in [0, 1] {
+        let (s, b) = server
+            .post(
+                "/v1/keys",
+                Some(alice.token(i)),
+                &key_upload(&alice.devices[i].identity, 10, 2, 1, true),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let (s, b) = server
+        .get(
+            &format!("/v1/bundles/{}", alice.user_id),
+            Some(bob.token(0)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let bundles = b["bundles"].as_array().unwrap();
+    let ids: Vec<u64> = bundles
+        .iter()
+        .map(|x| x["device_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![1, 7]);
+    for x in bundles {
+        let bundle = PreKeyBundle::from_bytes(&decode(&x["bundle"])).unwrap();
+        bundle.verify().unwrap();
+        assert_eq!(bundle.one_time_prekey.map(|k| k.id), Some(10));
+        let otk = OneTimePreKeyPublic::from_bytes(&decode(&x["one_time_prekey"])).unwrap();
+        assert_eq!(otk.id, 10);
+        let kem = KemPreKeyPublic::from_bytes(&decode(&x["kem_prekey"])).unwrap();
+        assert_eq!(kem.kind, KemPreKeyKind::OneTime);
+    }
+    let (_, counts) = server.get("/v1/keys/counts", Some(alice.token(1))).await;
+    assert_eq!(counts["one_time"], 1);
+
+    let (s, b) = server
+        .get(
+            &format!("/v1/accounts/{}", alice.user_id),
+            Some(bob.token(0)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let account = AccountIdentityKey::from_bytes(&decode(&b["account_key"])).unwrap();
+    let devices = b["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 3);
+    for d in devices {
+        let cert = DeviceCertificate::from_bytes(&decode(&d["certificate"])).unwrap();
+        cert.verify(&account).unwrap();
+        assert_eq!(
+            u64::from(cert.device_id()),
+            d["device_id"].as_u64().unwrap()
+        );
+    }
+    server.stop().await;
+}
+
+async fn bundle_fetches_are_rate_limited(backend: Backend) {
+    let server = Server::start_with(backend, |c| {
+        c.bundle_burst = 3;
+        c.bundle_per_minute = 1;
+    })
+    .await;
+    let alice = Account::register(&server, "alice").await;
+    let carol = Account::register(&server, "carol").await;
+    let (s, _) = server
+        .post(
+            "/v1/keys",
+            Some(alice.token(0)),
+            &key_upload(&alice.devices[0].identity, 1, 10, 0, false),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let mallory = Account::register(&server, "mallory").await;
+    let path = format!("/v1/bundles/{}/1", alice.user_id);
+    for _ in 0..3 {
+        let (s, b) = server.get(&path, Some(mallory.token(0))).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let (s, headers, b) = server
+        .raw(Method::GET, &path, Some(mallory.token(0)), None, vec![])
+        .await;
+    assert_error(s, &b, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // The all-devices endpoint shares the bucket.
+    let (s, b) = server
+        .get(
+            &format!("/v1/bundles/{}", alice.user_id),
+            Some(mallory.token(0)),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    // Mallory drained 3 of 10 keys; the rest are still there for others.
+    let (_, counts) = server.get("/v1/keys/counts", Some(alice.token(0))).await;
+    assert_eq!(counts["one_time"], 7);
+    // Other requesters, and other targets for mallory, are unaffected.
+    let (s, _) = server.get(&path, Some(carol.token(0))).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, b) = server
+        .get(
+            &format!("/v1/bundles/{}", carol.user_id),
+            Some(mallory.token(0)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    server.stop().await;
+}
+
+async fn tickets_verify_with_the_published_key(backend: Backend) {
+    let server = Server::start(backend).await;
+    let alice = Account::register(&server, "alice").await;
+    let (s, b) = server
+        .post("/v1/tickets", Some(alice.token(0)), &json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let text = b["ticket"].as_str().unwrap();
+    let key = server.keyserver.ticket_verifying_key();
+    let ticket = e2ee_ticket::Ticket::verify_text(text, &key, now()).unwrap();
+    assert_eq!(ticket.user_id, alice.user_id);
+    assert_eq!(ticket.device_id, 1);
+    assert_eq!(ticket.expires_at, b["expires_at"].as_u64().unwrap());
+    assert!(ticket.expires_at > now() && ticket.expires_at <= now() + 3600);
+    let (s, b) = server.get("/v1/ticket-key", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(decode(&b["public_key"]), key.as_bytes().to_vec());
+    let (s, b) = server.post("/v1/tickets", None, &json!({})).await;
+    assert_error(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
+    server.stop().await;
+}
