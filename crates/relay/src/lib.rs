@@ -1,1 +1,69 @@
-//! Placeholder; see the relay issue.
+//! The blind ciphertext relay.
+//!
+//! Devices connect over WebSocket with a connection ticket from the key server, send batches
+//! of encrypted envelopes, and receive theirs from a durable per-device mailbox. The relay
+//! sees routing metadata (sender and recipient addresses, sizes, times) and opaque bytes,
+//! nothing else, and logs only the former. The wire format is in `docs/relay.md`.
+//!
+//! ```text
+//!  sender ──SEND──► session ──► writer (group commit: one transaction, many senders)
+//!                      ▲          │ commit ok
+//!         SEND_RESULT ─┘          ├──► SEND_RESULT to every waiting sender
+//!                                 └──► hub ──► recipient session ──DELIVER──► recipient
+//!                                       └─► (multi-node) Redis ──► node holding the socket
+//!  recipient ──ACK──► writer: rows deleted
+//! ```
+//!
+//! Embedded default: SQLite (WAL) in a data directory. Scale-out: PostgreSQL mailboxes and
+//! Redis for presence and cross-node routing.
+
+#![forbid(unsafe_code)]
+
+pub mod client;
+mod cluster;
+mod config;
+mod error;
+mod http;
+mod hub;
+pub mod limits;
+mod migrations;
+mod ratelimit;
+mod relay;
+mod session;
+pub mod store;
+pub mod wire;
+mod writer;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use http::{WS_PATH, router};
+pub use relay::{Relay, StartError, parse_ticket_key};
+pub use session::{
+    CLOSE_GOING_AWAY, CLOSE_PROTOCOL, CLOSE_REPLACED, CLOSE_UNAVAILABLE, SessionEnd, run_session,
+};
+
+/// Starts a relay from `config` and serves it until `shutdown` resolves.
+pub async fn serve(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let relay = Relay::start(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "relay listening");
+    axum::serve(listener, router(relay))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// Why [`serve`] stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Start-up failed.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// Binding or serving failed.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,43 @@
+-- Relay storage, PostgreSQL flavour (same shape as the SQLite one; see there for comments).
+
+CREATE TABLE dedup (
+    sender_user   TEXT   NOT NULL,
+    sender_device BIGINT NOT NULL,
+    msg_id        BIGINT NOT NULL,
+    expires_at    BIGINT NOT NULL,
+    PRIMARY KEY (sender_user, sender_device, msg_id)
+);
+CREATE INDEX dedup_expiry ON dedup (expires_at);
+
+CREATE TABLE payloads (
+    id         BIGINT PRIMARY KEY,
+    refs       BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    body       BYTEA  NOT NULL
+);
+CREATE INDEX payloads_expiry ON payloads (expires_at);
+
+CREATE SEQUENCE mailbox_seq;
+
+CREATE TABLE mailbox (
+    seq           BIGINT PRIMARY KEY,
+    user_id       TEXT   NOT NULL,
+    device_id     BIGINT NOT NULL,
+    sender_user   TEXT   NOT NULL,
+    sender_device BIGINT NOT NULL,
+    msg_id        BIGINT NOT NULL,
+    flags         BIGINT NOT NULL,
+    created_ms    BIGINT NOT NULL,
+    expires_at    BIGINT NOT NULL,
+    body          BYTEA,
+    payload_id    BIGINT
+);
+CREATE INDEX mailbox_device ON mailbox (user_id, device_id, seq);
+CREATE INDEX mailbox_expiry ON mailbox (expires_at);
+
+CREATE TABLE last_seen (
+    user_id   TEXT   NOT NULL,
+    device_id BIGINT NOT NULL,
+    seen_ms   BIGINT NOT NULL,
+    PRIMARY KEY (user_id, device_id)
+);

@@ -1,0 +1,69 @@
+//! The router: the WebSocket endpoint (authenticated at the upgrade) and a health check.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::{Query, State, WebSocketUpgrade},
+    http::{HeaderMap, header::AUTHORIZATION},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use e2ee_ticket::Ticket;
+use futures_util::StreamExt;
+
+use crate::{error::ApiError, limits::MAX_FRAME_LEN, relay::Relay, session, wire::Address};
+
+/// Path of the WebSocket endpoint.
+pub const WS_PATH: &str = "/v1/relay/ws";
+
+/// Builds the relay's router (mount it as is, or merge it into a bigger app).
+pub fn router(relay: Arc<Relay>) -> Router {
+    Router::new()
+        .route(WS_PATH, get(upgrade))
+        .route("/v1/relay/health", get(health))
+        .with_state(relay)
+}
+
+async fn health(State(relay): State<Arc<Relay>>) -> String {
+    format!("{{\"connections\":{}}}", relay.hub.open_connections())
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct TicketQuery {
+    ticket: Option<String>,
+}
+
+fn ticket_text<'a>(headers: &'a HeaderMap, query: &'a TicketQuery) -> Option<&'a str> {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .or(query.ticket.as_deref())
+}
+
+async fn upgrade(
+    State(relay): State<Arc<Relay>>,
+    headers: HeaderMap,
+    Query(query): Query<TicketQuery>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let text = ticket_text(&headers, &query).ok_or(ApiError::MissingTicket)?;
+    let now = session::now_ms() / 1000;
+    let ticket = Ticket::verify_text(text, &relay.ticket_key, now)?;
+    let slot = relay
+        .hub
+        .try_open(relay.settings.max_connections)
+        .ok_or(ApiError::TooManyConnections)?;
+    let device = Address::new(ticket.user_id, ticket.device_id);
+    Ok(ws
+        .max_message_size(MAX_FRAME_LEN)
+        .max_frame_size(MAX_FRAME_LEN)
+        .on_upgrade(move |socket| async move {
+            let _slot = slot;
+            let (sink, stream) = socket.split();
+            session::run_session(relay, device, sink, stream).await;
+        })
+        .into_response())
+}

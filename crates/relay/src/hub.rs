@@ -1,0 +1,175 @@
+//! Which devices are connected to this process, and handing them live envelopes.
+//!
+//! One consuming connection per device: registering a device that is already connected kicks
+//! the older connection (it is closed with [`crate::session::CLOSE_REPLACED`]). Live envelopes
+//! go through a bounded queue per connection; when it is full the envelope is not lost (it is
+//! already in the mailbox), the connection is only told it lagged and rereads its mailbox.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    },
+};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{
+    cluster::Cluster,
+    limits::LIVE_QUEUE_LEN,
+    wire::{Address, Delivery},
+};
+
+#[derive(Debug)]
+struct Entry {
+    id: u64,
+    tx: mpsc::Sender<Delivery>,
+    kick: Option<oneshot::Sender<()>>,
+    lagged: Arc<AtomicBool>,
+}
+
+/// A connection's side of its registration.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    pub(crate) id: u64,
+    pub(crate) rx: mpsc::Receiver<Delivery>,
+    pub(crate) kicked: oneshot::Receiver<()>,
+    pub(crate) lagged: Arc<AtomicBool>,
+}
+
+/// Local connections, and the cluster link when running multi-node.
+#[derive(Debug, Default)]
+pub(crate) struct Hub {
+    conns: Mutex<HashMap<Address, Entry>>,
+    next_id: AtomicU64,
+    open: AtomicUsize,
+    cluster: std::sync::OnceLock<Arc<Cluster>>,
+}
+
+/// Counts an open connection for as long as it lives.
+#[derive(Debug)]
+pub(crate) struct ConnSlot {
+    hub: Arc<Hub>,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.hub.open.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Hub {
+    pub(crate) fn set_cluster(&self, c: Arc<Cluster>) {
+        let _ = self.cluster.set(c);
+    }
+
+    pub(crate) fn cluster(&self) -> Option<&Arc<Cluster>> {
+        self.cluster.get()
+    }
+
+    /// Reserves a connection slot, or `None` when `max` are open.
+    pub(crate) fn try_open(self: &Arc<Self>, max: usize) -> Option<ConnSlot> {
+        let prev = self.open.fetch_add(1, Ordering::SeqCst);
+        if prev >= max {
+            self.open.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(ConnSlot { hub: self.clone() })
+    }
+
+    /// Open connections (including ones still authenticating).
+    pub(crate) fn open_connections(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Address, Entry>> {
+        self.conns.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes this the device's consuming connection, kicking any older one here.
+    pub(crate) fn register(&self, device: &Address) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
+        let (tx, rx) = mpsc::channel(LIVE_QUEUE_LEN);
+        let (kick_tx, kicked) = oneshot::channel();
+        let lagged = Arc::new(AtomicBool::new(false));
+        let entry = Entry {
+            id,
+            tx,
+            kick: Some(kick_tx),
+            lagged: lagged.clone(),
+        };
+        if let Some(mut old) = self.lock().insert(device.clone(), entry)
+            && let Some(k) = old.kick.take()
+        {
+            let _ = k.send(());
+        }
+        Registration {
+            id,
+            rx,
+            kicked,
+            lagged,
+        }
+    }
+
+    /// Removes the registration if it is still the current one. Returns whether it was.
+    pub(crate) fn unregister(&self, device: &Address, id: u64) -> bool {
+        let mut map = self.lock();
+        if map.get(device).is_some_and(|e| e.id == id) {
+            map.remove(device);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Kicks the device's connection here, if any (another node took it over).
+    #[allow(dead_code)] // used by the cluster link
+    pub(crate) fn kick(&self, device: &Address) {
+        if let Some(mut e) = self.lock().remove(device)
+            && let Some(k) = e.kick.take()
+        {
+            let _ = k.send(());
+        }
+    }
+
+    /// Whether the device is connected to this process.
+    pub(crate) fn is_local(&self, device: &Address) -> bool {
+        self.lock().contains_key(device)
+    }
+
+    /// Hands an envelope to the device's local connection; gives it back if there is none.
+    pub(crate) fn deliver_local(&self, device: &Address, d: Delivery) -> Result<(), Delivery> {
+        let map = self.lock();
+        let Some(e) = map.get(device) else {
+            return Err(d);
+        };
+        if e.tx.try_send(d).is_err() {
+            e.lagged.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// Routes committed (or online-only) envelopes to whoever is connected, here or on
+    /// another node. Returns how many went to a device known to be connected.
+    pub(crate) async fn route(&self, items: Vec<(Address, Delivery)>) -> usize {
+        let mut delivered = 0;
+        let mut remote = Vec::new();
+        for (to, d) in items {
+            match self.deliver_local(&to, d) {
+                Ok(()) => delivered += 1,
+                Err(d) => {
+                    if self.cluster.get().is_some() {
+                        remote.push((to, d));
+                    }
+                }
+            }
+        }
+        if let Some(c) = self.cluster.get()
+            && !remote.is_empty()
+        {
+            delivered += c.forward(remote).await;
+        }
+        delivered
+    }
+}

@@ -1,0 +1,55 @@
+//! Every bound the relay enforces, as named constants. Each one has a test that hits it.
+//!
+//! The defaults can be lowered or raised per deployment through [`crate::Config`]; these are
+//! the values a relay uses when nobody says otherwise, and the hard ceilings of the wire format.
+
+/// Largest ciphertext in one envelope (bytes). A 1:1 text message is tens of bytes; attachments
+/// travel as encrypted blobs elsewhere, so 64 KiB leaves room for large control messages.
+pub const MAX_PAYLOAD_LEN: usize = 64 * 1024;
+
+/// Largest number of envelopes in one `SEND` frame.
+pub const MAX_BATCH_ENVELOPES: usize = 256;
+
+/// Largest recipient list of one envelope (group fan-out). Groups larger than this send
+/// several envelopes sharing nothing but the ciphertext bytes.
+pub const MAX_RECIPIENTS: usize = 1024;
+
+/// Largest WebSocket message the relay accepts. A frame bigger than this is refused by the
+/// WebSocket layer itself with close code 1009 (message too big), before it is buffered.
+pub const MAX_FRAME_LEN: usize = 1024 * 1024;
+
+/// Largest number of sequence numbers in one `ACK` frame.
+pub const MAX_ACK_BATCH: usize = 4096;
+
+/// Default: envelopes (deliveries) a mailbox holds before new ones are refused for it.
+pub const DEFAULT_MAX_MAILBOX: u64 = 10_000;
+
+/// Default: sustained deliveries per second per sending device (token bucket refill rate).
+/// A group envelope to 100 recipients costs 100 tokens.
+pub const DEFAULT_SEND_RATE_PER_SEC: u32 = 2_000;
+
+/// Default: token bucket capacity (the burst a device may send at once).
+pub const DEFAULT_SEND_BURST: u32 = 4_000;
+
+/// Default: concurrent WebSocket connections per relay process.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
+
+/// Default time an undelivered envelope is kept: 30 days.
+pub const DEFAULT_TTL_SECS: u64 = 30 * 24 * 60 * 60;
+
+/// Deliveries sent to one connection and not yet acknowledged. Past this the relay stops
+/// pushing to that device until it acks, so a reader that never acks costs bounded memory.
+pub const MAX_INFLIGHT: usize = 1_024;
+
+/// Capacity of the per-connection queue of live envelopes. When it is full the envelope is not
+/// lost (it is in the mailbox): the connection falls back to reading its mailbox.
+pub const LIVE_QUEUE_LEN: usize = 256;
+
+/// Rows read from a mailbox per query when delivering the backlog.
+pub const MAILBOX_PAGE: usize = 256;
+
+/// Most envelopes the writer commits in one transaction (group commit).
+pub const MAX_GROUP_COMMIT: usize = 4_096;
+
+/// A write to a client that does not complete in this time closes the connection.
+pub const WRITE_TIMEOUT_SECS: u64 = 30;

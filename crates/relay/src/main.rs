@@ -1,0 +1,35 @@
+//! `e2ee-relay`: the relay alone. See `--help`.
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "e2ee-relay",
+    version,
+    about = "Blind ciphertext relay for the E2EE SDK"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: e2ee_relay::Config,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match e2ee_relay::serve(cli.config, shutdown).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "relay stopped");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

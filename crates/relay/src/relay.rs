@@ -1,0 +1,157 @@
+//! The relay's shared state and its start-up.
+
+use std::{sync::Arc, time::Duration};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use ed25519_dalek::VerifyingKey;
+
+use crate::{
+    cluster::Cluster,
+    config::Config,
+    hub::Hub,
+    ratelimit::RateLimiter,
+    session::now_ms,
+    store::{Store, StoreError, StoreLimits},
+    wire::Address,
+    writer::Writer,
+};
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The ticket public key is not 32 bytes of hex or base64url, or not a valid point.
+    #[error("invalid ticket public key: {0}")]
+    TicketKey(&'static str),
+    /// Storage could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Redis could not be reached.
+    #[error("redis: {0}")]
+    Redis(String),
+    /// The data directory could not be created.
+    #[error("data directory: {0}")]
+    DataDir(#[from] std::io::Error),
+}
+
+/// Limits and switches sessions consult.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) max_connections: usize,
+    pub(crate) presence_public: bool,
+}
+
+/// Everything a running relay shares between its connections.
+#[derive(Debug)]
+pub struct Relay {
+    pub(crate) settings: Settings,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) store: Store,
+    pub(crate) writer: Writer,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) ticket_key: VerifyingKey,
+}
+
+/// Parses a 32-byte Ed25519 public key given as hex or unpadded base64url.
+pub fn parse_ticket_key(text: &str) -> Result<VerifyingKey, StartError> {
+    let text = text.trim();
+    let bytes = if text.len() == 64 {
+        hex::decode(text).map_err(|_| StartError::TicketKey("bad hex"))?
+    } else {
+        URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| StartError::TicketKey("neither 64 hex digits nor base64url"))?
+    };
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| StartError::TicketKey("not 32 bytes"))?;
+    VerifyingKey::from_bytes(&arr).map_err(|_| StartError::TicketKey("not a valid Ed25519 key"))
+}
+
+impl Relay {
+    /// Opens storage (running migrations), connects to Redis if configured, and starts the
+    /// writer and the expiry sweeper. Serve it with [`crate::router`].
+    pub async fn start(config: &Config) -> Result<Arc<Self>, StartError> {
+        let ticket_key = parse_ticket_key(&config.ticket_public_key)?;
+        let url = config.database_url();
+        if config.database_url.is_none() {
+            std::fs::create_dir_all(&config.data_dir)?;
+        }
+        let store =
+            Store::open(&url, &config.database_schema, config.sqlite_sync == "full").await?;
+        let hub = Arc::new(Hub::default());
+        let limits = StoreLimits {
+            max_mailbox: config.max_mailbox,
+            ttl_ms: config.ttl_secs.saturating_mul(1000),
+        };
+        let writer = Writer::spawn(store.clone(), hub.clone(), limits);
+        let relay = Arc::new(Relay {
+            settings: Settings {
+                max_connections: config.max_connections,
+                presence_public: config.presence_public,
+            },
+            hub: hub.clone(),
+            store,
+            writer: writer.clone(),
+            limiter: RateLimiter::new(config.send_rate, config.send_burst),
+            ticket_key,
+        });
+        if let Some(redis_url) = &config.redis_url {
+            let cluster = Cluster::connect(
+                redis_url,
+                &config.redis_prefix,
+                config.node_id.clone(),
+                hub.clone(),
+            )
+            .await
+            .map_err(|e| StartError::Redis(e.to_string()))?;
+            hub.set_cluster(cluster);
+        }
+        let weak = Arc::downgrade(&relay);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let Some(relay) = weak.upgrade() else { break };
+                relay.writer.expire(now_ms()).await;
+                relay.limiter.prune(std::time::Instant::now());
+            }
+        });
+        Ok(relay)
+    }
+
+    /// Number of rows in a device's mailbox (operations and tests).
+    pub async fn mailbox_len(&self, device: &Address) -> Result<u64, StoreError> {
+        self.store.mailbox_len(device).await
+    }
+
+    /// Open WebSocket connections on this process.
+    pub fn connections(&self) -> usize {
+        self.hub.open_connections()
+    }
+
+    /// Whether a device is connected here or (multi-node) on any node.
+    pub(crate) async fn is_online(&self, device: &Address) -> bool {
+        if self.hub.is_local(device) {
+            return true;
+        }
+        match self.hub.cluster() {
+            Some(c) => c.is_online(device).await,
+            None => false,
+        }
+    }
+
+    /// Tells the cluster this node now holds the device's socket.
+    pub(crate) async fn announce(&self, device: &Address) {
+        if let Some(c) = self.hub.cluster() {
+            c.announce(device).await;
+        }
+    }
+
+    /// Tells the cluster this node no longer holds the device's socket.
+    pub(crate) async fn withdraw(&self, device: &Address) {
+        if let Some(c) = self.hub.cluster() {
+            c.withdraw(device).await;
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! One device's WebSocket session, written over any `Sink`/`Stream` of WebSocket messages so
+//! it can be driven by channels in tests as well as by a real socket.
+//!
+//! ```text
+//! connect ─► register (kicks an older connection of the device)
+//!        ─► deliver the mailbox in seq order, at most MAX_INFLIGHT unacked at a time
+//!        ─► QUEUE_DRAINED
+//!        ─► live: envelopes pushed by the writer after their commit; SEND / ACK / PRESENCE
+//! ```
+//!
+//! Live envelopes that arrive while the backlog is still being sent are held back and sent
+//! after it, so the device sees its mailbox in order before anything newer. When the device
+//! stops acking (window full) or its live queue overflowed, the session stops pushing and
+//! later rereads its mailbox; nothing is lost, memory stays bounded.
+
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::{Arc, atomic::Ordering},
+    time::{Duration, Instant},
+};
+
+use axum::extract::ws::{CloseFrame, Message};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+
+use crate::{
+    limits::{LIVE_QUEUE_LEN, MAILBOX_PAGE, MAX_INFLIGHT, WRITE_TIMEOUT_SECS},
+    relay::Relay,
+    store::NewEnvelope,
+    wire::{
+        Address, ClientFrame, DecodeError, Delivery, DevicePresence, ErrorCode, FLAG_ONLINE_ONLY,
+        OutEnvelope, SendStatus, ServerFrame,
+    },
+};
+
+/// Close code: a newer connection of the same device replaced this one.
+pub const CLOSE_REPLACED: u16 = 4001;
+/// Close code: the client broke the wire protocol (after an `ERROR` frame saying how).
+pub const CLOSE_PROTOCOL: u16 = 4002;
+/// Close code: the relay's storage failed while delivering; reconnect later.
+pub const CLOSE_UNAVAILABLE: u16 = 4003;
+/// Close code: the relay is shutting down.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// Unix time in milliseconds.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Why a session ended (for logs and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The client closed or the socket dropped.
+    ClientGone,
+    /// A newer connection of the device took over.
+    Replaced,
+    /// The client broke the protocol.
+    ProtocolError,
+    /// Storage failed.
+    Unavailable,
+    /// A write to the client timed out or failed.
+    WriteFailed,
+}
+
+struct Session<'a, S> {
+    relay: &'a Relay,
+    device: &'a Address,
+    sink: S,
+    /// Delivered and not yet acked.
+    inflight: HashSet<u64>,
+    /// `Some(cursor)` while (re)reading the mailbox.
+    scan: Option<u64>,
+    /// The first drain after connecting is still going on.
+    first_drain: bool,
+    drained: u32,
+    /// Live envelopes held back during the first drain.
+    held: VecDeque<Delivery>,
+    /// Something was not pushed live; reread the mailbox once the window has room.
+    need_rescan: bool,
+}
+
+type Step = Result<(), SessionEnd>;
+
+impl<S> Session<'_, S>
+where
+    S: Sink<Message> + Unpin,
+{
+    async fn write(&mut self, frame: &ServerFrame) -> Step {
+        let msg = Message::Binary(frame.encode().into());
+        match tokio::time::timeout(Duration::from_secs(WRITE_TIMEOUT_SECS), self.sink.send(msg))
+            .await
+        {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(SessionEnd::WriteFailed),
+        }
+    }
+
+    async fn feed(&mut self, frame: &ServerFrame) -> Step {
+        let msg = Message::Binary(frame.encode().into());
+        match tokio::time::timeout(Duration::from_secs(WRITE_TIMEOUT_SECS), self.sink.feed(msg))
+            .await
+        {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(SessionEnd::WriteFailed),
+        }
+    }
+
+    async fn flush(&mut self) -> Step {
+        match tokio::time::timeout(Duration::from_secs(WRITE_TIMEOUT_SECS), self.sink.flush()).await
+        {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(SessionEnd::WriteFailed),
+        }
+    }
+
+    async fn close(&mut self, code: u16, reason: &'static str) {
+        let frame = CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            self.sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+    }
+
+    async fn error(
+        &mut self,
+        code: ErrorCode,
+        msg_id: u64,
+        retry_after_ms: u32,
+        detail: &str,
+    ) -> Step {
+        self.write(&ServerFrame::Error {
+            code,
+            msg_id,
+            retry_after_ms,
+            detail: detail.to_owned(),
+        })
+        .await
+    }
+
+    /// Reads one page of the mailbox and pushes what the device has not got yet.
+    async fn scan_page(&mut self, cursor: u64) -> Step {
+        let room = MAILBOX_PAGE.min(MAX_INFLIGHT.saturating_sub(self.inflight.len()));
+        if room == 0 {
+            return Ok(());
+        }
+        let rows = self
+            .relay
+            .store
+            .fetch(self.device, cursor, room, now_ms())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "mailbox read failed");
+                SessionEnd::Unavailable
+            })?;
+        let short = rows.len() < room;
+        let last = rows.last().map(|d| d.seq).unwrap_or(cursor);
+        for d in rows {
+            if self.inflight.insert(d.seq) {
+                if self.first_drain {
+                    self.drained += 1;
+                }
+                self.feed(&ServerFrame::Deliver(d)).await?;
+            }
+        }
+        if short {
+            self.scan = None;
+            if self.first_drain {
+                self.first_drain = false;
+                let count = self.drained;
+                self.feed(&ServerFrame::QueueDrained { count }).await?;
+                while let Some(d) = self.held.pop_front() {
+                    self.push_live(d).await?;
+                }
+            }
+        } else {
+            self.scan = Some(last);
+        }
+        self.flush().await
+    }
+
+    /// Pushes a live envelope unless it was already sent or the window is full.
+    async fn push_live(&mut self, d: Delivery) -> Step {
+        if d.seq == 0 {
+            // Online-only: nothing to ack, nothing to remember.
+            return self.feed(&ServerFrame::Deliver(d)).await;
+        }
+        if self.first_drain {
+            if self.held.len() < LIVE_QUEUE_LEN {
+                self.held.push_back(d);
+            } else {
+                self.need_rescan = true;
+            }
+            return Ok(());
+        }
+        if self.inflight.contains(&d.seq) {
+            return Ok(());
+        }
+        if self.inflight.len() >= MAX_INFLIGHT {
+            self.need_rescan = true;
+            return Ok(());
+        }
+        self.inflight.insert(d.seq);
+        self.feed(&ServerFrame::Deliver(d)).await
+    }
+
+    async fn on_frame(&mut self, bytes: &[u8]) -> Step {
+        match ClientFrame::decode(bytes) {
+            Err(e) => self.on_decode_error(&e, bytes).await,
+            Ok(ClientFrame::Send(envs)) => self.on_send(envs).await,
+            Ok(ClientFrame::Ack(seqs)) => self.on_ack(seqs).await,
+            Ok(ClientFrame::PresenceQuery(user)) => self.on_presence(user).await,
+        }
+    }
+
+    async fn on_decode_error(&mut self, e: &DecodeError, bytes: &[u8]) -> Step {
+        tracing::debug!(device = ?self.device, error = %e, len = bytes.len(), "bad frame");
+        self.error(e.code(), 0, 0, &e.to_string()).await?;
+        if e.is_fatal() {
+            self.close(CLOSE_PROTOCOL, "protocol error").await;
+            return Err(SessionEnd::ProtocolError);
+        }
+        Ok(())
+    }
+
+    async fn on_send(&mut self, envs: Vec<OutEnvelope>) -> Step {
+        let first_id = envs.first().map(|e| e.msg_id).unwrap_or(0);
+        let cost: u64 = envs.iter().map(|e| e.recipients.len() as u64).sum();
+        if let Err(wait) = self.relay.limiter.check(self.device, cost, Instant::now()) {
+            let ms = u32::try_from(wait.as_millis()).unwrap_or(u32::MAX).max(1);
+            return self
+                .error(ErrorCode::RateLimited, first_id, ms, "send rate limit")
+                .await;
+        }
+        let now = now_ms();
+        let mut statuses: Vec<(u64, SendStatus)> = Vec::with_capacity(envs.len());
+        let mut durable = Vec::new();
+        let mut durable_idx = Vec::new();
+        for e in envs {
+            let mut recipients = e.recipients;
+            let mut seen = HashSet::with_capacity(recipients.len());
+            recipients.retain(|a| seen.insert(a.clone()));
+            let payload: Arc<[u8]> = e.payload.into();
+            if e.flags & FLAG_ONLINE_ONLY != 0 {
+                let items = recipients
+                    .into_iter()
+                    .map(|to| {
+                        let d = Delivery {
+                            seq: 0,
+                            flags: e.flags,
+                            server_ts_ms: now,
+                            sender: self.device.clone(),
+                            msg_id: e.msg_id,
+                            payload: payload.clone(),
+                        };
+                        (to, d)
+                    })
+                    .collect();
+                let n = self.relay.hub.route(items).await;
+                let status = if n > 0 {
+                    SendStatus::Stored
+                } else {
+                    SendStatus::DroppedOffline
+                };
+                statuses.push((e.msg_id, status));
+            } else {
+                durable_idx.push(statuses.len());
+                statuses.push((e.msg_id, SendStatus::Stored));
+                durable.push(NewEnvelope {
+                    sender: self.device.clone(),
+                    msg_id: e.msg_id,
+                    flags: e.flags,
+                    recipients,
+                    payload,
+                    now_ms: now,
+                });
+            }
+        }
+        if !durable.is_empty() {
+            match self.relay.writer.send(durable).await {
+                Ok(results) => {
+                    for (i, s) in durable_idx.into_iter().zip(results) {
+                        statuses[i].1 = s;
+                    }
+                }
+                Err(_) => {
+                    return self
+                        .error(
+                            ErrorCode::Unavailable,
+                            first_id,
+                            0,
+                            "storage unavailable, retry",
+                        )
+                        .await;
+                }
+            }
+        }
+        self.write(&ServerFrame::SendResult(statuses)).await
+    }
+
+    async fn on_ack(&mut self, seqs: Vec<u64>) -> Step {
+        match self
+            .relay
+            .writer
+            .ack(self.device.clone(), seqs.clone())
+            .await
+        {
+            Ok(()) => {
+                for s in seqs {
+                    self.inflight.remove(&s);
+                }
+                Ok(())
+            }
+            Err(_) => {
+                self.error(
+                    ErrorCode::Unavailable,
+                    0,
+                    0,
+                    "storage unavailable, ack again",
+                )
+                .await
+            }
+        }
+    }
+
+    async fn on_presence(&mut self, user_id: String) -> Step {
+        if user_id != self.device.user_id && !self.relay.settings.presence_public {
+            // Not allowed: answer as if the user had no devices (no existence oracle).
+            return self
+                .write(&ServerFrame::Presence {
+                    user_id,
+                    devices: Vec::new(),
+                })
+                .await;
+        }
+        let known = match self.relay.store.last_seen(&user_id).await {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(error = %e, "presence read failed");
+                return self
+                    .error(ErrorCode::Unavailable, 0, 0, "storage unavailable")
+                    .await;
+            }
+        };
+        let mut devices = Vec::with_capacity(known.len());
+        for (device_id, last_seen_ms) in known {
+            let a = Address::new(user_id.clone(), device_id);
+            let online = self.relay.is_online(&a).await;
+            devices.push(DevicePresence {
+                device_id,
+                online,
+                last_seen_ms,
+            });
+        }
+        self.write(&ServerFrame::Presence { user_id, devices })
+            .await
+    }
+}
+
+/// Runs a device's session until it ends. The caller has authenticated `device`.
+pub async fn run_session<S, R, E>(
+    relay: Arc<Relay>,
+    device: Address,
+    sink: S,
+    mut stream: R,
+) -> SessionEnd
+where
+    S: Sink<Message> + Unpin,
+    R: Stream<Item = Result<Message, E>> + Unpin,
+{
+    let mut reg = relay.hub.register(&device);
+    relay.announce(&device).await;
+    relay.writer.seen(device.clone(), now_ms()).await;
+    let mut s = Session {
+        relay: &relay,
+        device: &device,
+        sink,
+        inflight: HashSet::new(),
+        scan: Some(0),
+        first_drain: true,
+        drained: 0,
+        held: VecDeque::new(),
+        need_rescan: false,
+    };
+    tracing::debug!(device = ?device, "connected");
+    let end = loop {
+        if s.need_rescan
+            && s.scan.is_none()
+            && !s.first_drain
+            && s.inflight.len() < MAX_INFLIGHT / 2
+        {
+            s.need_rescan = false;
+            s.scan = Some(0);
+        }
+        if reg.lagged.swap(false, Ordering::SeqCst) {
+            s.need_rescan = true;
+        }
+        let scanning = s.scan.is_some() && s.inflight.len() < MAX_INFLIGHT;
+        let step = tokio::select! {
+            biased;
+            _ = &mut reg.kicked => {
+                s.close(CLOSE_REPLACED, "replaced by a newer connection").await;
+                break SessionEnd::Replaced;
+            }
+            msg = stream.next() => match msg {
+                Some(Ok(Message::Binary(b))) => s.on_frame(&b).await,
+                Some(Ok(Message::Text(_))) => {
+                    let _ = s.error(ErrorCode::Malformed, 0, 0, "text frames are not accepted").await;
+                    s.close(CLOSE_PROTOCOL, "binary frames only").await;
+                    Err(SessionEnd::ProtocolError)
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Err(SessionEnd::ClientGone),
+            },
+            d = reg.rx.recv() => match d {
+                Some(d) => {
+                    let mut r = s.push_live(d).await;
+                    // Drain what else is queued, then flush once.
+                    let mut n = 0;
+                    while r.is_ok() && n < 64 {
+                        match reg.rx.try_recv() {
+                            Ok(d) => { r = s.push_live(d).await; n += 1; }
+                            Err(_) => break,
+                        }
+                    }
+                    match r { Ok(()) => s.flush().await, e => e }
+                }
+                None => Err(SessionEnd::Unavailable),
+            },
+            _ = std::future::ready(()), if scanning => {
+                let cursor = s.scan.unwrap_or(0);
+                s.scan_page(cursor).await
+            }
+        };
+        if let Err(end) = step {
+            if end == SessionEnd::Unavailable {
+                s.close(CLOSE_UNAVAILABLE, "storage unavailable").await;
+            }
+            break end;
+        }
+    };
+    if relay.hub.unregister(&device, reg.id) {
+        relay.withdraw(&device).await;
+    }
+    relay.writer.seen(device.clone(), now_ms()).await;
+    tracing::debug!(device = ?device, end = ?end, "disconnected");
+    end
+}

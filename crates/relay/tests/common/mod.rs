@@ -1,0 +1,169 @@
+//! Shared test harness: a relay on a loopback port, tickets, and frame helpers.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use e2ee_relay::{
+    Config, Relay,
+    client::{ClientError, RelayClient},
+    wire::{Address, ClientFrame, Delivery, OutEnvelope, SendStatus, ServerFrame},
+};
+use e2ee_ticket::Ticket;
+use ed25519_dalek::SigningKey;
+use rand_core::{OsRng, RngCore};
+use tokio::sync::oneshot;
+
+pub fn random_suffix() -> String {
+    format!("{:016x}", OsRng.next_u64())
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let p = std::env::temp_dir().join(format!("e2ee-relay-test-{}", random_suffix()));
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub struct TestRelay {
+    pub addr: String,
+    pub relay: Arc<Relay>,
+    pub key: SigningKey,
+    stop: Option<oneshot::Sender<()>>,
+    pub server: tokio::task::JoinHandle<()>,
+}
+
+impl TestRelay {
+    pub fn ticket(&self, user: &str, device: u32) -> String {
+        ticket(&self.key, user, device)
+    }
+
+    pub async fn connect(&self, user: &str, device: u32) -> RelayClient {
+        RelayClient::connect(&self.addr, &self.ticket(user, device))
+            .await
+            .unwrap()
+    }
+
+    /// Connects and consumes the QUEUE_DRAINED of an empty mailbox.
+    pub async fn connect_empty(&self, user: &str, device: u32) -> RelayClient {
+        let mut c = self.connect(user, device).await;
+        assert_eq!(
+            c.recv().await.unwrap(),
+            ServerFrame::QueueDrained { count: 0 }
+        );
+        c
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), &mut self.server).await;
+        self.server.abort();
+    }
+}
+
+pub fn signing_key() -> SigningKey {
+    SigningKey::generate(&mut OsRng)
+}
+
+pub fn ticket(key: &SigningKey, user: &str, device: u32) -> String {
+    let now = now_secs();
+    Ticket {
+        user_id: user.into(),
+        device_id: device,
+        issued_at: now,
+        expires_at: now + 3600,
+    }
+    .sign_to_text(key)
+    .unwrap()
+}
+
+pub fn config(key: &SigningKey, dir: &TempDir) -> Config {
+    let mut c = Config::with_ticket_key(hex::encode(key.verifying_key().to_bytes()));
+    c.data_dir = dir.0.clone();
+    c
+}
+
+pub async fn start(config: Config, key: SigningKey) -> TestRelay {
+    let relay = Relay::start(&config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (stop, rx) = oneshot::channel::<()>();
+    let app = e2ee_relay::router(relay.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    TestRelay {
+        addr,
+        relay,
+        key,
+        stop: Some(stop),
+        server,
+    }
+}
+
+pub fn env(msg_id: u64, to: &[(&str, u32)], payload: &[u8]) -> OutEnvelope {
+    OutEnvelope {
+        flags: 0,
+        msg_id,
+        recipients: to.iter().map(|(u, d)| Address::new(*u, *d)).collect(),
+        payload: payload.to_vec(),
+    }
+}
+
+pub async fn send_ok(c: &mut RelayClient, envs: Vec<OutEnvelope>) -> Vec<(u64, SendStatus)> {
+    c.send(&ClientFrame::Send(envs)).await.unwrap();
+    match c.recv().await.unwrap() {
+        ServerFrame::SendResult(r) => r,
+        other => panic!("expected SEND_RESULT, got {other:?}"),
+    }
+}
+
+pub async fn recv_delivery(c: &mut RelayClient) -> Delivery {
+    match c.recv().await.unwrap() {
+        ServerFrame::Deliver(d) => d,
+        other => panic!("expected DELIVER, got {other:?}"),
+    }
+}
+
+/// Asserts nothing arrives for `ms` milliseconds.
+pub async fn assert_silent(c: &mut RelayClient, ms: u64) {
+    match c.recv_timeout(Duration::from_millis(ms)).await {
+        Err(ClientError::Timeout) => {}
+        other => panic!("expected silence, got {other:?}"),
+    }
+}

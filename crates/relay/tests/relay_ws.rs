@@ -1,0 +1,304 @@
+//! Real-socket tests of the relay on SQLite: delivery, acks, dedup, fan-out, presence.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use e2ee_relay::wire::{Address, ClientFrame, FLAG_ONLINE_ONLY, SendStatus, ServerFrame};
+
+macro_rules! bounded {
+    ($body:expr) => {
+        tokio::time::timeout(Duration::from_secs(60), $body)
+            .await
+            .expect("test timed out")
+    };
+}
+
+#[tokio::test]
+async fn live_delivery_after_durable_commit_then_ack_deletes() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let r = start(config(&key, &dir), key).await;
+        let mut alice = r.connect_empty("alice", 1).await;
+        let mut bob = r.connect_empty("bob", 7).await;
+
+        let res = send_ok(&mut alice, vec![env(42, &[("bob", 7)], b"ciphertext")]).await;
+        assert_eq!(res, vec![(42, SendStatus::Stored)]);
+        let d = recv_delivery(&mut bob).await;
+        assert_eq!(d.sender, Address::new("alice", 1));
+        assert_eq!(d.msg_id, 42);
+        assert_eq!(&d.payload[..], b"ciphertext");
+        assert!(d.seq > 0);
+        let bob_addr = Address::new("bob", 7);
+        assert_eq!(r.relay.mailbox_len(&bob_addr).await.unwrap(), 1);
+
+        bob.send(&ClientFrame::Ack(vec![d.seq])).await.unwrap();
+        // Acks are not answered; poll until the row is gone.
+        for _ in 0..100 {
+            if r.relay.mailbox_len(&bob_addr).await.unwrap() == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(r.relay.mailbox_len(&bob_addr).await.unwrap(), 0);
+        r.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn mailbox_delivered_in_order_on_connect_and_unacked_redelivered() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let r = start(config(&key, &dir), key).await;
+        let mut alice = r.connect_empty("alice", 1).await;
+        for i in 0..5u64 {
+            let res = send_ok(&mut alice, vec![env(i, &[("bob", 1)], &[i as u8])]).await;
+            assert_eq!(res, vec![(i, SendStatus::Stored)]);
+        }
+        let mut bob = r.connect("bob", 1).await;
+        let mut seqs = Vec::new();
+        for i in 0..5u64 {
+            let d = recv_delivery(&mut bob).await;
+            assert_eq!(d.msg_id, i, "mailbox order");
+            seqs.push(d.seq);
+        }
+        assert_eq!(
+            bob.recv().await.unwrap(),
+            ServerFrame::QueueDrained { count: 5 }
+        );
+        bob.send(&ClientFrame::Ack(seqs[..2].to_vec()))
+            .await
+            .unwrap();
+        // A live message after the drain still arrives.
+        send_ok(&mut alice, vec![env(99, &[("bob", 1)], b"live")]).await;
+        assert_eq!(recv_delivery(&mut bob).await.msg_id, 99);
+        bob.close().await;
+
+        let mut bob = r.connect("bob", 1).await;
+        let mut ids = Vec::new();
+        loop {
+            match bob.recv().await.unwrap() {
+                ServerFrame::Deliver(d) => ids.push(d.msg_id),
+                ServerFrame::QueueDrained { count } => {
+                    assert_eq!(count, 4);
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(ids, vec![2, 3, 4, 99]);
+        r.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn retry_with_same_message_id_is_stored_once() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let r = start(config(&key, &dir), key).await;
+        let mut alice = r.connect_empty("alice", 1).await;
+        let first = send_ok(&mut alice, vec![env(5, &[("bob", 1)], b"x")]).await;
+        assert_eq!(first, vec![(5, SendStatus::Stored)]);
+        let again = send_ok(&mut alice, vec![env(5, &[("bob", 1)], b"x")]).await;
+        assert_eq!(again, vec![(5, SendStatus::Duplicate)]);
+        // Same id twice in one batch, and a retry after reconnecting.
+        let both = send_ok(
+            &mut alice,
+            vec![env(6, &[("bob", 1)], b"y"), env(6, &[("bob", 1)], b"y")],
+        )
+        .await;
+        assert_eq!(
+            both,
+            vec![(6, SendStatus::Stored), (6, SendStatus::Duplicate)]
+        );
+        alice.close().await;
+        let mut alice = r.connect_empty("alice", 1).await;
+        let later = send_ok(&mut alice, vec![env(5, &[("bob", 1)], b"x")]).await;
+        assert_eq!(later, vec![(5, SendStatus::Duplicate)]);
+        // Another device of the same user has its own id space.
+        let mut alice2 = r.connect_empty("alice", 2).await;
+        let other = send_ok(&mut alice2, vec![env(5, &[("bob", 1)], b"x")]).await;
+        assert_eq!(other, vec![(5, SendStatus::Stored)]);
+        assert_eq!(
+            r.relay.mailbox_len(&Address::new("bob", 1)).await.unwrap(),
+            3
+        );
+        r.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn group_envelope_fans_out_one_payload_to_every_recipient() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let r = start(config(&key, &dir), key).await;
+        let mut alice = r.connect_empty("alice", 1).await;
+        let mut bob = r.connect_empty("bob", 1).await;
+        let to = [("bob", 1), ("carol", 1), ("carol", 2), ("bob", 1)];
+        let res = send_ok(&mut alice, vec![env(1, &to, b"group ct")]).await;
+        assert_eq!(res, vec![(1, SendStatus::Stored)]);
+        let d = recv_delivery(&mut bob).await;
+        assert_eq!(&d.payload[..], b"group ct");
+        // The duplicate recipient got one copy.
+        assert_silent(&mut bob, 200).await;
+        bob.send(&ClientFrame::Ack(vec![d.seq])).await.unwrap();
+        for dev in [1, 2] {
+            let mut carol = r.connect("carol", dev).await;
+            let d = recv_delivery(&mut carol).await;
+            assert_eq!(&d.payload[..], b"group ct");
+            assert_eq!(
+                carol.recv().await.unwrap(),
+                ServerFrame::QueueDrained { count: 1 }
+            );
+            carol.send(&ClientFrame::Ack(vec![d.seq])).await.unwrap();
+            carol.close().await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for a in [
+            Address::new("bob", 1),
+            Address::new("carol", 1),
+            Address::new("carol", 2),
+        ] {
+            assert_eq!(r.relay.mailbox_len(&a).await.unwrap(), 0);
+        }
+        r.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn online_only_envelopes_are_dropped_when_offline_and_never_stored() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let r = start(config(&key, &dir), key).await;
+        let mut alice = r.connect_empty("alice", 1).await;
+        let mut typing = env(1, &[("bob", 1)], b"typing");
+        typing.flags = FLAG_ONLINE_ONLY;
+        let res = send_ok(&mut alice, vec![typing.clone()]).await;
+        assert_eq!(res, vec![(1, SendStatus::DroppedOffline)]);
+        let mut bob = r.connect_empty("bob", 1).await;
+        typing.msg_id = 2;
+        let res = send_ok(&mut alice, vec![typing]).await;
+        assert_eq!(res, vec![(2, SendStatus::Stored)]);
+        let d = recv_delivery(&mut bob).await;
+        assert_eq!((d.seq, d.flags, d.msg_id), (0, FLAG_ONLINE_ONLY, 2));
+        assert_eq!(
+            r.relay.mailbox_len(&Address::new("bob", 1)).await.unwrap(),
+            0
+        );
+        r.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn newer_connection_replaces_older_one() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let r = start(config(&key, &dir), key).await;
+        let mut old = r.connect_empty("bob", 1).await;
+        let mut new = r.connect_empty("bob", 1).await;
+        match old.recv().await {
+            Err(e2ee_relay::client::ClientError::Closed(Some(code))) => {
+                assert_eq!(code, e2ee_relay::CLOSE_REPLACED)
+            }
+            other => panic!("expected close 4001, got {other:?}"),
+        }
+        let mut alice = r.connect_empty("alice", 1).await;
+        send_ok(&mut alice, vec![env(1, &[("bob", 1)], b"hi")]).await;
+        assert_eq!(recv_delivery(&mut new).await.msg_id, 1);
+        r.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn presence_is_visible_to_own_devices_only_by_default() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let r = start(config(&key, &dir), key).await;
+        let mut bob1 = r.connect_empty("bob", 1).await;
+        let bob2 = r.connect_empty("bob", 2).await;
+        bob2.close().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        bob1.send(&ClientFrame::PresenceQuery("bob".into()))
+            .await
+            .unwrap();
+        match bob1.recv().await.unwrap() {
+            ServerFrame::Presence { user_id, devices } => {
+                assert_eq!(user_id, "bob");
+                assert_eq!(devices.len(), 2);
+                assert!(devices[0].online && devices[0].device_id == 1);
+                assert!(!devices[1].online && devices[1].last_seen_ms > 0);
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut alice = r.connect_empty("alice", 1).await;
+        alice
+            .send(&ClientFrame::PresenceQuery("bob".into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            alice.recv().await.unwrap(),
+            ServerFrame::Presence {
+                user_id: "bob".into(),
+                devices: vec![]
+            }
+        );
+        r.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn expired_envelopes_are_not_delivered() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let mut cfg = config(&key, &dir);
+        cfg.ttl_secs = 1;
+        let r = start(cfg, key).await;
+        let mut alice = r.connect_empty("alice", 1).await;
+        send_ok(&mut alice, vec![env(1, &[("bob", 1)], b"old")]).await;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        send_ok(&mut alice, vec![env(2, &[("bob", 1)], b"new")]).await;
+        let mut bob = r.connect("bob", 1).await;
+        assert_eq!(recv_delivery(&mut bob).await.msg_id, 2);
+        assert_eq!(
+            bob.recv().await.unwrap(),
+            ServerFrame::QueueDrained { count: 1 }
+        );
+        r.stop().await;
+    });
+}
+
+#[tokio::test]
+async fn mailbox_survives_a_relay_restart() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let r = start(config(&key, &dir), key.clone()).await;
+        let mut alice = r.connect_empty("alice", 1).await;
+        send_ok(&mut alice, vec![env(1, &[("bob", 1)], b"kept")]).await;
+        alice.close().await;
+        r.stop().await;
+        let r = start(config(&key, &dir), key).await;
+        let mut bob = r.connect("bob", 1).await;
+        let d = recv_delivery(&mut bob).await;
+        assert_eq!(&d.payload[..], b"kept");
+        // Sequence numbers keep increasing across restarts.
+        let mut alice = r.connect_empty("alice", 1).await;
+        assert_eq!(
+            bob.recv().await.unwrap(),
+            ServerFrame::QueueDrained { count: 1 }
+        );
+        send_ok(&mut alice, vec![env(2, &[("bob", 1)], b"after")]).await;
+        let d2 = recv_delivery(&mut bob).await;
+        assert!(d2.seq > d.seq);
+        r.stop().await;
+    });
+}
