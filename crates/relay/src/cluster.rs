@@ -1,38 +1,250 @@
-//! Multi-node routing over Redis (filled in by the scale-out slice).
+//! Multi-node operation over Redis: presence and routing to the node holding a socket.
+//!
+//! ```text
+//! {prefix}:loc          hash  "<device_id>:<user_id>" -> node id holding the device's socket
+//! {prefix}:alive:<node> key   set with a 10 s expiry, refreshed every 3 s while the node lives
+//! {prefix}:node:<node>  pub/sub channel each node subscribes to
+//! ```
+//!
+//! After a commit, envelopes for devices not connected locally are looked up in `loc` (one
+//! `HMGET` per group commit) and published, batched per node, to that node's channel. The
+//! envelopes are already in the shared PostgreSQL mailbox, so a lost message on this path (a
+//! node died, Redis hiccuped) costs latency, not data: the device gets it from its mailbox on
+//! its next connection. Connecting to a node publishes a kick to the node that held the device
+//! before, keeping one consuming connection per device across the cluster.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
+
+use futures_util::StreamExt;
+use redis::{AsyncCommands, Client, aio::MultiplexedConnection};
 
 use crate::{
     hub::Hub,
-    wire::{Address, Delivery},
+    wire::{Address, Delivery, Routed, decode_routed, encode_kick, encode_routed},
 };
+
+const ALIVE_TTL_SECS: u64 = 10;
+const HEARTBEAT: Duration = Duration::from_secs(3);
+
+const WITHDRAW_SCRIPT: &str = r"
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+";
 
 /// Link to the other relay nodes.
 #[derive(Debug)]
-pub(crate) struct Cluster {}
+pub(crate) struct Cluster {
+    node_id: String,
+    prefix: String,
+    con: MultiplexedConnection,
+    hub: Arc<Hub>,
+    withdraw: redis::Script,
+}
+
+fn field(a: &Address) -> String {
+    format!("{}:{}", a.device_id, a.user_id)
+}
+
+fn random_node_id() -> String {
+    use rand_core::{OsRng, RngCore};
+    format!("{:016x}", OsRng.next_u64())
+}
 
 impl Cluster {
+    /// Connects, subscribes to this node's channel (before returning, so nothing published
+    /// after start-up is missed) and starts the heartbeat.
     pub(crate) async fn connect(
-        _url: &str,
-        _prefix: &str,
-        _node_id: Option<String>,
-        _hub: Arc<Hub>,
-    ) -> Result<Arc<Self>, String> {
-        Err("multi-node mode is not implemented yet".into())
+        url: &str,
+        prefix: &str,
+        node_id: Option<String>,
+        hub: Arc<Hub>,
+    ) -> Result<Arc<Self>, redis::RedisError> {
+        let client = Client::open(url)?;
+        let con = client.get_multiplexed_async_connection().await?;
+        let node_id = node_id.unwrap_or_else(random_node_id);
+        let cluster = Arc::new(Self {
+            node_id,
+            prefix: prefix.to_owned(),
+            con,
+            hub,
+            withdraw: redis::Script::new(WITHDRAW_SCRIPT),
+        });
+        cluster.heartbeat().await?;
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(cluster.channel(&cluster.node_id)).await?;
+        tokio::spawn(subscriber(client, pubsub, Arc::downgrade(&cluster)));
+        let weak = Arc::downgrade(&cluster);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(HEARTBEAT);
+            loop {
+                tick.tick().await;
+                let Some(c) = weak.upgrade() else { break };
+                if let Err(e) = c.heartbeat().await {
+                    tracing::warn!(error = %e, "redis heartbeat failed");
+                }
+            }
+        });
+        tracing::info!(node = %cluster.node_id, "joined relay cluster");
+        Ok(cluster)
     }
 
-    /// Forwards envelopes for devices not connected here. Returns how many went to a device
-    /// known to be online on another node.
+    fn loc_key(&self) -> String {
+        format!("{}:loc", self.prefix)
+    }
+
+    fn alive_key(&self, node: &str) -> String {
+        format!("{}:alive:{node}", self.prefix)
+    }
+
+    fn channel(&self, node: &str) -> String {
+        format!("{}:node:{node}", self.prefix)
+    }
+
+    async fn heartbeat(&self) -> Result<(), redis::RedisError> {
+        let mut con = self.con.clone();
+        let _: () = con
+            .set_ex(self.alive_key(&self.node_id), 1u8, ALIVE_TTL_SECS)
+            .await?;
+        Ok(())
+    }
+
+    /// Forwards envelopes for devices not connected here. Returns how many went to a node
+    /// that has the device and was listening.
     pub(crate) async fn forward(&self, items: Vec<(Address, Delivery)>) -> usize {
-        let _ = items;
-        0
+        match self.try_forward(items).await {
+            Ok(n) => n,
+            Err(e) => {
+                // The envelopes are in the mailbox; they arrive on the next connection.
+                tracing::warn!(error = %e, "cross-node routing failed");
+                0
+            }
+        }
     }
 
-    pub(crate) async fn is_online(&self, _device: &Address) -> bool {
-        false
+    async fn try_forward(
+        &self,
+        items: Vec<(Address, Delivery)>,
+    ) -> Result<usize, redis::RedisError> {
+        let mut con = self.con.clone();
+        let fields: Vec<String> = items.iter().map(|(a, _)| field(a)).collect();
+        let nodes: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(self.loc_key())
+            .arg(&fields)
+            .query_async(&mut con)
+            .await?;
+        let mut by_node: std::collections::HashMap<String, Vec<(Address, Delivery)>> =
+            std::collections::HashMap::new();
+        for (item, node) in items.into_iter().zip(nodes) {
+            if let Some(node) = node
+                && node != self.node_id
+            {
+                by_node.entry(node).or_default().push(item);
+            }
+        }
+        if by_node.is_empty() {
+            return Ok(0);
+        }
+        let mut pipe = redis::pipe();
+        let mut counts = Vec::with_capacity(by_node.len());
+        for (node, batch) in &by_node {
+            pipe.publish(self.channel(node), encode_routed(batch));
+            counts.push(batch.len());
+        }
+        let receivers: Vec<i64> = pipe.query_async(&mut con).await?;
+        Ok(receivers
+            .iter()
+            .zip(counts)
+            .filter(|(r, _)| **r > 0)
+            .map(|(_, n)| n)
+            .sum())
     }
 
-    pub(crate) async fn announce(&self, _device: &Address) {}
+    /// Whether the device is connected to a live node.
+    pub(crate) async fn is_online(&self, device: &Address) -> bool {
+        let mut con = self.con.clone();
+        let node: Option<String> = match con.hget(self.loc_key(), field(device)).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "presence lookup failed");
+                return false;
+            }
+        };
+        match node {
+            None => false,
+            Some(n) if n == self.node_id => self.hub.is_local(device),
+            Some(n) => con.exists(self.alive_key(&n)).await.unwrap_or(false),
+        }
+    }
 
-    pub(crate) async fn withdraw(&self, _device: &Address) {}
+    /// Records that this node holds the device's socket and kicks the node that held it.
+    pub(crate) async fn announce(&self, device: &Address) {
+        let mut con = self.con.clone();
+        let f = field(device);
+        let old: Result<Option<String>, _> = con.hget(self.loc_key(), &f).await;
+        let set: Result<(), _> = con.hset(self.loc_key(), &f, &self.node_id).await;
+        if let Err(e) = set {
+            tracing::warn!(error = %e, "presence update failed");
+        }
+        if let Ok(Some(old)) = old
+            && old != self.node_id
+        {
+            let _: Result<i64, _> = con.publish(self.channel(&old), encode_kick(device)).await;
+        }
+    }
+
+    /// Removes the device's location if it still points at this node.
+    pub(crate) async fn withdraw(&self, device: &Address) {
+        let mut con = self.con.clone();
+        let r: Result<i64, _> = self
+            .withdraw
+            .key(self.loc_key())
+            .arg(field(device))
+            .arg(&self.node_id)
+            .invoke_async(&mut con)
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "presence withdraw failed");
+        }
+    }
+}
+
+async fn subscriber(
+    client: Client,
+    mut pubsub: redis::aio::PubSub,
+    cluster: std::sync::Weak<Cluster>,
+) {
+    loop {
+        {
+            let mut messages = pubsub.on_message();
+            while let Some(msg) = messages.next().await {
+                let Some(c) = cluster.upgrade() else { return };
+                match decode_routed(msg.get_payload_bytes()) {
+                    Ok(Routed::Deliveries(items)) => {
+                        for (to, d) in items {
+                            // Not here any more: it is in the mailbox.
+                            let _ = c.hub.deliver_local(&to, d);
+                        }
+                    }
+                    Ok(Routed::Kick(device)) => c.hub.kick(&device),
+                    Err(e) => tracing::warn!(error = %e, "bad message on the node channel"),
+                }
+            }
+        }
+        // The subscription dropped (Redis restarted?): resubscribe with backoff.
+        loop {
+            let Some(c) = cluster.upgrade() else { return };
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            match client.get_async_pubsub().await {
+                Ok(mut p) => {
+                    if p.subscribe(c.channel(&c.node_id)).await.is_ok() {
+                        pubsub = p;
+                        break;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "redis resubscribe failed"),
+            }
+        }
+    }
 }

@@ -124,7 +124,6 @@ impl Hub {
     }
 
     /// Kicks the device's connection here, if any (another node took it over).
-    #[allow(dead_code)] // used by the cluster link
     pub(crate) fn kick(&self, device: &Address) {
         if let Some(mut e) = self.lock().remove(device)
             && let Some(k) = e.kick.take()

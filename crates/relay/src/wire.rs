@@ -598,6 +598,66 @@ impl ServerFrame {
     }
 }
 
+/// Node-to-node message kinds (multi-node routing over Redis; not part of the client protocol).
+pub(crate) mod routed {
+    /// Deliveries for devices connected to the receiving node.
+    pub(crate) const DELIVERIES: u8 = 1;
+    /// Close the device's connection: it connected to another node.
+    pub(crate) const KICK: u8 = 2;
+}
+
+/// Encodes deliveries for another node: `1 || count u32 || (address || len u32 || DELIVER frame)*`.
+pub(crate) fn encode_routed(items: &[(Address, Delivery)]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 * items.len());
+    out.push(routed::DELIVERIES);
+    out.extend_from_slice(&(items.len() as u32).to_be_bytes());
+    for (to, d) in items {
+        put_address(&mut out, to);
+        let frame = ServerFrame::Deliver(d.clone()).encode();
+        out.extend_from_slice(&(frame.len() as u32).to_be_bytes());
+        out.extend_from_slice(&frame);
+    }
+    out
+}
+
+/// Encodes a kick for another node: `2 || address`.
+pub(crate) fn encode_kick(device: &Address) -> Vec<u8> {
+    let mut out = vec![routed::KICK];
+    put_address(&mut out, device);
+    out
+}
+
+/// A decoded node-to-node message.
+#[derive(Debug)]
+pub(crate) enum Routed {
+    Deliveries(Vec<(Address, Delivery)>),
+    Kick(Address),
+}
+
+/// Decodes a node-to-node message.
+pub(crate) fn decode_routed(bytes: &[u8]) -> Result<Routed, DecodeError> {
+    let mut r = Reader { buf: bytes };
+    let msg = match r.u8()? {
+        routed::DELIVERIES => {
+            let n = r.u32()? as usize;
+            let mut items = Vec::with_capacity(n.min(4096));
+            for _ in 0..n {
+                let to = r.address()?;
+                let len = r.u32()? as usize;
+                match ServerFrame::decode(r.take(len)?)? {
+                    ServerFrame::Deliver(d) => items.push((to, d)),
+                    _ => return Err(DecodeError::Invalid("routed frame is not DELIVER")),
+                }
+            }
+            Routed::Deliveries(items)
+        }
+        routed::KICK => Routed::Kick(r.address()?),
+        other => return Err(DecodeError::UnknownKind(other)),
+    };
+    r.finish()?;
+    Ok(msg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -710,6 +770,28 @@ mod tests {
             ClientFrame::decode(&ClientFrame::Ack(acks).encode()),
             Err(DecodeError::BatchTooLarge)
         );
+    }
+
+    #[test]
+    fn routed_messages_round_trip() {
+        let d = Delivery {
+            seq: 3,
+            flags: 0,
+            server_ts_ms: 5,
+            sender: Address::new("a", 1),
+            msg_id: 9,
+            payload: vec![1u8, 2].into(),
+        };
+        let bytes = encode_routed(&[(Address::new("b", 2), d.clone())]);
+        match decode_routed(&bytes).unwrap() {
+            Routed::Deliveries(items) => assert_eq!(items, vec![(Address::new("b", 2), d)]),
+            other => panic!("{other:?}"),
+        }
+        match decode_routed(&encode_kick(&Address::new("b", 2))).unwrap() {
+            Routed::Kick(a) => assert_eq!(a, Address::new("b", 2)),
+            other => panic!("{other:?}"),
+        }
+        assert!(decode_routed(&bytes[..bytes.len() - 1]).is_err());
     }
 
     #[test]

@@ -167,3 +167,62 @@ pub async fn assert_silent(c: &mut RelayClient, ms: u64) {
         other => panic!("expected silence, got {other:?}"),
     }
 }
+
+/// PostgreSQL for scale-out tests (CI and every dev machine have it; a missing server fails).
+pub fn pg_url() -> String {
+    std::env::var("RELAY_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Redis for scale-out tests.
+pub fn redis_url() -> String {
+    std::env::var("RELAY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// A fresh PostgreSQL schema and Redis prefix for one test, removed by [`ScaleOut::cleanup`].
+pub struct ScaleOut {
+    pub schema: String,
+    pub prefix: String,
+}
+
+impl ScaleOut {
+    pub fn new() -> Self {
+        let s = random_suffix();
+        Self {
+            schema: format!("relay_test_{s}"),
+            prefix: format!("relay-test-{s}"),
+        }
+    }
+
+    pub fn config(&self, key: &SigningKey, dir: &TempDir, redis: bool, node: &str) -> Config {
+        let mut c = config(key, dir);
+        c.database_url = Some(pg_url());
+        c.database_schema = self.schema.clone();
+        if redis {
+            c.redis_url = Some(redis_url());
+            c.redis_prefix = self.prefix.clone();
+            c.node_id = Some(node.into());
+        }
+        c
+    }
+
+    pub async fn cleanup(self) {
+        e2ee_relay::store::PgStore::drop_schema(&pg_url(), &self.schema)
+            .await
+            .unwrap();
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.prefix))
+            .query_async(&mut con)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL")
+                .arg(&keys)
+                .query_async(&mut con)
+                .await
+                .unwrap();
+        }
+    }
+}
