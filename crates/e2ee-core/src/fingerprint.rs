@@ -1,15 +1,17 @@
-//! Safety numbers, after Signal's numeric fingerprint scheme.
+//! Safety numbers: Signal's numeric fingerprint scheme, computed exactly as libsignal does.
 //!
 //! ```text
-//! H_0 = SHA-512(0x00 0x00 || key || stable_id)
-//! H_i = SHA-512(H_{i-1} || key)                 for i = 1..=5200
+//! H_1 = SHA-512(0x00 0x00 || key || stable_id || key)
+//! H_i = SHA-512(H_{i-1} || key)                       for i = 2..=5200
 //! F   = H_5200[..32]
 //! digits(F) = for each 5-byte chunk c of F[..30]: (c as big-endian u40) mod 100000, 5 digits
-//! displayable = digits(F_a) || digits(F_b), ordered so the lower 30 digits come first (60 digits)
+//! displayable = digits(F_a) || digits(F_b), the lower 30 digits first (60 digits)
 //! scannable   = 0x01 || F_local || F_remote        (each side's own view)
 //! ```
 //! `key` is the 32-byte Ed25519 identity key (the account identity once multi-device lands),
-//! `stable_id` the user id. Both sides compute the same displayable number.
+//! `stable_id` the user id. Both sides compute the same displayable number. With Signal's
+//! 33-byte key encoding as `key` this reproduces libsignal's published test vector (tested
+//! below); our keys are Ed25519, so the numbers themselves differ from Signal's.
 
 use sha2::{Digest, Sha512};
 use subtle::ConstantTimeEq;
@@ -72,13 +74,14 @@ impl SafetyNumber {
     }
 }
 
-fn fingerprint(stable_id: &[u8], key: &[u8; 32]) -> [u8; 32] {
+fn fingerprint(stable_id: &[u8], key: &[u8]) -> [u8; 32] {
     let mut hash = Sha512::new()
         .chain_update(FINGERPRINT_VERSION)
         .chain_update(key)
         .chain_update(stable_id)
+        .chain_update(key)
         .finalize();
-    for _ in 0..FINGERPRINT_ITERATIONS {
+    for _ in 1..FINGERPRINT_ITERATIONS {
         hash = Sha512::new()
             .chain_update(hash)
             .chain_update(key)
@@ -113,6 +116,33 @@ mod tests {
         assert!(alice.matches_scanned(bob.scannable()));
         assert!(bob.matches_scanned(alice.scannable()));
         assert!(!alice.matches_scanned(alice.scannable()));
+    }
+
+    /// libsignal's `fingerprint_test_v1` vector (33-byte Curve25519 keys, 5200 iterations).
+    #[test]
+    fn matches_libsignal_published_vector() {
+        let alice_key =
+            hex::decode("0506863bc66d02b40d27b8d49ca7c09e9239236f9d7d25d6fcca5ce13c7064d868")
+                .unwrap();
+        let bob_key =
+            hex::decode("05f781b6fb32fed9ba1cf2de978d4d5da28dc34046ae814402b5c0dbd96fda907b")
+                .unwrap();
+        let alice = fingerprint(b"+14152222222", &alice_key);
+        let bob = fingerprint(b"+14153333333", &bob_key);
+        assert_eq!(
+            hex::encode(alice),
+            "1e301a0353dce3dbe7684cb8336e85136cdc0ee96219494ada305d62a7bd61df"
+        );
+        assert_eq!(
+            hex::encode(bob),
+            "d62cbf73a11592015b6b9f1682ac306fea3aaf3885b84d12bca631e9d4fb3a4d"
+        );
+        let (a, b) = (digits(&alice), digits(&bob));
+        let displayable = if a <= b { a + &b } else { b + &a };
+        assert_eq!(
+            displayable,
+            "300354477692869396892869876765458257569162576843440918079131"
+        );
     }
 
     #[test]

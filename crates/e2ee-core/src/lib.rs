@@ -61,4 +61,6 @@ pub use prekeys::{
 };
 pub use session::SessionRecord;
 pub use session_cipher::{SessionCipher, SessionConfig};
-pub use store::{IdentityStore, PreKeyStore, ProtocolStore, SessionStore};
+pub use store::{
+    AcceptedFirstMessage, IdentityStore, PreKeyStore, ProtocolStore, SessionStore,
+};

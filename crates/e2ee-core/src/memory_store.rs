@@ -9,7 +9,7 @@ use crate::{
     identity::{IdentityKey, IdentityKeyPair},
     prekeys::{KemPreKey, OneTimePreKey, SignedPreKey},
     session::SessionRecord,
-    store::{IdentityStore, PreKeyStore, SessionStore},
+    store::{IdentityStore, PreKeyStore, ProtocolStore, SessionStore},
 };
 
 /// Keeps everything in hash maps.
@@ -134,3 +134,6 @@ impl SessionStore for InMemoryStore {
         Ok(())
     }
 }
+
+/// Memory cannot fail half-way, so the default one-call-at-a-time commit is atomic here.
+impl ProtocolStore for InMemoryStore {}

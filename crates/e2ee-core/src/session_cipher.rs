@@ -12,9 +12,9 @@ use crate::{
     identity::IdentityKey,
     message::{MessageKind, PreKeyMessage, RatchetMessage},
     pqxdh,
-    prekeys::{KemPreKeyKind, PreKeyBundle},
+    prekeys::PreKeyBundle,
     session::{SessionRecord, SessionState},
-    store::ProtocolStore,
+    store::{AcceptedFirstMessage, ProtocolStore},
 };
 
 /// Options for the session API.
@@ -77,8 +77,15 @@ impl SessionCipher {
         let mut record = store
             .load_session(remote)?
             .ok_or_else(|| no_session(remote))?;
-        if !record.has_current_session() {
+        let Some(session_identity) = record.remote_identity() else {
             return Err(no_session(remote));
+        };
+        // Never encrypt to an identity the user no longer trusts (e.g. a session restored or
+        // promoted from before an accepted identity change).
+        if store.trusted_identity(remote)? != Some(session_identity) {
+            return Err(Error::IdentityChanged {
+                address: remote.clone(),
+            });
         }
         let bytes = record.encrypt(rng, plaintext)?;
         store.store_session(remote, &record)?;
@@ -98,10 +105,20 @@ impl SessionCipher {
                 let mut record = store
                     .load_session(remote)?
                     .ok_or_else(|| no_session(remote))?;
-                let plaintext = record.decrypt(&message).map_err(|e| match e {
-                    DecryptError::NoSession => no_session(remote),
-                    e => Error::Decrypt(e),
-                })?;
+                let trusted = store
+                    .trusted_identity(remote)?
+                    .ok_or_else(|| no_session(remote))?;
+                // Only sessions with the trusted identity may decrypt.
+                let plaintext = match record.decrypt_from(&trusted, &message) {
+                    Ok(Some(plaintext)) => plaintext,
+                    Ok(None) => {
+                        return Err(Error::IdentityChanged {
+                            address: remote.clone(),
+                        });
+                    }
+                    Err(DecryptError::NoSession) => return Err(no_session(remote)),
+                    Err(e) => return Err(Error::Decrypt(e)),
+                };
                 store.store_session(remote, &record)?;
                 Ok(plaintext)
             }
@@ -127,7 +144,11 @@ impl SessionCipher {
 
         // The initiator repeats the first message's header until we answer: a session from
         // this handshake may already exist.
-        if let Some(result) = record.decrypt_with_base_key(&parts.base_key, &message.message) {
+        if let Some(result) = record.decrypt_with_base_key(
+            &parts.base_key,
+            message.handshake_digest(),
+            &message.message,
+        ) {
             let plaintext = result?;
             store.store_session(remote, &record)?;
             return Ok(plaintext);
@@ -173,26 +194,24 @@ impl SessionCipher {
             parts.identity,
             signed_prekey.key_pair().clone(),
             parts.base_key,
+            *message.handshake_digest(),
         );
         // Decrypt before consuming anything: a forged first message must not burn keys.
         let plaintext = state.decrypt(&message.message)?;
 
-        if let Some(key) = &kem_prekey {
-            match key.kind() {
-                KemPreKeyKind::OneTime => store.remove_kem_prekey(key.id())?,
-                KemPreKeyKind::LastResort => {
-                    if !store.record_last_resort_use(key.id(), &parts.base_key)? {
-                        return Err(HandshakeError::LastResortReplay(key.id()).into());
-                    }
-                }
-            }
-        }
-        if let Some(key) = &one_time_prekey {
-            store.remove_one_time_prekey(key.id())?;
-        }
         record.promote(state);
-        store.trust_identity(remote, &parts.identity)?;
-        store.store_session(remote, &record)?;
+        let accepted = AcceptedFirstMessage {
+            address: remote,
+            identity: &parts.identity,
+            record: &record,
+            one_time_prekey_id: one_time_prekey.as_ref().map(|k| k.id()),
+            kem_prekey: kem_prekey.as_ref().map(|k| (k.id(), k.kind())),
+            base_key: &parts.base_key,
+        };
+        if !store.accept_first_message(&accepted)? {
+            let id = kem_prekey.as_ref().map_or(0, |k| k.id());
+            return Err(HandshakeError::LastResortReplay(id).into());
+        }
         Ok(plaintext)
     }
 

@@ -7,7 +7,7 @@ use crate::{
     dh::DhPublicKey,
     error::StoreError,
     identity::{IdentityKey, IdentityKeyPair},
-    prekeys::{KemPreKey, OneTimePreKey, SignedPreKey},
+    prekeys::{KemPreKey, KemPreKeyKind, OneTimePreKey, SignedPreKey},
     session::SessionRecord,
 };
 
@@ -58,7 +58,50 @@ pub trait SessionStore {
     ) -> Result<(), StoreError>;
 }
 
-/// Everything the session API needs.
-pub trait ProtocolStore: IdentityStore + PreKeyStore + SessionStore {}
+/// What accepting a session-creating first message changes in the store.
+#[derive(Debug)]
+pub struct AcceptedFirstMessage<'a> {
+    /// The initiator.
+    pub address: &'a Address,
+    /// The initiator's identity, to trust (first use) or already trusted.
+    pub identity: &'a IdentityKey,
+    /// The session record with the new session current.
+    pub record: &'a SessionRecord,
+    /// The one-time X25519 prekey the message used, to delete.
+    pub one_time_prekey_id: Option<u32>,
+    /// The KEM prekey the message used: a one-time one to delete, or a last-resort one whose
+    /// (id, base key) pair to record.
+    pub kem_prekey: Option<(u32, KemPreKeyKind)>,
+    /// The initiator's base key.
+    pub base_key: &'a DhPublicKey,
+}
 
-impl<T: IdentityStore + PreKeyStore + SessionStore> ProtocolStore for T {}
+/// Everything the session API needs.
+pub trait ProtocolStore: IdentityStore + PreKeyStore + SessionStore {
+    /// Applies everything accepting a first message changes. Returns `false`, changing
+    /// nothing, if `kem_prekey` is a last-resort key already used with this base key.
+    ///
+    /// The default applies the changes one call at a time (fine for memory). A persistent
+    /// store MUST override it to apply them in one transaction: otherwise a crash between the
+    /// calls could consume a prekey without storing the session it created (the first message
+    /// could then never be decrypted), or store a session without consuming its prekey.
+    fn accept_first_message(
+        &mut self,
+        accepted: &AcceptedFirstMessage<'_>,
+    ) -> Result<bool, StoreError> {
+        if let Some((id, KemPreKeyKind::LastResort)) = accepted.kem_prekey
+            && !self.record_last_resort_use(id, accepted.base_key)?
+        {
+            return Ok(false);
+        }
+        self.store_session(accepted.address, accepted.record)?;
+        self.trust_identity(accepted.address, accepted.identity)?;
+        if let Some((id, KemPreKeyKind::OneTime)) = accepted.kem_prekey {
+            self.remove_kem_prekey(id)?;
+        }
+        if let Some(id) = accepted.one_time_prekey_id {
+            self.remove_one_time_prekey(id)?;
+        }
+        Ok(true)
+    }
+}

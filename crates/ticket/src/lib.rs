@@ -151,7 +151,7 @@ impl Ticket {
         if ticket.expires_at.saturating_sub(ticket.issued_at) > MAX_TICKET_LIFETIME_SECS {
             return Err(TicketError::LifetimeTooLong);
         }
-        if now + CLOCK_SKEW_SECS < ticket.issued_at || now >= ticket.expires_at {
+        if now.saturating_add(CLOCK_SKEW_SECS) < ticket.issued_at || now >= ticket.expires_at {
             return Err(TicketError::Expired);
         }
         Ok(ticket)

@@ -8,6 +8,8 @@
 //!      || RatchetMessage (the rest)
 //! ```
 
+use sha2::{Digest, Sha256};
+
 use crate::{
     codec::Reader,
     dh::DhPublicKey,
@@ -44,6 +46,10 @@ pub struct PreKeyMessage {
     pub parts: PreKeyMessageParts,
     /// The wrapped ratchet message.
     pub message: RatchetMessage,
+    /// SHA-256 of every byte before the wrapped message. The first message authenticates
+    /// these fields implicitly (they determine SK); the responder keeps this digest and
+    /// requires it of every repeated first message, which are matched by base key alone.
+    handshake_digest: [u8; 32],
 }
 
 impl PreKeyMessage {
@@ -76,7 +82,9 @@ impl PreKeyMessage {
         } else {
             None
         };
-        let message = RatchetMessage::decode(reader.rest())?;
+        let inner = reader.rest();
+        let handshake_digest = Sha256::digest(&bytes[..bytes.len() - inner.len()]).into();
+        let message = RatchetMessage::decode(inner)?;
         Ok(Self {
             parts: PreKeyMessageParts {
                 identity,
@@ -86,7 +94,13 @@ impl PreKeyMessage {
                 kem,
             },
             message,
+            handshake_digest,
         })
+    }
+
+    /// SHA-256 of the handshake fields as received (everything before the wrapped message).
+    pub fn handshake_digest(&self) -> &[u8; 32] {
+        &self.handshake_digest
     }
 
     /// Encodes the handshake fields around an already sealed ratchet message.

@@ -9,6 +9,7 @@
 use std::{collections::VecDeque, fmt};
 
 use rand_core::{CryptoRng, RngCore};
+use subtle::ConstantTimeEq;
 
 use super::SessionState;
 use crate::{
@@ -74,13 +75,48 @@ impl SessionRecord {
 
     /// Decrypts a ratchet message with the current state, then the previous ones; promotes
     /// the state that succeeds. On failure nothing changes.
+    ///
+    /// This low-level call does no trust check; [`crate::SessionCipher::decrypt`] only lets
+    /// states whose peer identity is the trusted one decrypt.
     pub fn decrypt(&mut self, message: &RatchetMessage) -> Result<Vec<u8>, DecryptError> {
-        let current = self.current.as_mut().ok_or(DecryptError::NoSession)?;
-        let mut error = match current.decrypt(message) {
-            Ok(plaintext) => return Ok(plaintext),
-            Err(e) => e,
-        };
+        self.decrypt_where(message, |_| true)
+    }
+
+    /// Like [`Self::decrypt`], but only states whose peer identity is `identity` are tried, so
+    /// a session archived under an identity that is no longer trusted can never come back.
+    /// `Ok(None)` if no state has that identity.
+    pub(crate) fn decrypt_from(
+        &mut self,
+        identity: &IdentityKey,
+        message: &RatchetMessage,
+    ) -> Result<Option<Vec<u8>>, DecryptError> {
+        if !self.states().any(|s| s.remote_identity == *identity) {
+            return Ok(None);
+        }
+        self.decrypt_where(message, |s| s.remote_identity == *identity)
+            .map(Some)
+    }
+
+    fn states(&self) -> impl Iterator<Item = &SessionState> {
+        self.current.iter().chain(self.previous.iter())
+    }
+
+    fn decrypt_where(
+        &mut self,
+        message: &RatchetMessage,
+        eligible: impl Fn(&SessionState) -> bool,
+    ) -> Result<Vec<u8>, DecryptError> {
+        let mut error = DecryptError::NoSession;
+        if let Some(current) = self.current.as_mut().filter(|s| eligible(s)) {
+            match current.decrypt(message) {
+                Ok(plaintext) => return Ok(plaintext),
+                Err(e) => error = e,
+            }
+        }
         for index in 0..self.previous.len() {
+            if !eligible(&self.previous[index]) {
+                continue;
+            }
             match self.previous[index].decrypt(message) {
                 Ok(plaintext) => {
                     if let Some(state) = self.previous.remove(index) {
@@ -89,7 +125,14 @@ impl SessionRecord {
                     return Ok(plaintext);
                 }
                 // Keep the most specific error: one from a state that knew the chain.
-                Err(e) if error == DecryptError::AuthenticationFailed => error = e,
+                Err(e)
+                    if matches!(
+                        error,
+                        DecryptError::AuthenticationFailed | DecryptError::NoSession
+                    ) =>
+                {
+                    error = e
+                }
                 Err(_) => {}
             }
         }
@@ -97,16 +140,28 @@ impl SessionRecord {
     }
 
     /// Decrypts with the state created by the handshake with `base_key`, if we hold it (a
-    /// repeated first message from an initiator that has not heard back yet).
+    /// repeated first message from an initiator that has not heard back yet). The repeated
+    /// handshake fields must be exactly those the state was created from.
     pub(crate) fn decrypt_with_base_key(
         &mut self,
         base_key: &DhPublicKey,
+        handshake_digest: &[u8; 32],
         message: &RatchetMessage,
     ) -> Option<Result<Vec<u8>, DecryptError>> {
+        let same_handshake = |s: &SessionState| {
+            s.handshake_digest
+                .is_some_and(|d| bool::from(d.ct_eq(handshake_digest)))
+        };
         if let Some(current) = self.current.as_mut().filter(|s| &s.base_key == base_key) {
+            if !same_handshake(current) {
+                return Some(Err(DecryptError::AuthenticationFailed));
+            }
             return Some(current.decrypt(message));
         }
         let index = self.previous.iter().position(|s| &s.base_key == base_key)?;
+        if !same_handshake(&self.previous[index]) {
+            return Some(Err(DecryptError::AuthenticationFailed));
+        }
         let result = self.previous[index].decrypt(message);
         if result.is_ok()
             && let Some(state) = self.previous.remove(index)

@@ -7,7 +7,9 @@
 //!        || has_remote u8 [|| remote ratchet key (32)] || previous counter u32
 //!        || chains u8 (<= 5) || (ratchet key (32) || chain key (32) || index u32)*
 //!        || skipped u16 (<= 2000) || (ratchet key (32) || index u32 || message key (32))*
-//!        || base key (32) || has_pending u8 [|| PreKeyMessageParts as in the wire format]
+//!        || base key (32) || has_digest u8 [|| handshake digest (32)]
+//!        || has_pending u8 [|| signed prekey id u32 || has_otk u8 [|| id u32]
+//!                           || has_kem u8 [|| id u32 || KEM ciphertext (1088)]]
 //! ```
 //! Decoding is total: a wrong version, an over-limit count or truncated input is a
 //! [`DecodeError`], never a panic.
@@ -115,6 +117,13 @@ fn write_state(out: &mut Vec<u8>, s: &SessionState) {
         out.extend_from_slice(mk.seed());
     }
     out.extend_from_slice(&s.base_key.0);
+    match &s.handshake_digest {
+        Some(digest) => {
+            out.push(1);
+            out.extend_from_slice(digest);
+        }
+        None => out.push(0),
+    }
     match &s.pending_prekey {
         Some(parts) => {
             out.push(1);
@@ -189,6 +198,11 @@ fn read_state(reader: &mut Reader<'_>) -> Result<SessionState, DecodeError> {
         skipped.insert(key, MessageKey::new(reader.array()?, index));
     }
     let base_key = DhPublicKey(reader.array()?);
+    let handshake_digest = if read_flag(reader)? {
+        Some(reader.array()?)
+    } else {
+        None
+    };
     let pending_prekey = if read_flag(reader)? {
         let signed_prekey_id = reader.u32()?;
         let one_time_prekey_id = if read_flag(reader)? {
@@ -231,5 +245,6 @@ fn read_state(reader: &mut Reader<'_>) -> Result<SessionState, DecodeError> {
         skipped,
         base_key,
         pending_prekey,
+        handshake_digest,
     })
 }

@@ -48,6 +48,9 @@ pub(crate) struct SessionState {
     pub(crate) base_key: DhPublicKey,
     /// Initiator only: sent with every message until the peer answers.
     pub(crate) pending_prekey: Option<PreKeyMessageParts>,
+    /// Responder only: digest of the first message's handshake fields; repeated first
+    /// messages must carry exactly the same fields.
+    pub(crate) handshake_digest: Option<[u8; 32]>,
 }
 
 impl SessionState {
@@ -78,6 +81,7 @@ impl SessionState {
             skipped: SkippedKeys::default(),
             base_key: parts.base_key,
             pending_prekey: Some(parts),
+            handshake_digest: None,
         })
     }
 
@@ -89,6 +93,7 @@ impl SessionState {
         remote_identity: IdentityKey,
         signed_prekey: DhKeyPair,
         base_key: DhPublicKey,
+        handshake_digest: [u8; 32],
     ) -> Self {
         Self {
             role: Role::Responder,
@@ -104,6 +109,7 @@ impl SessionState {
             skipped: SkippedKeys::default(),
             base_key,
             pending_prekey: None,
+            handshake_digest: Some(handshake_digest),
         }
     }
 

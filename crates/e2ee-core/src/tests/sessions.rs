@@ -517,3 +517,172 @@ fn debug_output_never_contains_secrets() {
     );
     assert!(!text.contains(&hex::encode(identity.secret_bytes().as_ref())[..8]));
 }
+
+/// Review finding: a session archived under an identity the user replaced must never decrypt
+/// or be encrypted to again.
+#[test]
+fn sessions_of_a_replaced_identity_cannot_come_back() {
+    let (mut alice, mut old_bob) = established(40);
+    let (a, b) = (alice.address.clone(), old_bob.address.clone());
+    // Bob reinstalls: new identity. Alice accepts it and starts a new session.
+    let mut new_bob = Device::new("bob", 4_041);
+    let bundle = new_bob.bundle();
+    alice.store.trust_identity(&b, &bundle.identity).unwrap();
+    // Before a new session exists, the old one must not be used for sending.
+    assert_eq!(
+        alice
+            .cipher
+            .encrypt(&mut alice.store, &mut alice.rng, &b, b"x"),
+        Err(Error::IdentityChanged { address: b.clone() })
+    );
+    alice
+        .cipher
+        .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle)
+        .unwrap();
+    // Whoever holds the old session sends a perfectly valid ratchet message.
+    let from_old = old_bob.encrypt(&a, b"remember me?");
+    assert!(
+        alice.decrypt(&b, &from_old).is_err(),
+        "old identity's session decrypted"
+    );
+    // Alice still talks to the new identity only.
+    let to_new = alice.encrypt(&b, b"hello new bob");
+    assert_eq!(new_bob.decrypt(&a, &to_new).unwrap(), b"hello new bob");
+    assert!(old_bob.decrypt(&a, &to_new).is_err());
+}
+
+/// Review finding: repeated first messages are matched by base key, so their handshake
+/// fields must be exactly the ones the session was created from.
+#[test]
+fn repeated_first_messages_cannot_be_altered() {
+    let mut alice = Device::new("alice", 42);
+    let mut bob = Device::new("bob", 43);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    alice.start_session(&mut bob);
+    let m1 = alice.encrypt(&b, b"one");
+    let m2 = alice.encrypt(&b, b"two");
+    assert_eq!(bob.decrypt(&a, &m1).unwrap(), b"one");
+    let inner_len = RatchetMessage::decode(&PreKeyMessage::decode(&m2).unwrap().message.as_bytes())
+        .unwrap()
+        .as_bytes()
+        .len();
+    let header_len = m2.len() - inner_len;
+    let before = bob.store.load_session(&a).unwrap().unwrap().to_bytes();
+    // One flipped bit in every header byte (the bit position rotates).
+    for i in 0..header_len {
+        let mut bad = m2.clone();
+        bad[i] ^= 1 << (i % 8);
+        assert!(
+            bob.decrypt(&a, &bad).is_err(),
+            "flip in header byte {i} accepted"
+        );
+    }
+    assert_eq!(
+        *bob.store.load_session(&a).unwrap().unwrap().to_bytes(),
+        *before
+    );
+    assert_eq!(bob.decrypt(&a, &m2).unwrap(), b"two");
+}
+
+/// A store that fails the next session write, to check what a failed commit leaves behind.
+struct FlakyStore {
+    inner: crate::InMemoryStore,
+    fail_next_session_write: bool,
+}
+
+impl IdentityStore for FlakyStore {
+    fn identity_key_pair(&self) -> Result<crate::IdentityKeyPair, crate::StoreError> {
+        self.inner.identity_key_pair()
+    }
+    fn trusted_identity(
+        &self,
+        address: &crate::Address,
+    ) -> Result<Option<crate::IdentityKey>, crate::StoreError> {
+        self.inner.trusted_identity(address)
+    }
+    fn trust_identity(
+        &mut self,
+        address: &crate::Address,
+        identity: &crate::IdentityKey,
+    ) -> Result<(), crate::StoreError> {
+        self.inner.trust_identity(address, identity)
+    }
+}
+
+impl PreKeyStore for FlakyStore {
+    fn signed_prekey(&self, id: u32) -> Result<Option<crate::SignedPreKey>, crate::StoreError> {
+        self.inner.signed_prekey(id)
+    }
+    fn one_time_prekey(&self, id: u32) -> Result<Option<crate::OneTimePreKey>, crate::StoreError> {
+        self.inner.one_time_prekey(id)
+    }
+    fn remove_one_time_prekey(&mut self, id: u32) -> Result<(), crate::StoreError> {
+        self.inner.remove_one_time_prekey(id)
+    }
+    fn kem_prekey(&self, id: u32) -> Result<Option<crate::KemPreKey>, crate::StoreError> {
+        self.inner.kem_prekey(id)
+    }
+    fn remove_kem_prekey(&mut self, id: u32) -> Result<(), crate::StoreError> {
+        self.inner.remove_kem_prekey(id)
+    }
+    fn record_last_resort_use(
+        &mut self,
+        id: u32,
+        base_key: &DhPublicKey,
+    ) -> Result<bool, crate::StoreError> {
+        self.inner.record_last_resort_use(id, base_key)
+    }
+}
+
+impl SessionStore for FlakyStore {
+    fn load_session(
+        &self,
+        address: &crate::Address,
+    ) -> Result<Option<SessionRecord>, crate::StoreError> {
+        self.inner.load_session(address)
+    }
+    fn store_session(
+        &mut self,
+        address: &crate::Address,
+        record: &SessionRecord,
+    ) -> Result<(), crate::StoreError> {
+        if std::mem::take(&mut self.fail_next_session_write) {
+            return Err(crate::StoreError("disk full".into()));
+        }
+        self.inner.store_session(address, record)
+    }
+}
+
+impl crate::ProtocolStore for FlakyStore {}
+
+#[test]
+fn a_failed_session_write_consumes_no_prekeys_and_the_message_can_be_retried() {
+    let mut alice = Device::new("alice", 44);
+    let mut bob = Device::new("bob", 45);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    alice.start_session(&mut bob);
+    let first = alice.encrypt(&b, b"important");
+    let id = PreKeyMessage::decode(&first)
+        .unwrap()
+        .parts
+        .one_time_prekey_id
+        .unwrap();
+    let identity = bob.store.identity_key_pair().unwrap();
+    let mut flaky = FlakyStore {
+        inner: std::mem::replace(&mut bob.store, crate::InMemoryStore::new(identity)),
+        fail_next_session_write: true,
+    };
+    assert_eq!(
+        bob.cipher.decrypt(&mut flaky, &a, &first),
+        Err(Error::Store(crate::StoreError("disk full".into())))
+    );
+    assert!(
+        flaky.one_time_prekey(id).unwrap().is_some(),
+        "prekey consumed by a failed commit"
+    );
+    assert_eq!(
+        bob.cipher.decrypt(&mut flaky, &a, &first).unwrap(),
+        b"important"
+    );
+    assert!(flaky.one_time_prekey(id).unwrap().is_none());
+}

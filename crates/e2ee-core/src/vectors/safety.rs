@@ -22,7 +22,7 @@ pub(super) struct SafetyVector {
     pub(super) local_key: String,
     pub(super) remote_id: String,
     pub(super) remote_key: String,
-    /// F = SHA-512 iterated 5200 times, first 32 bytes, for the local side.
+    /// F = SHA-512 iterated 5200 times (libsignal's structure), first 32 bytes, for the local side.
     pub(super) local_fingerprint: String,
     pub(super) remote_fingerprint: String,
     /// 60 digits, the same from both sides.

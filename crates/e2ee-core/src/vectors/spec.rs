@@ -352,7 +352,8 @@ pub(super) fn check_conversation(file: &ConversationFile) {
     assert!(dh_steps >= 6, "{dh_steps} DH ratchet steps");
 }
 
-/// `H_0 = SHA-512(0x0000 || key || id)`, `H_i = SHA-512(H_{i-1} || key)` 5200 times,
+/// `H_1 = SHA-512(0x0000 || key || id || key)`, `H_i = SHA-512(H_{i-1} || key)` up to `H_5200`
+/// (libsignal's structure),
 /// `F = H[..32]`; digits: six 5-byte big-endian chunks mod 100000; the lower half first.
 pub(super) fn check_safety_number(vector: &SafetyVector) {
     fn fingerprint(id: &str, key: &[u8]) -> Vec<u8> {
@@ -360,8 +361,9 @@ pub(super) fn check_safety_number(vector: &SafetyVector) {
             .chain_update([0u8, 0u8])
             .chain_update(key)
             .chain_update(id.as_bytes())
+            .chain_update(key)
             .finalize();
-        for _ in 0..5200 {
+        for _ in 1..5200 {
             hash = Sha512::new()
                 .chain_update(hash)
                 .chain_update(key)
