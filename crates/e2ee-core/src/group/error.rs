@@ -1,0 +1,103 @@
+//! Errors of the group and multi-device layer.
+
+use crate::{
+    address::Address,
+    error::{DecodeError, Error, KeyError},
+};
+
+/// A group or multi-device operation failed. Every decrypting or verifying operation that
+/// returns an error leaves all state exactly as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GroupError {
+    /// Malformed input bytes.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// A signature (group message, device list, certificate) does not verify.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The signature verified but the AEAD did not: deliberately opaque.
+    #[error("group message authentication failed")]
+    AuthenticationFailed,
+    /// We hold no sender key with this id from this sender (never distributed to us, or
+    /// dropped under [`crate::group::MAX_SENDER_KEY_STATES`], or the sender was removed).
+    #[error("no sender key {key_id:#010x} from {sender}")]
+    UnknownSenderKey {
+        /// The sender device.
+        sender: Address,
+        /// The key id in the message.
+        key_id: u32,
+    },
+    /// The message was already decrypted, or its key was evicted under the skipped-key limit.
+    #[error("duplicate or expired group message (iteration {iteration})")]
+    Duplicate {
+        /// The message's chain iteration.
+        iteration: u32,
+    },
+    /// The message is further ahead than [`crate::limits::MAX_FORWARD_JUMP`].
+    #[error("group message jumps {jump} ahead, over the limit")]
+    TooFarAhead {
+        /// How many message keys would have to be skipped.
+        jump: u32,
+    },
+    /// The sending chain reached iteration `u32::MAX`: rotate the sender key.
+    #[error("sender key chain exhausted")]
+    ChainExhausted,
+    /// A distribution reuses a key id we hold with a different signing key or chain.
+    #[error("conflicting sender key distribution for key id {key_id:#010x}")]
+    ConflictingDistribution {
+        /// The reused key id.
+        key_id: u32,
+    },
+    /// The distribution or message names another group.
+    #[error("sender key belongs to another group")]
+    WrongGroup,
+    /// The device is not a member of the group.
+    #[error("{0} is not a member of the group")]
+    NotAMember(Address),
+    /// The group would exceed [`crate::group::MAX_GROUP_MEMBERS`].
+    #[error("too many members in the group")]
+    TooManyMembers,
+    /// The account identity of this user differs from the one trusted for them. Call
+    /// `DeviceDirectory::trust_account` after the user verified the safety number.
+    #[error("account identity of {user_id} changed")]
+    AccountIdentityChanged {
+        /// Whose account identity changed.
+        user_id: String,
+    },
+    /// No account identity is trusted for this user yet.
+    #[error("no trusted account identity for {user_id}")]
+    UntrustedAccount {
+        /// The user.
+        user_id: String,
+    },
+    /// We hold no verified device list for this user yet: fetch one.
+    #[error("no verified device list for {user_id}")]
+    NoDeviceList {
+        /// The user.
+        user_id: String,
+    },
+    /// A device list is not newer than the one already verified (a rollback or a replay).
+    #[error("device list version {got} is not newer than {have}")]
+    StaleDeviceList {
+        /// The version we hold.
+        have: u64,
+        /// The version offered.
+        got: u64,
+    },
+    /// The device (or its identity key) is not in the newest verified device list of its user.
+    #[error("{0} is not in its user's verified device list")]
+    DeviceNotInList(Address),
+    /// The pairwise session layer failed.
+    #[error(transparent)]
+    Session(#[from] Error),
+    /// A caller mistake: an argument outside its documented range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(&'static str),
+}
+
+impl From<crate::error::StoreError> for GroupError {
+    fn from(e: crate::error::StoreError) -> Self {
+        GroupError::Session(Error::Store(e))
+    }
+}

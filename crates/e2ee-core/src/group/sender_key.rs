@@ -1,0 +1,376 @@
+//! Sender-key states: ours (`OutboundSenderKey`) and the ones other members gave us
+//! (`InboundSenderKey`, at most [`MAX_SENDER_KEY_STATES`] per (group, sender) in a
+//! `SenderKeyRecord`).
+//!
+//! Receiving verifies the signature before anything else, derives the message key without
+//! writing to the state, and commits the advanced chain and the skipped keys only after the
+//! AEAD succeeded: a rejected message leaves the state exactly as it was.
+
+use std::{collections::VecDeque, fmt};
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
+
+use super::{
+    GroupError, MAX_GROUP_PLAINTEXT_LEN, MAX_SENDER_KEY_STATES,
+    cipher::{open, seal},
+    message::{GroupId, GroupMessage, SenderKeyDistribution, associated_data},
+};
+use crate::{
+    dh::hex_prefix,
+    error::KeyError,
+    limits::{MAX_FORWARD_JUMP, MAX_SKIPPED_KEYS},
+    ratchet::{ChainKey, MessageKey},
+};
+
+/// Our sender key in one group: chain key, signing key, key id.
+pub(crate) struct OutboundSenderKey {
+    key_id: u32,
+    chain: ChainKey,
+    signing: SigningKey,
+}
+
+impl OutboundSenderKey {
+    /// A fresh sender key: random key id, chain key and signing key.
+    pub(crate) fn generate(rng: &mut (impl RngCore + CryptoRng)) -> Self {
+        let key_id = rng.next_u32();
+        let mut chain = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(chain.as_mut());
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(seed.as_mut());
+        Self {
+            key_id,
+            chain: ChainKey::new(*chain, 0),
+            signing: SigningKey::from_bytes(&seed),
+        }
+    }
+
+    pub(crate) fn key_id(&self) -> u32 {
+        self.key_id
+    }
+
+    /// The next iteration this key will send.
+    pub(crate) fn iteration(&self) -> u32 {
+        self.chain.index()
+    }
+
+    /// The key as a member added now receives it: from the current iteration on.
+    pub(crate) fn distribution(&self, group_id: &GroupId) -> SenderKeyDistribution {
+        SenderKeyDistribution {
+            group_id: group_id.clone(),
+            key_id: self.key_id,
+            iteration: self.chain.index(),
+            chain_key: Zeroizing::new(*self.chain.as_bytes()),
+            signing_key: self.signing.verifying_key(),
+        }
+    }
+
+    /// One AEAD and one signature, whatever the group size.
+    pub(crate) fn encrypt(
+        &mut self,
+        group_id: &GroupId,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, GroupError> {
+        if plaintext.len() > MAX_GROUP_PLAINTEXT_LEN {
+            return Err(GroupError::InvalidArgument("group plaintext over 64 KiB"));
+        }
+        // u32::MAX is never sent, so a receiver's chain index never wraps.
+        if self.chain.index() == u32::MAX {
+            return Err(GroupError::ChainExhausted);
+        }
+        let key = self.chain.step();
+        let mut out = GroupMessage::header(self.key_id, key.index());
+        let header_len = out.len();
+        let ad = associated_data(group_id, &out);
+        out.reserve(plaintext.len() + 16 + 64);
+        out.extend_from_slice(plaintext);
+        seal(&key, &ad, &mut out, header_len);
+        let mut signed = ad;
+        signed.extend_from_slice(&out[header_len..]);
+        out.extend_from_slice(&self.signing.sign(&signed).to_bytes());
+        Ok(out)
+    }
+}
+
+impl fmt::Debug for OutboundSenderKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            key_id,
+            chain,
+            signing,
+        } = self;
+        f.debug_struct("OutboundSenderKey")
+            .field("key_id", key_id)
+            .field("iteration", &chain.index())
+            .field(
+                "signing_key",
+                &hex_prefix(signing.verifying_key().as_bytes()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// A sender key another member gave us: its chain from the distributed iteration on, its
+/// public signing key, and the keys of messages skipped over.
+#[derive(Clone)]
+pub(crate) struct InboundSenderKey {
+    key_id: u32,
+    chain: ChainKey,
+    verifying: VerifyingKey,
+    /// Oldest first; at most [`MAX_SKIPPED_KEYS`].
+    skipped: VecDeque<MessageKey>,
+}
+
+impl InboundSenderKey {
+    pub(crate) fn from_distribution(distribution: &SenderKeyDistribution) -> Self {
+        Self {
+            key_id: distribution.key_id,
+            chain: ChainKey::new(*distribution.chain_key, distribution.iteration),
+            verifying: distribution.signing_key,
+            skipped: VecDeque::new(),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn skipped_len(&self) -> usize {
+        self.skipped.len()
+    }
+
+    /// Verifies, then decrypts; state changes only on success.
+    pub(crate) fn decrypt(
+        &mut self,
+        group_id: &GroupId,
+        message: &GroupMessage,
+    ) -> Result<Vec<u8>, GroupError> {
+        let ad = associated_data(group_id, message.header_bytes());
+        let mut signed = ad.clone();
+        signed.extend_from_slice(message.ciphertext_and_tag());
+        self.verifying
+            .verify_strict(&signed, &Signature::from_bytes(&message.signature()))
+            .map_err(|_| KeyError::InvalidSignature("group message"))?;
+
+        let iteration = message.iteration();
+        if iteration < self.chain.index() {
+            let position = self
+                .skipped
+                .iter()
+                .position(|k| k.index() == iteration)
+                .ok_or(GroupError::Duplicate { iteration })?;
+            let plaintext = self
+                .skipped
+                .get(position)
+                .map(|key| open(key, &ad, message.ciphertext_and_tag()))
+                .ok_or(GroupError::Duplicate { iteration })??;
+            self.skipped.remove(position);
+            return Ok(plaintext);
+        }
+        if iteration == u32::MAX {
+            // Never sent by a conforming sender (see `OutboundSenderKey::encrypt`).
+            return Err(GroupError::TooFarAhead { jump: u32::MAX });
+        }
+        let jump = iteration - self.chain.index();
+        if jump > MAX_FORWARD_JUMP {
+            return Err(GroupError::TooFarAhead { jump });
+        }
+        // Work on a copy of the chain; only the last MAX_SKIPPED_KEYS skipped keys can survive.
+        let mut chain = self.chain.clone();
+        let mut newly_skipped = VecDeque::new();
+        while chain.index() < iteration {
+            newly_skipped.push_back(chain.step());
+            if newly_skipped.len() > MAX_SKIPPED_KEYS {
+                newly_skipped.pop_front();
+            }
+        }
+        let key = chain.step();
+        let plaintext = open(&key, &ad, message.ciphertext_and_tag())?;
+        self.chain = chain;
+        self.skipped.append(&mut newly_skipped);
+        while self.skipped.len() > MAX_SKIPPED_KEYS {
+            self.skipped.pop_front();
+        }
+        Ok(plaintext)
+    }
+}
+
+impl fmt::Debug for InboundSenderKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Self {
+            key_id,
+            chain,
+            verifying,
+            skipped,
+        } = self;
+        f.debug_struct("InboundSenderKey")
+            .field("key_id", key_id)
+            .field("next_iteration", &chain.index())
+            .field("signing_key", &hex_prefix(verifying.as_bytes()))
+            .field("skipped", &skipped.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sender keys one sender device gave us in one group, newest first.
+#[derive(Clone, Default, Debug)]
+pub(crate) struct SenderKeyRecord {
+    states: VecDeque<InboundSenderKey>,
+}
+
+impl SenderKeyRecord {
+    /// Adds a distributed key. A key id we already hold with the same signing key is a
+    /// re-send and changes nothing (so it cannot roll a chain back or forward); with another
+    /// signing key it is refused.
+    pub(crate) fn add(&mut self, distribution: &SenderKeyDistribution) -> Result<(), GroupError> {
+        if let Some(existing) = self.state(distribution.key_id) {
+            return if existing.verifying == distribution.signing_key {
+                Ok(())
+            } else {
+                Err(GroupError::ConflictingDistribution {
+                    key_id: distribution.key_id,
+                })
+            };
+        }
+        self.states
+            .push_front(InboundSenderKey::from_distribution(distribution));
+        self.states.truncate(MAX_SENDER_KEY_STATES);
+        Ok(())
+    }
+
+    pub(crate) fn state(&self, key_id: u32) -> Option<&InboundSenderKey> {
+        self.states.iter().find(|s| s.key_id == key_id)
+    }
+
+    pub(crate) fn state_mut(&mut self, key_id: u32) -> Option<&mut InboundSenderKey> {
+        self.states.iter_mut().find(|s| s.key_id == key_id)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.states.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_core::SeedableRng;
+
+    use super::*;
+
+    fn pair(seed: u64) -> (GroupId, OutboundSenderKey, InboundSenderKey) {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let group = GroupId::new(b"group").unwrap();
+        let out = OutboundSenderKey::generate(&mut rng);
+        let inbound = InboundSenderKey::from_distribution(&out.distribution(&group));
+        (group, out, inbound)
+    }
+
+    #[test]
+    fn in_order_out_of_order_and_duplicates() {
+        let (group, mut out, mut inbound) = pair(1);
+        let m: Vec<_> = (0..5u8)
+            .map(|i| GroupMessage::decode(&out.encrypt(&group, &[i]).unwrap()).unwrap())
+            .collect();
+        assert_eq!(inbound.decrypt(&group, &m[0]).unwrap(), [0]);
+        assert_eq!(inbound.decrypt(&group, &m[3]).unwrap(), [3]);
+        assert_eq!(inbound.skipped_len(), 2);
+        assert_eq!(inbound.decrypt(&group, &m[1]).unwrap(), [1]);
+        assert_eq!(
+            inbound.decrypt(&group, &m[1]),
+            Err(GroupError::Duplicate { iteration: 1 })
+        );
+        assert_eq!(
+            inbound.decrypt(&group, &m[3]),
+            Err(GroupError::Duplicate { iteration: 3 })
+        );
+        assert_eq!(inbound.decrypt(&group, &m[2]).unwrap(), [2]);
+        assert_eq!(inbound.decrypt(&group, &m[4]).unwrap(), [4]);
+        assert_eq!(inbound.skipped_len(), 0);
+    }
+
+    #[test]
+    fn max_forward_jump_is_enforced_and_kept_keys_bounded() {
+        let (group, mut out, mut inbound) = pair(2);
+        // Advance the sender without sending: the jump limit is relative to the receiver.
+        for _ in 0..MAX_FORWARD_JUMP {
+            out.chain.step();
+        }
+        let at_limit = GroupMessage::decode(&out.encrypt(&group, b"x").unwrap()).unwrap();
+        let over = GroupMessage::decode(&out.encrypt(&group, b"y").unwrap()).unwrap();
+        assert_eq!(
+            inbound.clone().decrypt(&group, &over),
+            Err(GroupError::TooFarAhead {
+                jump: MAX_FORWARD_JUMP + 1
+            })
+        );
+        assert_eq!(inbound.decrypt(&group, &at_limit).unwrap(), b"x");
+        assert_eq!(inbound.skipped_len(), MAX_SKIPPED_KEYS);
+        assert_eq!(inbound.decrypt(&group, &over).unwrap(), b"y");
+    }
+
+    #[test]
+    fn evicted_skipped_keys_read_as_duplicates() {
+        let (group, mut out, mut inbound) = pair(3);
+        let first = GroupMessage::decode(&out.encrypt(&group, b"0").unwrap()).unwrap();
+        for _ in 0..MAX_SKIPPED_KEYS {
+            out.chain.step();
+        }
+        let last = GroupMessage::decode(&out.encrypt(&group, b"1").unwrap()).unwrap();
+        assert_eq!(inbound.decrypt(&group, &last).unwrap(), b"1");
+        assert_eq!(inbound.skipped_len(), MAX_SKIPPED_KEYS);
+        assert_eq!(
+            inbound.decrypt(&group, &first),
+            Err(GroupError::Duplicate { iteration: 0 })
+        );
+    }
+
+    #[test]
+    fn record_keeps_at_most_five_states_and_refuses_conflicts() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let group = GroupId::new(b"group").unwrap();
+        let mut record = SenderKeyRecord::default();
+        let keys: Vec<_> = (0..MAX_SENDER_KEY_STATES + 1)
+            .map(|_| OutboundSenderKey::generate(&mut rng))
+            .collect();
+        for key in &keys {
+            record.add(&key.distribution(&group)).unwrap();
+            record.add(&key.distribution(&group)).unwrap();
+        }
+        assert_eq!(record.len(), MAX_SENDER_KEY_STATES);
+        assert!(record.state(keys[0].key_id()).is_none());
+        assert!(record.state(keys[1].key_id()).is_some());
+        let mut forged = keys[5].distribution(&group);
+        forged.signing_key = keys[4].signing.verifying_key();
+        assert_eq!(
+            record.add(&forged),
+            Err(GroupError::ConflictingDistribution {
+                key_id: keys[5].key_id()
+            })
+        );
+    }
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let group = GroupId::new(b"group").unwrap();
+        let out = OutboundSenderKey::generate(&mut rng);
+        let distribution = out.distribution(&group);
+        let inbound = InboundSenderKey::from_distribution(&distribution);
+        let chain_hex: String = distribution.chain_key[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let seed_hex: String = out.signing.as_bytes()[..4]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        for text in [
+            format!("{out:?}"),
+            format!("{inbound:?}"),
+            format!("{distribution:?}"),
+        ] {
+            assert!(!text.contains(&chain_hex), "{text}");
+            assert!(!text.contains(&seed_hex), "{text}");
+            assert!(!text.contains(&format!("{:?}", &distribution.chain_key[..4])));
+        }
+    }
+}

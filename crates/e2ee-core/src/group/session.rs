@@ -1,0 +1,258 @@
+//! One device's view of one group: its own sender key, the sender keys the other member
+//! devices gave it, and the member list that decides who gets which key.
+//!
+//! Membership rules:
+//! * an added device receives our sender key at its *current* iteration, so it can read
+//!   every message from now on and none sent before;
+//! * removing a device drops its sender keys (its later messages are refused) and marks our
+//!   own sender key for rotation: the next [`GroupSession::encrypt`] starts a fresh key and
+//!   distributes it to the remaining members only, so the removed device cannot read
+//!   anything sent after its removal.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand_core::{CryptoRng, RngCore};
+
+use super::{
+    GroupError, MAX_GROUP_MEMBERS,
+    message::{GroupId, GroupMessage, MessageId, SenderKeyDistribution},
+    sender_key::{OutboundSenderKey, SenderKeyRecord},
+};
+use crate::address::Address;
+
+/// What one [`GroupSession::encrypt`] asks the caller to send.
+///
+/// Deliver `distribution` to every device in `distribute_to` over the pairwise sessions
+/// (wrapped in [`crate::control::Content::SenderKeyDistribution`]) *before* `message`; then
+/// hand the one `message` and the `recipients` list to the relay, which fans it out.
+#[derive(Debug)]
+pub struct GroupSend {
+    /// Our current sender key, if some members do not hold it yet.
+    pub distribution: Option<SenderKeyDistribution>,
+    /// The member devices that must receive `distribution` first.
+    pub distribute_to: Vec<Address>,
+    /// The group message: one ciphertext for every member.
+    pub message: Vec<u8>,
+    /// Its id, for receipts.
+    pub message_id: MessageId,
+    /// Every other member device.
+    pub recipients: Vec<Address>,
+}
+
+/// A decrypted group message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupPlaintext {
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+    /// The message id to acknowledge in receipts.
+    pub message_id: MessageId,
+}
+
+/// One device's state in one group.
+#[derive(Debug)]
+pub struct GroupSession {
+    group_id: GroupId,
+    own: Address,
+    /// Other member devices.
+    members: BTreeSet<Address>,
+    outbound: Option<OutboundSenderKey>,
+    rotate: bool,
+    /// Members holding our current sender key.
+    distributed: BTreeSet<Address>,
+    inbound: BTreeMap<Address, SenderKeyRecord>,
+}
+
+impl GroupSession {
+    /// A group with no other members yet; `own` is this device's address.
+    pub fn new(group_id: GroupId, own: Address) -> Self {
+        Self {
+            group_id,
+            own,
+            members: BTreeSet::new(),
+            outbound: None,
+            rotate: false,
+            distributed: BTreeSet::new(),
+            inbound: BTreeMap::new(),
+        }
+    }
+
+    /// The group id.
+    pub fn group_id(&self) -> &GroupId {
+        &self.group_id
+    }
+
+    /// This device.
+    pub fn own_address(&self) -> &Address {
+        &self.own
+    }
+
+    /// Every other member device, sorted.
+    pub fn members(&self) -> impl Iterator<Item = &Address> {
+        self.members.iter()
+    }
+
+    /// Whether `device` is a member (this device counts).
+    pub fn is_member(&self, device: &Address) -> bool {
+        *device == self.own || self.members.contains(device)
+    }
+
+    /// Adds a member device (a new member, or a new device of a member). It receives our
+    /// sender key with our next message, from that message on. Returns `false` if it was
+    /// already a member.
+    pub fn add_member(&mut self, device: Address) -> Result<bool, GroupError> {
+        if self.is_member(&device) {
+            return Ok(false);
+        }
+        // `members` excludes ourselves: the group holds members.len() + 1 devices.
+        if self.members.len() + 1 >= MAX_GROUP_MEMBERS {
+            return Err(GroupError::TooManyMembers);
+        }
+        self.members.insert(device);
+        Ok(true)
+    }
+
+    /// Removes a member device: forgets its sender keys and rotates ours before our next
+    /// message. Returns `false` if it was not a member.
+    pub fn remove_member(&mut self, device: &Address) -> bool {
+        if !self.members.remove(device) {
+            return false;
+        }
+        self.inbound.remove(device);
+        self.distributed.remove(device);
+        self.rotate = true;
+        true
+    }
+
+    /// Removes every device of `user_id` (a member leaving or being removed). Returns how
+    /// many devices were removed.
+    pub fn remove_user(&mut self, user_id: &str) -> usize {
+        let devices: Vec<Address> = self
+            .members
+            .iter()
+            .filter(|a| a.user_id() == user_id)
+            .cloned()
+            .collect();
+        devices.iter().filter(|d| self.remove_member(d)).count()
+    }
+
+    /// Makes the member set exactly `devices` (e.g. from verified device lists): adds the new
+    /// ones, removes (and rotates for) the missing ones. Our own address is ignored.
+    pub fn set_members(
+        &mut self,
+        devices: impl IntoIterator<Item = Address>,
+    ) -> Result<(), GroupError> {
+        let wanted: BTreeSet<Address> = devices.into_iter().filter(|d| *d != self.own).collect();
+        if wanted.len() + 1 > MAX_GROUP_MEMBERS {
+            return Err(GroupError::TooManyMembers);
+        }
+        let gone: Vec<Address> = self.members.difference(&wanted).cloned().collect();
+        for device in &gone {
+            self.remove_member(device);
+        }
+        self.members.extend(wanted);
+        Ok(())
+    }
+
+    /// Whether our next message starts a fresh sender key.
+    pub fn rotation_pending(&self) -> bool {
+        self.rotate || self.outbound.is_none()
+    }
+
+    /// Our current sender key id, if we have sent or prepared one.
+    pub fn sender_key_id(&self) -> Option<u32> {
+        self.outbound.as_ref().map(OutboundSenderKey::key_id)
+    }
+
+    /// Encrypts one message for the whole group: one AEAD and one signature, whatever the
+    /// number of members. Rotates the sender key first if a member was removed.
+    pub fn encrypt(
+        &mut self,
+        rng: &mut (impl RngCore + CryptoRng),
+        plaintext: &[u8],
+    ) -> Result<GroupSend, GroupError> {
+        if self.rotation_pending() {
+            self.outbound = Some(OutboundSenderKey::generate(rng));
+            self.distributed.clear();
+            self.rotate = false;
+        }
+        let Some(outbound) = self.outbound.as_mut() else {
+            return Err(GroupError::ChainExhausted);
+        };
+        let distribute_to: Vec<Address> = self
+            .members
+            .difference(&self.distributed)
+            .cloned()
+            .collect();
+        let distribution =
+            (!distribute_to.is_empty()).then(|| outbound.distribution(&self.group_id));
+        let message_id = MessageId::group(outbound.key_id(), outbound.iteration());
+        let message = outbound.encrypt(&self.group_id, plaintext)?;
+        self.distributed.extend(distribute_to.iter().cloned());
+        Ok(GroupSend {
+            distribution,
+            distribute_to,
+            message,
+            message_id,
+            recipients: self.members.iter().cloned().collect(),
+        })
+    }
+
+    /// Our current sender key for re-sending to a member that lost it (e.g. a restored
+    /// device); `None` before our first message.
+    pub fn current_distribution(&self) -> Option<SenderKeyDistribution> {
+        self.outbound
+            .as_ref()
+            .map(|o| o.distribution(&self.group_id))
+    }
+
+    /// Stores a sender key that `sender` sent us over our pairwise session.
+    pub fn process_distribution(
+        &mut self,
+        sender: &Address,
+        distribution: &SenderKeyDistribution,
+    ) -> Result<(), GroupError> {
+        if distribution.group_id != self.group_id {
+            return Err(GroupError::WrongGroup);
+        }
+        if !self.members.contains(sender) {
+            return Err(GroupError::NotAMember(sender.clone()));
+        }
+        self.inbound
+            .entry(sender.clone())
+            .or_default()
+            .add(distribution)
+    }
+
+    /// Decrypts a group message from `sender` (the relay names the sender; the signature
+    /// proves it). On any error nothing changes.
+    pub fn decrypt(
+        &mut self,
+        sender: &Address,
+        bytes: &[u8],
+    ) -> Result<GroupPlaintext, GroupError> {
+        let message = GroupMessage::decode(bytes)?;
+        if !self.members.contains(sender) {
+            return Err(GroupError::NotAMember(sender.clone()));
+        }
+        let unknown = || GroupError::UnknownSenderKey {
+            sender: sender.clone(),
+            key_id: message.key_id(),
+        };
+        let state = self
+            .inbound
+            .get_mut(sender)
+            .ok_or_else(unknown)?
+            .state_mut(message.key_id())
+            .ok_or_else(unknown)?;
+        let plaintext = state.decrypt(&self.group_id, &message)?;
+        Ok(GroupPlaintext {
+            plaintext,
+            message_id: message.message_id(),
+        })
+    }
+
+    /// Sender-key states held for `sender` (for tests and diagnostics).
+    pub fn sender_key_states(&self, sender: &Address) -> usize {
+        self.inbound.get(sender).map_or(0, SenderKeyRecord::len)
+    }
+}
