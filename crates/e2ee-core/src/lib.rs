@@ -23,11 +23,9 @@
 pub mod account;
 mod address;
 mod codec;
-pub mod control;
 mod dh;
 mod error;
 mod fingerprint;
-pub mod group;
 mod identity;
 mod kdf;
 mod kem;
@@ -63,6 +61,4 @@ pub use prekeys::{
 };
 pub use session::SessionRecord;
 pub use session_cipher::{SessionCipher, SessionConfig};
-pub use store::{
-    AcceptedFirstMessage, IdentityStore, PreKeyStore, ProtocolStore, SessionStore,
-};
+pub use store::{AcceptedFirstMessage, IdentityStore, PreKeyStore, ProtocolStore, SessionStore};

@@ -562,7 +562,7 @@ fn repeated_first_messages_cannot_be_altered() {
     let m1 = alice.encrypt(&b, b"one");
     let m2 = alice.encrypt(&b, b"two");
     assert_eq!(bob.decrypt(&a, &m1).unwrap(), b"one");
-    let inner_len = RatchetMessage::decode(&PreKeyMessage::decode(&m2).unwrap().message.as_bytes())
+    let inner_len = RatchetMessage::decode(PreKeyMessage::decode(&m2).unwrap().message.as_bytes())
         .unwrap()
         .as_bytes()
         .len();
