@@ -1,6 +1,9 @@
 //! Configuration: command-line flags with environment fallbacks (`--help` lists them all).
+//!
+//! Every flag is prefixed `--relay-` (environment `E2EE_RELAY_*`) so the all-in-one server can
+//! flatten this next to the key server's `--keyserver-*` flags.
 
-use std::{net::SocketAddr, path::PathBuf};
+use std::path::PathBuf;
 
 use crate::limits::{
     DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MAILBOX, DEFAULT_SEND_BURST, DEFAULT_SEND_RATE_PER_SEC,
@@ -10,72 +13,85 @@ use crate::limits::{
 /// Relay settings. Every flag can also be given as the environment variable shown in `--help`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// Address and port to listen on (HTTP + WebSocket at /v1/relay/ws).
-    #[arg(long, env = "RELAY_LISTEN", default_value = "127.0.0.1:8081")]
-    pub listen: SocketAddr,
-
     /// Directory for the embedded SQLite database (created if missing). Ignored when
     /// --database-url is given.
-    #[arg(long, env = "RELAY_DATA_DIR", default_value = "data")]
+    #[arg(
+        long = "relay-data-dir",
+        env = "E2EE_RELAY_DATA_DIR",
+        default_value = "data"
+    )]
     pub data_dir: PathBuf,
 
     /// Mailbox database: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: the SQLite file
     /// relay.db under --data-dir.
-    #[arg(long, env = "RELAY_DATABASE_URL")]
+    #[arg(long = "relay-database-url", env = "E2EE_RELAY_DATABASE_URL")]
     pub database_url: Option<String>,
 
     /// PostgreSQL schema holding the relay's tables (created if missing), so the relay and
     /// the key server can share one database without their migrations colliding.
-    #[arg(long, env = "RELAY_DATABASE_SCHEMA", default_value = "relay")]
+    #[arg(
+        long = "relay-database-schema",
+        env = "E2EE_RELAY_DATABASE_SCHEMA",
+        default_value = "relay"
+    )]
     pub database_schema: String,
 
     /// SQLite durability: `full` fsyncs the WAL on every commit (survives power loss);
     /// `normal` survives process crashes only. Group commit amortises the fsync either way.
-    #[arg(long, env = "RELAY_SQLITE_SYNC", default_value = "full", value_parser = ["full", "normal"])]
+    #[arg(long = "relay-sqlite-sync", env = "E2EE_RELAY_SQLITE_SYNC", default_value = "full", value_parser = ["full", "normal"])]
     pub sqlite_sync: String,
 
     /// Redis URL for multi-node operation (presence and routing to the node holding a
     /// recipient's socket), e.g. redis://127.0.0.1:6379. Without it the relay is single-node.
-    #[arg(long, env = "RELAY_REDIS_URL")]
+    #[arg(long = "relay-redis-url", env = "E2EE_RELAY_REDIS_URL")]
     pub redis_url: Option<String>,
 
     /// Prefix of every Redis key and channel, so several deployments (or test runs) can share
     /// one Redis.
-    #[arg(long, env = "RELAY_REDIS_PREFIX", default_value = "e2ee-relay")]
+    #[arg(
+        long = "relay-redis-prefix",
+        env = "E2EE_RELAY_REDIS_PREFIX",
+        default_value = "e2ee-relay"
+    )]
     pub redis_prefix: String,
 
     /// This node's id in the cluster (default: random). Must be unique among live nodes.
-    #[arg(long, env = "RELAY_NODE_ID")]
+    #[arg(long = "relay-node-id", env = "E2EE_RELAY_NODE_ID")]
     pub node_id: Option<String>,
 
     /// The key server's Ed25519 ticket public key, 32 bytes as hex (64 characters) or
     /// unpadded base64url (43 characters). Connections must present a ticket it signed.
-    #[arg(long, env = "RELAY_TICKET_PUBLIC_KEY")]
-    pub ticket_public_key: String,
+    /// Required by the standalone relay; the all-in-one server uses its own key server's key.
+    #[arg(long = "relay-ticket-public-key", env = "E2EE_RELAY_TICKET_PUBLIC_KEY")]
+    pub ticket_public_key: Option<String>,
 
     /// Most envelopes one device mailbox holds; sends to a full mailbox are refused for it.
-    #[arg(long, env = "RELAY_MAX_MAILBOX", default_value_t = DEFAULT_MAX_MAILBOX)]
+    #[arg(long = "relay-max-mailbox", env = "E2EE_RELAY_MAX_MAILBOX", default_value_t = DEFAULT_MAX_MAILBOX)]
     pub max_mailbox: u64,
 
     /// Sustained deliveries per second a device may send (token bucket refill rate).
-    #[arg(long, env = "RELAY_SEND_RATE", default_value_t = DEFAULT_SEND_RATE_PER_SEC)]
+    #[arg(long = "relay-send-rate", env = "E2EE_RELAY_SEND_RATE", default_value_t = DEFAULT_SEND_RATE_PER_SEC)]
     pub send_rate: u32,
 
     /// Token bucket capacity: the burst of deliveries a device may send at once.
-    #[arg(long, env = "RELAY_SEND_BURST", default_value_t = DEFAULT_SEND_BURST)]
+    #[arg(long = "relay-send-burst", env = "E2EE_RELAY_SEND_BURST", default_value_t = DEFAULT_SEND_BURST)]
     pub send_burst: u32,
 
     /// Most concurrent WebSocket connections; more are refused with HTTP 503.
-    #[arg(long, env = "RELAY_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    #[arg(long = "relay-max-connections", env = "E2EE_RELAY_MAX_CONNECTIONS", default_value_t = DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
 
     /// Seconds an undelivered envelope is kept before it expires (default 30 days).
-    #[arg(long, env = "RELAY_TTL_SECS", default_value_t = DEFAULT_TTL_SECS)]
+    #[arg(long = "relay-ttl-secs", env = "E2EE_RELAY_TTL_SECS", default_value_t = DEFAULT_TTL_SECS)]
     pub ttl_secs: u64,
 
     /// Let any authenticated device read any user's presence. Off by default: a device sees
     /// only the presence of its own user's devices.
-    #[arg(long, env = "RELAY_PRESENCE_PUBLIC", default_value_t = false)]
+    #[arg(
+        long = "relay-presence-public",
+        env = "E2EE_RELAY_PRESENCE_PUBLIC",
+        default_value_t = false
+    )]
     pub presence_public: bool,
 }
 
@@ -91,7 +107,6 @@ impl Config {
     /// A configuration with defaults for everything but the ticket key (tests, embedding).
     pub fn with_ticket_key(ticket_public_key: impl Into<String>) -> Self {
         Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: PathBuf::from("data"),
             database_url: None,
             database_schema: "relay".into(),
@@ -99,7 +114,7 @@ impl Config {
             redis_url: None,
             redis_prefix: "e2ee-relay".into(),
             node_id: None,
-            ticket_public_key: ticket_public_key.into(),
+            ticket_public_key: Some(ticket_public_key.into()),
             max_mailbox: DEFAULT_MAX_MAILBOX,
             send_rate: DEFAULT_SEND_RATE_PER_SEC,
             send_burst: DEFAULT_SEND_BURST,

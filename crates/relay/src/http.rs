@@ -14,6 +14,9 @@ use futures_util::StreamExt;
 
 use crate::{error::ApiError, limits::MAX_FRAME_LEN, relay::Relay, session, wire::Address};
 
+const READ_BUFFER: usize = 4 * 1024;
+const WRITE_BUFFER: usize = 16 * 1024;
+
 /// Path of the WebSocket endpoint.
 pub const WS_PATH: &str = "/v1/relay/ws";
 
@@ -60,6 +63,10 @@ async fn upgrade(
     Ok(ws
         .max_message_size(MAX_FRAME_LEN)
         .max_frame_size(MAX_FRAME_LEN)
+        // Small buffers: most connections are idle, and memory per idle connection is a
+        // target (DESIGN.md). Buffers grow on demand for big frames.
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .on_upgrade(move |socket| async move {
             let _slot = slot;
             let (sink, stream) = socket.split();

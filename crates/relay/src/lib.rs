@@ -42,13 +42,14 @@ pub use session::{
     CLOSE_GOING_AWAY, CLOSE_PROTOCOL, CLOSE_REPLACED, CLOSE_UNAVAILABLE, SessionEnd, run_session,
 };
 
-/// Starts a relay from `config` and serves it until `shutdown` resolves.
+/// Starts a relay from `config` and serves it on `listen` until `shutdown` resolves.
 pub async fn serve(
+    listen: std::net::SocketAddr,
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let relay = Relay::start(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "relay listening");
     axum::serve(listener, router(relay))
         .with_graceful_shutdown(shutdown)

@@ -10,6 +10,10 @@ use tracing_subscriber::EnvFilter;
     about = "Blind ciphertext relay for the E2EE SDK"
 )]
 struct Cli {
+    /// Address and port to listen on (HTTP + WebSocket at /v1/relay/ws).
+    #[arg(long, env = "E2EE_RELAY_LISTEN", default_value = "127.0.0.1:8081")]
+    listen: std::net::SocketAddr,
+
     #[command(flatten)]
     config: e2ee_relay::Config,
 }
@@ -25,7 +29,7 @@ async fn main() -> std::process::ExitCode {
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    match e2ee_relay::serve(cli.config, shutdown).await {
+    match e2ee_relay::serve(cli.listen, cli.config, shutdown).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "relay stopped");

@@ -72,7 +72,21 @@ impl Relay {
     /// Opens storage (running migrations), connects to Redis if configured, and starts the
     /// writer and the expiry sweeper. Serve it with [`crate::router`].
     pub async fn start(config: &Config) -> Result<Arc<Self>, StartError> {
-        let ticket_key = parse_ticket_key(&config.ticket_public_key)?;
+        let text = config
+            .ticket_public_key
+            .as_deref()
+            .ok_or(StartError::TicketKey(
+                "--relay-ticket-public-key is required",
+            ))?;
+        Self::start_with_ticket_key(config, parse_ticket_key(text)?).await
+    }
+
+    /// Like [`Relay::start`], with the ticket key given directly (the all-in-one server
+    /// passes its own key server's key; `config.ticket_public_key` is ignored).
+    pub async fn start_with_ticket_key(
+        config: &Config,
+        ticket_key: VerifyingKey,
+    ) -> Result<Arc<Self>, StartError> {
         let url = config.database_url();
         if config.database_url.is_none() {
             std::fs::create_dir_all(&config.data_dir)?;

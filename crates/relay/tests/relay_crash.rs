@@ -42,9 +42,9 @@ async fn spawn_relay(key: &SigningKey, dir: &TempDir, port: u16, extra: &[String
     let child = Command::new(env!("CARGO_BIN_EXE_e2ee-relay"))
         .arg("--listen")
         .arg(&addr)
-        .arg("--data-dir")
+        .arg("--relay-data-dir")
         .arg(&dir.0)
-        .arg("--ticket-public-key")
+        .arg("--relay-ticket-public-key")
         .arg(hex::encode(key.verifying_key().to_bytes()))
         .args(extra)
         .env("RUST_LOG", "warn")
@@ -189,15 +189,15 @@ async fn kill_9_one_of_two_nodes_clients_move_to_the_other_and_get_everything() 
         let key = signing_key();
         let common = |node: &str| {
             vec![
-                "--database-url".to_string(),
+                "--relay-database-url".to_string(),
                 pg_url(),
-                "--database-schema".into(),
+                "--relay-database-schema".into(),
                 so.schema.clone(),
-                "--redis-url".into(),
+                "--relay-redis-url".into(),
                 redis_url(),
-                "--redis-prefix".into(),
+                "--relay-redis-prefix".into(),
                 so.prefix.clone(),
-                "--node-id".into(),
+                "--relay-node-id".into(),
                 node.into(),
             ]
         };
@@ -231,4 +231,44 @@ async fn kill_9_one_of_two_nodes_clients_move_to_the_other_and_get_everything() 
     })
     .await
     .expect("test timed out");
+}
+
+#[test]
+fn help_explains_every_option() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_e2ee-relay"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--listen",
+        "--relay-data-dir",
+        "--relay-database-url",
+        "--relay-database-schema",
+        "--relay-sqlite-sync",
+        "--relay-redis-url",
+        "--relay-redis-prefix",
+        "--relay-node-id",
+        "--relay-ticket-public-key",
+        "--relay-max-mailbox",
+        "--relay-send-rate",
+        "--relay-send-burst",
+        "--relay-max-connections",
+        "--relay-ttl-secs",
+        "--relay-presence-public",
+    ] {
+        assert!(help.contains(flag), "--help does not mention {flag}");
+    }
+    // Without a ticket key the standalone relay refuses to start, saying why.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_e2ee-relay"))
+        .args(["--listen", "127.0.0.1:0", "--relay-data-dir"])
+        .arg(std::env::temp_dir().join(format!("relay-nokey-{}", random_suffix())))
+        .env_remove("E2EE_RELAY_TICKET_PUBLIC_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("ticket"), "{text}");
 }

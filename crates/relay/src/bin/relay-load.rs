@@ -163,27 +163,37 @@ async fn spawn_relay(args: &Args, key: &SigningKey) -> Result<(String, Spawned),
     let mut cmd = tokio::process::Command::new(exe);
     cmd.arg("--listen")
         .arg(&addr)
-        .arg("--data-dir")
+        .arg("--relay-data-dir")
         .arg(&dir)
-        .arg("--ticket-public-key")
+        .arg("--relay-ticket-public-key")
         .arg(hex::encode(key.verifying_key().to_bytes()))
-        .args(["--send-rate", "100000000", "--send-burst", "100000000"])
-        .args(["--max-mailbox", "100000000", "--max-connections", "19000"])
-        .args(["--sqlite-sync", &args.sqlite_sync])
+        .args([
+            "--relay-send-rate",
+            "100000000",
+            "--relay-send-burst",
+            "100000000",
+        ])
+        .args([
+            "--relay-max-mailbox",
+            "100000000",
+            "--relay-max-connections",
+            "19000",
+        ])
+        .args(["--relay-sqlite-sync", &args.sqlite_sync])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true);
     if let Some(url) = &args.database_url {
-        cmd.args(["--database-url", url]);
+        cmd.args(["--relay-database-url", url]);
         cmd.args([
-            "--database-schema",
+            "--relay-database-schema",
             &format!("relay_load_{:08x}", OsRng.next_u32()),
         ]);
     }
     if let Some(url) = &args.redis_url {
-        cmd.args(["--redis-url", url]);
+        cmd.args(["--relay-redis-url", url]);
         cmd.args([
-            "--redis-prefix",
+            "--relay-redis-prefix",
             &format!("relay-load-{:08x}", OsRng.next_u32()),
         ]);
     }

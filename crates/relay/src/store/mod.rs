@@ -1,13 +1,12 @@
 //! Durable mailboxes: SQLite (embedded default) or PostgreSQL (scale-out).
 //!
 //! Both back ends run the same SQL text through `sqlx::QueryBuilder` (which writes each
-//! database's own placeholders); [`store_ops!`] stamps that one code path out for each
-//! database type, so there is no `query!` checked against only one of them. What differs is
-//! connecting, migrations and how mailbox sequence numbers are allocated.
+//! database's own placeholders); the `store_ops!` macro stamps that one code path out for
+//! each database type, so there is no `query!` checked against only one of them. What
+//! differs is connecting, migrations and how mailbox sequence numbers are allocated.
 //!
-//! All writes go through one writer task per process ([`crate::writer`]), which hands this
-//! module a whole batch of sends, acks and presence updates to commit in one transaction
-//! (group commit).
+//! All writes go through one writer task per process, which hands this module a whole batch
+//! of sends, acks and presence updates to commit in one transaction (group commit).
 
 mod postgres;
 mod sqlite;
