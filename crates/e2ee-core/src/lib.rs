@@ -23,9 +23,11 @@
 pub mod account;
 mod address;
 mod codec;
+pub mod control;
 mod dh;
 mod error;
 mod fingerprint;
+pub mod group;
 mod identity;
 mod kdf;
 mod kem;
