@@ -1,17 +1,18 @@
 //! Storage: one schema, two back ends (SQLite embedded, PostgreSQL at scale).
 //!
 //! The back ends share almost every statement (sqlx binds `$1` positionally on both), so the
-//! store is an enum whose methods run the same code against either pool through [`on_pool!`];
-//! only the prekey-consuming `DELETE` differs (PostgreSQL adds `FOR UPDATE SKIP LOCKED`).
-//! A `query!` macro checked against one database could not serve both, and a trait object
-//! would duplicate every statement for no gain.
+//! store is an enum whose methods run the same code against either pool through `on_pool!`;
+//! only taking a bundle differs. A `query!` macro checked against one database could not
+//! serve both, and a trait object would duplicate every shared statement for no gain.
 //!
-//! Atomic consumption: a one-time prekey leaves the table in a single
+//! Atomic consumption: a one-time prekey leaves its table in a single
 //! `DELETE ... WHERE key_id = (SELECT ... LIMIT 1) RETURNING encoded` statement. SQLite runs
 //! writers one at a time, so the statement is atomic as a whole. On PostgreSQL the inner
 //! `SELECT ... FOR UPDATE SKIP LOCKED` makes concurrent fetchers pick different rows instead
-//! of racing for (and then missing) the same one. Either way a key is returned by at most one
-//! `DELETE`, so it is served at most once.
+//! of racing for (and then missing) the same one, and the whole bundle (both deletes, the
+//! last-resort fallback and the device's identity and signed prekey) is one statement with
+//! data-modifying CTEs: one round trip and one commit per fetch. Either way a key is returned
+//! by at most one `DELETE`, so it is served at most once.
 
 use std::{borrow::Cow, future::Future, path::Path, pin::Pin, str::FromStr, time::Duration};
 
@@ -160,17 +161,32 @@ macro_rules! on_pool {
 const TAKE_ONE_TIME_SQLITE: &str = "DELETE FROM ks_one_time_prekeys \
      WHERE user_id = $1 AND device_id = $2 AND key_id = (SELECT key_id FROM ks_one_time_prekeys \
      WHERE user_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1) RETURNING encoded";
-const TAKE_ONE_TIME_PG: &str = "DELETE FROM ks_one_time_prekeys \
-     WHERE user_id = $1 AND device_id = $2 AND key_id = (SELECT key_id FROM ks_one_time_prekeys \
-     WHERE user_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-     RETURNING encoded";
+/// PostgreSQL takes a whole bundle in one statement (one round trip, one commit). The
+/// deletes only run when the device has a signed prekey, so no key is consumed for a fetch
+/// that returns no bundle.
+const TAKE_BUNDLE_PG: &str = "WITH has_spk AS ( \
+       SELECT 1 FROM ks_signed_prekeys WHERE user_id = $1 AND device_id = $2), \
+     otk AS ( \
+       DELETE FROM ks_one_time_prekeys WHERE user_id = $1 AND device_id = $2 \
+         AND EXISTS (SELECT 1 FROM has_spk) AND key_id = ( \
+           SELECT key_id FROM ks_one_time_prekeys WHERE user_id = $1 AND device_id = $2 \
+           ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+       RETURNING encoded), \
+     kem AS ( \
+       DELETE FROM ks_kem_prekeys WHERE user_id = $1 AND device_id = $2 \
+         AND EXISTS (SELECT 1 FROM has_spk) AND key_id = ( \
+           SELECT key_id FROM ks_kem_prekeys WHERE user_id = $1 AND device_id = $2 \
+           ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+       RETURNING encoded) \
+     SELECT d.identity_key, d.certificate, s.encoded, (SELECT encoded FROM otk), \
+       COALESCE((SELECT encoded FROM kem), (SELECT l.encoded FROM ks_last_resort_kem_prekeys l \
+         WHERE l.user_id = $1 AND l.device_id = $2)) \
+     FROM ks_devices d JOIN ks_signed_prekeys s \
+       ON s.user_id = d.user_id AND s.device_id = d.device_id \
+     WHERE d.user_id = $1 AND d.device_id = $2";
 const TAKE_KEM_SQLITE: &str = "DELETE FROM ks_kem_prekeys \
      WHERE user_id = $1 AND device_id = $2 AND key_id = (SELECT key_id FROM ks_kem_prekeys \
      WHERE user_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1) RETURNING encoded";
-const TAKE_KEM_PG: &str = "DELETE FROM ks_kem_prekeys \
-     WHERE user_id = $1 AND device_id = $2 AND key_id = (SELECT key_id FROM ks_kem_prekeys \
-     WHERE user_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-     RETURNING encoded";
 
 impl Store {
     /// Opens the database named by `url` (`sqlite:` or `postgres:`), or the SQLite file
@@ -368,31 +384,27 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            for (key_id, encoded) in &keys.one_time {
-                sqlx::query(
-                    "INSERT INTO ks_one_time_prekeys (user_id, device_id, key_id, encoded) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, device_id, key_id) \
-                     DO UPDATE SET encoded = excluded.encoded",
-                )
-                .bind(user_id)
-                .bind(device)
-                .bind(i64::from(*key_id))
-                .bind(encoded.as_slice())
-                .execute(&mut *tx)
-                .await?;
-            }
-            for (key_id, encoded) in &keys.kem_one_time {
-                sqlx::query(
-                    "INSERT INTO ks_kem_prekeys (user_id, device_id, key_id, encoded) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, device_id, key_id) \
-                     DO UPDATE SET encoded = excluded.encoded",
-                )
-                .bind(user_id)
-                .bind(device)
-                .bind(i64::from(*key_id))
-                .bind(encoded.as_slice())
-                .execute(&mut *tx)
-                .await?;
+            for (table, rows) in [
+                ("ks_one_time_prekeys", &keys.one_time),
+                ("ks_kem_prekeys", &keys.kem_one_time),
+            ] {
+                if rows.is_empty() {
+                    continue;
+                }
+                // One multi-row statement per batch (<= 100 rows x 4 parameters).
+                let mut insert = sqlx::QueryBuilder::new(format!(
+                    "INSERT INTO {table} (user_id, device_id, key_id, encoded) "
+                ));
+                insert.push_values(rows.iter(), |mut row, (key_id, encoded)| {
+                    row.push_bind(user_id)
+                        .push_bind(device)
+                        .push_bind(i64::from(*key_id))
+                        .push_bind(encoded.as_slice());
+                });
+                insert.push(
+                    " ON CONFLICT (user_id, device_id, key_id) DO UPDATE SET encoded = excluded.encoded",
+                );
+                insert.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(())
@@ -437,11 +449,29 @@ impl Store {
         device_id: u32,
     ) -> Result<Option<BundleParts>, StoreError> {
         let device = i64::from(device_id);
-        let (take_otk, take_kem) = match self {
-            Store::Sqlite(_) => (TAKE_ONE_TIME_SQLITE, TAKE_KEM_SQLITE),
-            Store::Postgres(_) => (TAKE_ONE_TIME_PG, TAKE_KEM_PG),
+        let pool = match self {
+            Store::Sqlite(pool) => pool,
+            Store::Postgres(pool) => {
+                let row = sqlx::query(TAKE_BUNDLE_PG)
+                    .bind(user_id)
+                    .bind(device)
+                    .fetch_optional(pool)
+                    .await?;
+                return match row {
+                    Some(r) => Ok(Some(BundleParts {
+                        identity_key: r.try_get(0)?,
+                        certificate: r.try_get(1)?,
+                        signed_prekey: r.try_get(2)?,
+                        one_time_prekey: r.try_get(3)?,
+                        kem_prekey: r.try_get(4)?,
+                    })),
+                    None => Ok(None),
+                };
+            }
         };
-        on_pool!(self, |pool| {
+        // SQLite: separate autocommit statements. A read-then-write transaction could fail
+        // with SQLITE_BUSY_SNAPSHOT under concurrency, and WAL commits are cheap here.
+        {
             let Some(row) = sqlx::query(
                 "SELECT d.identity_key, d.certificate, s.encoded FROM ks_devices d \
                  JOIN ks_signed_prekeys s ON s.user_id = d.user_id AND s.device_id = d.device_id \
@@ -454,14 +484,14 @@ impl Store {
             else {
                 return Ok(None);
             };
-            let one_time_prekey = sqlx::query(take_otk)
+            let one_time_prekey = sqlx::query(TAKE_ONE_TIME_SQLITE)
                 .bind(user_id)
                 .bind(device)
                 .fetch_optional(pool)
                 .await?
                 .map(|r| r.try_get::<Vec<u8>, _>(0))
                 .transpose()?;
-            let mut kem_prekey = sqlx::query(take_kem)
+            let mut kem_prekey = sqlx::query(TAKE_KEM_SQLITE)
                 .bind(user_id)
                 .bind(device)
                 .fetch_optional(pool)
@@ -487,7 +517,7 @@ impl Store {
                 one_time_prekey,
                 kem_prekey,
             }))
-        })
+        }
     }
 
     /// Stores a device list if its version is greater than the stored one. Returns whether it

@@ -536,6 +536,24 @@ async fn all_devices_bundle_and_account_view(backend: Backend) {
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");
     }
+    // Device 3 uploads one-time keys but no signed prekey: it has no bundle, and fetches
+    // must not consume its keys.
+    let mut only_otk = key_upload(&alice.devices[2].identity, 50, 3, 0, false);
+    only_otk["signed_prekey"] = Value::Null;
+    let (s, b) = server
+        .post("/v1/keys", Some(alice.token(2)), &only_otk)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = server
+        .get(
+            &format!("/v1/bundles/{}/3", alice.user_id),
+            Some(bob.token(0)),
+        )
+        .await;
+    assert_eq!(
+        (s, b["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("unknown_device"))
+    );
     let (s, b) = server
         .get(
             &format!("/v1/bundles/{}", alice.user_id),
@@ -560,6 +578,9 @@ async fn all_devices_bundle_and_account_view(backend: Backend) {
     }
     let (_, counts) = server.get("/v1/keys/counts", Some(alice.token(1))).await;
     assert_eq!(counts["one_time"], 1);
+    let (_, counts) = server.get("/v1/keys/counts", Some(alice.token(2))).await;
+    assert_eq!(counts["one_time"], 3);
+    assert_eq!(counts["has_signed_prekey"], false);
 
     let (s, b) = server
         .get(

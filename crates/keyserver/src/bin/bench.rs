@@ -1,1 +1,358 @@
-fn main() {}
+//! `e2ee-keyserver-bench`: load benchmark of the key server over real HTTP on loopback.
+//!
+//! Starts a key server in this process (SQLite in a temp dir, or PostgreSQL in a fresh
+//! schema that is dropped afterwards), registers target devices with one-time prekeys, then
+//! measures (1) upload latency of a 100-key one-time prekey batch and of a signed prekey plus
+//! one-time KEM prekey, and (2) bundle fetches per second with `--concurrency` clients.
+//! Client and server share the machine, so the figures are a lower bound for the server.
+//!
+//! ```sh
+//! cargo run --release -p e2ee-keyserver --bin e2ee-keyserver-bench
+//! cargo run --release -p e2ee-keyserver --bin e2ee-keyserver-bench -- \
+//!     --postgres postgres://postgres@127.0.0.1:5432/test
+//! ```
+
+use std::{
+    error::Error,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use axum::body::Bytes;
+use base64::{Engine, engine::general_purpose::STANDARD as B64};
+use clap::Parser;
+use e2ee_core::{
+    IdentityKeyPair, KemPreKey, KemPreKeyKind, OneTimePreKey, SignedPreKey,
+    account::{AccountIdentityKeyPair, DeviceCertificate},
+};
+use e2ee_keyserver::{Config, Keyserver};
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+use rand_core::{OsRng, RngCore};
+use serde_json::{Value, json};
+
+type BoxError = Box<dyn Error + Send + Sync>;
+type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// Key server load benchmark.
+#[derive(Debug, Parser)]
+#[command(name = "e2ee-keyserver-bench", about)]
+struct Args {
+    /// PostgreSQL base URL; the benchmark creates and drops its own schema there. Unset:
+    /// SQLite in a temporary directory.
+    #[arg(long)]
+    postgres: Option<String>,
+    /// Target devices (each uploads `--keys-per-target` one-time prekeys).
+    #[arg(long, default_value_t = 40)]
+    targets: usize,
+    /// One-time prekeys uploaded per target (in batches of 100).
+    #[arg(long, default_value_t = 200)]
+    keys_per_target: usize,
+    /// Bundle fetches to time (keep below targets x keys so every fetch consumes a key).
+    #[arg(long, default_value_t = 6000)]
+    fetches: usize,
+    /// Concurrent fetching clients.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Database pool size.
+    #[arg(long, default_value_t = 16)]
+    pool: u32,
+}
+
+struct Target {
+    user_id: String,
+    identity: IdentityKeyPair,
+    credential: String,
+}
+
+async fn call(
+    client: &HttpClient,
+    base: &str,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> Result<(StatusCode, Value), BoxError> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(format!("{base}{path}"));
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let bytes = match body {
+        Some(b) => {
+            req = req.header("content-type", "application/json");
+            Bytes::from(b.to_string())
+        }
+        None => Bytes::new(),
+    };
+    let resp = client.request(req.body(Full::new(bytes))?).await?;
+    let status = resp.status();
+    let body = resp.into_body().collect().await?.to_bytes();
+    let value = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body)?
+    };
+    Ok((status, value))
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+async fn register(client: &HttpClient, base: &str, prefix: &str) -> Result<Target, BoxError> {
+    let user_id = format!("{prefix}-{:016x}", OsRng.next_u64());
+    let account = AccountIdentityKeyPair::generate(&mut OsRng);
+    let identity = IdentityKeyPair::generate(&mut OsRng);
+    let cert = DeviceCertificate::sign(&account, &user_id, 1, identity.public(), now())?;
+    let (status, body) = call(
+        client,
+        base,
+        Method::POST,
+        "/v1/accounts",
+        None,
+        Some(&json!({
+            "user_id": user_id,
+            "account_key": B64.encode(account.public().to_bytes()),
+            "device_certificate": B64.encode(cert.to_bytes()),
+        })),
+    )
+    .await?;
+    if status != StatusCode::CREATED {
+        return Err(format!("register: {status} {body}").into());
+    }
+    let credential = body["credential"]
+        .as_str()
+        .ok_or("no credential")?
+        .to_owned();
+    Ok(Target {
+        user_id,
+        identity,
+        credential,
+    })
+}
+
+fn otk_batch(first_id: u32, n: usize) -> Vec<String> {
+    OneTimePreKey::generate_batch(&mut OsRng, first_id, n)
+        .iter()
+        .map(|k| B64.encode(k.public().to_bytes()))
+        .collect()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let mean = samples.iter().sum::<Duration>() / u32::try_from(samples.len().max(1)).unwrap_or(1);
+    println!(
+        "{name}: n={} mean={:.2?} p50={:.2?} p99={:.2?} max={:.2?}",
+        samples.len(),
+        mean,
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.99),
+        samples.last().copied().unwrap_or_default()
+    );
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let args = Args::parse();
+    let dir = std::env::temp_dir().join(format!("ks-bench-{:016x}", OsRng.next_u64()));
+    let mut config = Config {
+        data_dir: dir.clone(),
+        bundle_burst: u32::MAX / 2,
+        bundle_per_minute: u32::MAX / 2,
+        db_max_connections: args.pool,
+        max_stored_prekeys: u32::try_from(args.keys_per_target).unwrap_or(u32::MAX),
+        ..Config::default()
+    };
+    let mut schema = None;
+    if let Some(url) = &args.postgres {
+        let name = format!("ks_bench_{:016x}", OsRng.next_u64());
+        let admin = sqlx::PgPool::connect(url).await?;
+        sqlx::query(&format!("CREATE SCHEMA {name}"))
+            .execute(&admin)
+            .await?;
+        admin.close().await;
+        let sep = if url.contains('?') { '&' } else { '?' };
+        config.database_url = Some(format!("{url}{sep}options=-csearch_path%3D{name}"));
+        schema = Some(name);
+    }
+    let result = run(&args, &config).await;
+    if let (Some(url), Some(name)) = (&args.postgres, &schema) {
+        let admin = sqlx::PgPool::connect(url).await?;
+        sqlx::query(&format!("DROP SCHEMA {name} CASCADE"))
+            .execute(&admin)
+            .await?;
+        admin.close().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn run(args: &Args, config: &Config) -> Result<(), BoxError> {
+    let backend = if args.postgres.is_some() {
+        "PostgreSQL"
+    } else {
+        "SQLite (WAL)"
+    };
+    let keyserver = Keyserver::start(config).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let router = keyserver.router();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let client: HttpClient = Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(args.concurrency * 2)
+        .build_http();
+
+    println!(
+        "backend={backend} targets={} keys/target={} fetches={} concurrency={} pool={}",
+        args.targets, args.keys_per_target, args.fetches, args.concurrency, args.pool
+    );
+
+    // Set-up and upload latency: every target uploads a signed prekey, a last-resort KEM
+    // prekey, then its one-time prekeys in batches of 100 (each batch timed).
+    let mut targets = Vec::with_capacity(args.targets);
+    let mut batch_latency = Vec::new();
+    let mut kem_latency = Vec::new();
+    for t in 0..args.targets {
+        let target = register(&client, &base, "target").await?;
+        let spk = SignedPreKey::generate(&mut OsRng, &target.identity, 1, now());
+        let kem = KemPreKey::generate(
+            &mut OsRng,
+            &target.identity,
+            1,
+            KemPreKeyKind::LastResort,
+            now(),
+        );
+        let kem_ot = KemPreKey::generate(
+            &mut OsRng,
+            &target.identity,
+            2,
+            KemPreKeyKind::OneTime,
+            now(),
+        );
+        let body = json!({
+            "signed_prekey": B64.encode(spk.public().to_bytes()),
+            "kem_prekeys": [B64.encode(kem.public().to_bytes()), B64.encode(kem_ot.public().to_bytes())],
+        });
+        let started = Instant::now();
+        let (status, resp) = call(
+            &client,
+            &base,
+            Method::POST,
+            "/v1/keys",
+            Some(&target.credential),
+            Some(&body),
+        )
+        .await?;
+        kem_latency.push(started.elapsed());
+        if status != StatusCode::OK {
+            return Err(format!("upload: {status} {resp}").into());
+        }
+        let mut uploaded = 0;
+        while uploaded < args.keys_per_target {
+            let n = (args.keys_per_target - uploaded).min(100);
+            let body = json!({ "one_time_prekeys": otk_batch(1 + uploaded as u32, n) });
+            let started = Instant::now();
+            let (status, resp) = call(
+                &client,
+                &base,
+                Method::POST,
+                "/v1/keys",
+                Some(&target.credential),
+                Some(&body),
+            )
+            .await?;
+            if n == 100 {
+                batch_latency.push(started.elapsed());
+            }
+            if status != StatusCode::OK {
+                return Err(format!("upload {t}: {status} {resp}").into());
+            }
+            uploaded += n;
+        }
+        targets.push(target);
+    }
+    report("upload 100 one-time prekeys (POST /v1/keys)", batch_latency);
+    report(
+        "upload signed prekey + 2 KEM prekeys (POST /v1/keys)",
+        kem_latency,
+    );
+
+    // Bundle fetches: `concurrency` requesters, each fetching round-robin over the targets.
+    let mut requesters = Vec::with_capacity(args.concurrency);
+    for _ in 0..args.concurrency {
+        requesters.push(register(&client, &base, "req").await?.credential);
+    }
+    let targets: Arc<Vec<String>> = Arc::new(targets.into_iter().map(|t| t.user_id).collect());
+    let per_worker = args.fetches.div_ceil(args.concurrency.max(1));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for (w, credential) in requesters.into_iter().enumerate() {
+        let client = client.clone();
+        let base = base.clone();
+        let targets = targets.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::with_capacity(per_worker);
+            let mut with_otk = 0usize;
+            for i in 0..per_worker {
+                let target = &targets[(w * per_worker + i) % targets.len()];
+                let t0 = Instant::now();
+                let (status, body) = call(
+                    &client,
+                    &base,
+                    Method::GET,
+                    &format!("/v1/bundles/{target}/1"),
+                    Some(&credential),
+                    None,
+                )
+                .await?;
+                latencies.push(t0.elapsed());
+                if status != StatusCode::OK {
+                    return Err::<_, BoxError>(format!("fetch: {status} {body}").into());
+                }
+                if !body["one_time_prekey"].is_null() {
+                    with_otk += 1;
+                }
+            }
+            Ok((latencies, with_otk))
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut with_otk = 0;
+    for w in workers {
+        let (l, n) = w.await??;
+        latencies.extend(l);
+        with_otk += n;
+    }
+    let elapsed = started.elapsed();
+    let total = latencies.len();
+    println!(
+        "bundle fetches: {total} in {:.2?} = {:.0} fetches/s ({with_otk} consumed a one-time prekey)",
+        elapsed,
+        total as f64 / elapsed.as_secs_f64()
+    );
+    report(
+        "bundle fetch latency (GET /v1/bundles/{user}/{device})",
+        latencies,
+    );
+
+    server.abort();
+    let _ = server.await;
+    keyserver.close().await;
+    Ok(())
+}
