@@ -1,0 +1,141 @@
+//! The group-layer decoders over random bytes, mutated valid encodings and the fuzz seed
+//! corpora (fuzz/corpus/group_*), on stable Rust. Each must return a value or a typed error,
+//! never panic, and re-encode any value it accepts to exactly its input.
+
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::{fs, path::PathBuf};
+
+use e2ee_core::{
+    Address,
+    control::{Content, Receipt, ReceiptKind, Typing},
+    group::{GroupId, GroupMessage, GroupSession, MessageId, SenderKeyDistribution},
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+
+const TARGETS: [&str; 3] = ["group_message", "group_distribution", "group_content"];
+
+fn decode(target: &str, data: &[u8]) {
+    match target {
+        "group_message" => {
+            if let Ok(m) = GroupMessage::decode(data) {
+                assert_eq!(m.as_bytes(), data);
+            }
+        }
+        "group_distribution" => {
+            if let Ok(d) = SenderKeyDistribution::from_bytes(data) {
+                assert_eq!(&d.to_bytes()[..], data);
+            }
+        }
+        "group_content" => {
+            if let Ok(c) = Content::from_bytes(data) {
+                assert_eq!(&c.to_bytes().unwrap()[..], data);
+            }
+        }
+        other => panic!("unknown target {other}"),
+    }
+}
+
+fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
+    let mut rng = ChaCha20Rng::seed_from_u64(42);
+    let group = GroupId::new(b"decoder-group").unwrap();
+    let mut session = GroupSession::new(group.clone(), Address::new("alice", 1).unwrap());
+    session.add_member(Address::new("bob", 1).unwrap()).unwrap();
+    let send = session.encrypt(&mut rng, b"hello").unwrap();
+    let distribution = send.distribution.clone().unwrap();
+    let contents = [
+        Content::Message(b"hi".to_vec()),
+        Content::from(distribution.clone()),
+        Content::Receipt(Receipt {
+            kind: ReceiptKind::Read,
+            message_ids: vec![MessageId(1), MessageId(2)],
+        }),
+        Content::Typing(Typing {
+            started: true,
+            group_id: Some(group),
+        }),
+    ];
+    let mut out = vec![
+        ("group_message", send.message),
+        ("group_distribution", distribution.to_bytes().to_vec()),
+    ];
+    out.extend(
+        contents
+            .iter()
+            .map(|c| ("group_content", c.to_bytes().unwrap().to_vec())),
+    );
+    out
+}
+
+fn corpus_dir(target: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target)
+}
+
+#[test]
+fn group_decoders_survive_random_bytes() {
+    let mut rng = ChaCha20Rng::seed_from_u64(17);
+    for target in TARGETS {
+        for len in (0..300).chain([384, 1_000, 4_000]) {
+            for _ in 0..8 {
+                let mut data = vec![0u8; len];
+                rng.fill_bytes(&mut data);
+                if len > 0 && rng.next_u32() % 2 == 0 {
+                    data[0] = [0x00, 0x01, 0x02, 0x03][rng.next_u32() as usize % 4];
+                }
+                decode(target, &data);
+            }
+        }
+    }
+}
+
+#[test]
+fn group_decoders_survive_mutations_of_valid_encodings() {
+    let mut rng = ChaCha20Rng::seed_from_u64(18);
+    for (target, valid) in valid_inputs() {
+        decode(target, &valid);
+        for cut in 0..valid.len() {
+            decode(target, &valid[..cut]);
+        }
+        for _ in 0..300 {
+            let mut data = valid.clone();
+            for _ in 0..1 + rng.next_u32() % 4 {
+                let i = rng.next_u32() as usize % data.len();
+                data[i] ^= 1 << (rng.next_u32() % 8);
+            }
+            if rng.next_u32() % 4 == 0 {
+                data.push(rng.next_u32() as u8);
+            }
+            decode(target, &data);
+        }
+    }
+}
+
+/// Replays fuzz/corpus/group_*; `E2EE_WRITE_FUZZ_SEEDS=1` rewrites the seeds.
+#[test]
+fn group_seed_corpora_replay() {
+    if std::env::var_os("E2EE_WRITE_FUZZ_SEEDS").is_some() {
+        for (i, (target, valid)) in valid_inputs().into_iter().enumerate() {
+            let dir = corpus_dir(target);
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join(format!("seed-{i}")), valid).unwrap();
+        }
+    }
+    let mut replayed = 0;
+    for target in TARGETS {
+        let Ok(entries) = fs::read_dir(corpus_dir(target)) else {
+            continue;
+        };
+        for entry in entries {
+            decode(target, &fs::read(entry.unwrap().path()).unwrap());
+            replayed += 1;
+        }
+    }
+    assert!(
+        replayed >= TARGETS.len(),
+        "seed corpora missing under fuzz/corpus/group_* ({replayed} files)"
+    );
+}
