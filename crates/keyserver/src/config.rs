@@ -81,6 +81,23 @@ pub struct Config {
     )]
     pub bundle_per_minute: u32,
 
+    /// One-time prekeys (of each kind) one account may consume from one target user in a
+    /// burst. Past this, bundles are served without one-time keys (last-resort KEM prekey).
+    #[arg(
+        long = "keyserver-one-time-burst",
+        env = "E2EE_KEYSERVER_ONE_TIME_BURST",
+        default_value_t = 5
+    )]
+    pub one_time_burst: u32,
+
+    /// Sustained one-time prekey consumptions per hour one account may make per target user.
+    #[arg(
+        long = "keyserver-one-time-per-hour",
+        env = "E2EE_KEYSERVER_ONE_TIME_PER_HOUR",
+        default_value_t = 4
+    )]
+    pub one_time_per_hour: u32,
+
     /// Largest request body in bytes (a full batch of 100 KEM prekeys is about 170 KB).
     #[arg(
         long = "keyserver-max-body",
@@ -111,6 +128,8 @@ impl Default for Config {
             jwt_audience: None,
             bundle_burst: 20,
             bundle_per_minute: 10,
+            one_time_burst: 5,
+            one_time_per_hour: 4,
             max_body_bytes: 512 * 1024,
             max_stored_prekeys: 1000,
         }

@@ -99,7 +99,11 @@ impl Keyserver {
             store,
             ticket_key: ticket_key.clone(),
             ticket_lifetime_secs: config.ticket_lifetime_secs,
-            limiter: RateLimiter::new(config.bundle_burst, config.bundle_per_minute),
+            limiter: RateLimiter::per_minute(config.bundle_burst, config.bundle_per_minute),
+            one_time_limiter: RateLimiter::per_hour(
+                config.one_time_burst,
+                config.one_time_per_hour,
+            ),
             jwt,
             max_stored_prekeys: i64::from(config.max_stored_prekeys),
         }));

@@ -1,5 +1,11 @@
 //! Token buckets for bundle fetches, one per (requesting account, target user).
 //!
+//! Two limiters use them: one answers 429 when an account fetches a user's bundles too often;
+//! a slower one decides whether a fetch may *consume* one-time prekeys. Past it, the bundle is
+//! still served, with no one-time X25519 prekey and the last-resort KEM prekey (PQXDH works
+//! without them), so one account can take at most a handful of a user's one-time keys per
+//! hour however patiently it fetches.
+//!
 //! Keying on the requesting *account* (not device) means adding devices does not buy more
 //! fetches; keying on the target user means one account cannot drain any user's one-time
 //! prekeys faster than the sustained rate. Buckets live in memory: in a scale-out deployment
@@ -31,10 +37,19 @@ pub(crate) struct RateLimiter {
 
 impl RateLimiter {
     /// `burst` tokens, refilled at `per_minute` tokens per minute.
-    pub(crate) fn new(burst: u32, per_minute: u32) -> Self {
+    pub(crate) fn per_minute(burst: u32, per_minute: u32) -> Self {
+        Self::with_rate(burst, f64::from(per_minute.max(1)) / 60.0)
+    }
+
+    /// `burst` tokens, refilled at `per_hour` tokens per hour.
+    pub(crate) fn per_hour(burst: u32, per_hour: u32) -> Self {
+        Self::with_rate(burst, f64::from(per_hour.max(1)) / 3600.0)
+    }
+
+    fn with_rate(burst: u32, per_second: f64) -> Self {
         Self {
             burst: f64::from(burst.max(1)),
-            per_second: f64::from(per_minute.max(1)) / 60.0,
+            per_second,
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -78,7 +93,7 @@ mod tests {
 
     #[test]
     fn burst_then_refill() {
-        let limiter = RateLimiter::new(3, 60);
+        let limiter = RateLimiter::per_minute(3, 60);
         let t0 = Instant::now();
         for _ in 0..3 {
             assert!(limiter.check("a", "b", t0).is_ok());

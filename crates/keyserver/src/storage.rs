@@ -163,18 +163,18 @@ const TAKE_ONE_TIME_SQLITE: &str = "DELETE FROM ks_one_time_prekeys \
      WHERE user_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1) RETURNING encoded";
 /// PostgreSQL takes a whole bundle in one statement (one round trip, one commit). The
 /// deletes only run when the device has a signed prekey, so no key is consumed for a fetch
-/// that returns no bundle.
+/// that returns no bundle, and only when `$3` (may consume) is true.
 const TAKE_BUNDLE_PG: &str = "WITH has_spk AS ( \
        SELECT 1 FROM ks_signed_prekeys WHERE user_id = $1 AND device_id = $2), \
      otk AS ( \
        DELETE FROM ks_one_time_prekeys WHERE user_id = $1 AND device_id = $2 \
-         AND EXISTS (SELECT 1 FROM has_spk) AND key_id = ( \
+         AND $3 AND EXISTS (SELECT 1 FROM has_spk) AND key_id = ( \
            SELECT key_id FROM ks_one_time_prekeys WHERE user_id = $1 AND device_id = $2 \
            ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) \
        RETURNING encoded), \
      kem AS ( \
        DELETE FROM ks_kem_prekeys WHERE user_id = $1 AND device_id = $2 \
-         AND EXISTS (SELECT 1 FROM has_spk) AND key_id = ( \
+         AND $3 AND EXISTS (SELECT 1 FROM has_spk) AND key_id = ( \
            SELECT key_id FROM ks_kem_prekeys WHERE user_id = $1 AND device_id = $2 \
            ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) \
        RETURNING encoded) \
@@ -443,10 +443,13 @@ impl Store {
     /// Takes a bundle for one device: its identity, certificate and signed prekey, and
     /// consumes one one-time X25519 prekey and one one-time KEM prekey (falling back to the
     /// last-resort KEM prekey). `None` if the device is unknown or has no signed prekey.
+    /// With `consume` false nothing is consumed: no one-time X25519 prekey, and the
+    /// last-resort KEM prekey.
     pub(crate) async fn take_bundle(
         &self,
         user_id: &str,
         device_id: u32,
+        consume: bool,
     ) -> Result<Option<BundleParts>, StoreError> {
         let device = i64::from(device_id);
         let pool = match self {
@@ -455,6 +458,7 @@ impl Store {
                 let row = sqlx::query(TAKE_BUNDLE_PG)
                     .bind(user_id)
                     .bind(device)
+                    .bind(consume)
                     .fetch_optional(pool)
                     .await?;
                 return match row {
@@ -484,20 +488,23 @@ impl Store {
             else {
                 return Ok(None);
             };
-            let one_time_prekey = sqlx::query(TAKE_ONE_TIME_SQLITE)
-                .bind(user_id)
-                .bind(device)
-                .fetch_optional(pool)
-                .await?
-                .map(|r| r.try_get::<Vec<u8>, _>(0))
-                .transpose()?;
-            let mut kem_prekey = sqlx::query(TAKE_KEM_SQLITE)
-                .bind(user_id)
-                .bind(device)
-                .fetch_optional(pool)
-                .await?
-                .map(|r| r.try_get::<Vec<u8>, _>(0))
-                .transpose()?;
+            let (mut one_time_prekey, mut kem_prekey) = (None, None);
+            if consume {
+                one_time_prekey = sqlx::query(TAKE_ONE_TIME_SQLITE)
+                    .bind(user_id)
+                    .bind(device)
+                    .fetch_optional(pool)
+                    .await?
+                    .map(|r| r.try_get::<Vec<u8>, _>(0))
+                    .transpose()?;
+                kem_prekey = sqlx::query(TAKE_KEM_SQLITE)
+                    .bind(user_id)
+                    .bind(device)
+                    .fetch_optional(pool)
+                    .await?
+                    .map(|r| r.try_get::<Vec<u8>, _>(0))
+                    .transpose()?;
+            }
             if kem_prekey.is_none() {
                 kem_prekey = sqlx::query(
                     "SELECT encoded FROM ks_last_resort_kem_prekeys \

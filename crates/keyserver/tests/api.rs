@@ -28,6 +28,7 @@ on_both_backends!(
     all_devices_bundle_and_account_view,
     bundle_fetches_are_rate_limited,
     tickets_verify_with_the_published_key,
+    one_account_cannot_drain_one_time_keys,
 );
 
 fn decode(v: &Value) -> Vec<u8> {
@@ -674,5 +675,51 @@ async fn tickets_verify_with_the_published_key(backend: Backend) {
     assert_eq!(decode(&b["public_key"]), key.as_bytes().to_vec());
     let (s, b) = server.post("/v1/tickets", None, &json!({})).await;
     assert_error(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
+    server.stop().await;
+}
+
+async fn one_account_cannot_drain_one_time_keys(backend: Backend) {
+    let server = Server::start_with(backend, |c| {
+        c.one_time_burst = 2;
+        c.one_time_per_hour = 1;
+    })
+    .await;
+    let alice = Account::register(&server, "alice").await;
+    let (s, _) = server
+        .post(
+            "/v1/keys",
+            Some(alice.token(0)),
+            &key_upload(&alice.devices[0].identity, 1, 10, 10, true),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let mallory = Account::register(&server, "mallory").await;
+    let path = format!("/v1/bundles/{}/1", alice.user_id);
+    let mut kinds = vec![];
+    for _ in 0..6 {
+        let (s, b) = server.get(&path, Some(mallory.token(0))).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let bundle = PreKeyBundle::from_bytes(&decode(&b["bundle"])).unwrap();
+        bundle.verify().unwrap();
+        kinds.push((
+            bundle.one_time_prekey.is_some(),
+            bundle.kem_prekey.unwrap().kind,
+        ));
+    }
+    let consumed = (true, KemPreKeyKind::OneTime);
+    let spared = (false, KemPreKeyKind::LastResort);
+    assert_eq!(
+        kinds,
+        vec![consumed, consumed, spared, spared, spared, spared]
+    );
+    let (_, counts) = server.get("/v1/keys/counts", Some(alice.token(0))).await;
+    assert_eq!(
+        (counts["one_time"].as_u64(), counts["kem_one_time"].as_u64()),
+        (Some(8), Some(8))
+    );
+    // Others still get one-time keys.
+    let bob = Account::register(&server, "bob").await;
+    let (_, b) = server.get(&path, Some(bob.token(0))).await;
+    assert!(!b["one_time_prekey"].is_null(), "{b}");
     server.stop().await;
 }

@@ -194,6 +194,8 @@ fn help_explains_every_option() {
         "--keyserver-jwt-audience",
         "--keyserver-bundle-burst",
         "--keyserver-bundle-per-minute",
+        "--keyserver-one-time-burst",
+        "--keyserver-one-time-per-hour",
         "--keyserver-max-body",
         "--keyserver-max-stored-prekeys",
     ] {

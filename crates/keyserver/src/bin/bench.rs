@@ -175,6 +175,8 @@ async fn main() -> Result<(), BoxError> {
         data_dir: dir.clone(),
         bundle_burst: u32::MAX / 2,
         bundle_per_minute: u32::MAX / 2,
+        one_time_burst: u32::MAX / 2,
+        one_time_per_hour: u32::MAX / 2,
         db_max_connections: args.pool,
         max_stored_prekeys: u32::try_from(args.keys_per_target).unwrap_or(u32::MAX),
         ..Config::default()

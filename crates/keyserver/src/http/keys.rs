@@ -177,12 +177,20 @@ async fn counts(
     ))
 }
 
-fn rate_limit(state: &AppState, auth: &AuthDevice, target: &str) -> Result<(), ApiError> {
+/// Applies both limits: `Err` (429) when the account fetches this user too often, else
+/// whether this fetch may consume one-time prekeys.
+fn rate_limit(state: &AppState, auth: &AuthDevice, target: &str) -> Result<bool, ApiError> {
+    let now = Instant::now();
     state
         .0
         .limiter
-        .check(&auth.user_id, target, Instant::now())
-        .map_err(|wait| ApiError::rate_limited(wait.as_secs_f64().ceil() as u64))
+        .check(&auth.user_id, target, now)
+        .map_err(|wait| ApiError::rate_limited(wait.as_secs_f64().ceil() as u64))?;
+    Ok(state
+        .0
+        .one_time_limiter
+        .check(&auth.user_id, target, now)
+        .is_ok())
 }
 
 /// Assembles the canonical bundle from stored (already verified) parts.
@@ -225,11 +233,11 @@ async fn device_bundle(
     auth: AuthDevice,
     ApiPath((user_id, device_id)): ApiPath<(String, u32)>,
 ) -> Result<ApiJson<BundleView>, ApiError> {
-    rate_limit(&state, &auth, &user_id)?;
+    let consume = rate_limit(&state, &auth, &user_id)?;
     let parts = state
         .0
         .store
-        .take_bundle(&user_id, device_id)
+        .take_bundle(&user_id, device_id, consume)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(
@@ -245,7 +253,7 @@ async fn user_bundles(
     auth: AuthDevice,
     ApiPath(user_id): ApiPath<String>,
 ) -> Result<ApiJson<UserBundles>, ApiError> {
-    rate_limit(&state, &auth, &user_id)?;
+    let consume = rate_limit(&state, &auth, &user_id)?;
     let store = &state.0.store;
     let devices = store.devices(&user_id).await?;
     if devices.is_empty() {
@@ -253,7 +261,10 @@ async fn user_bundles(
     }
     let mut bundles = Vec::with_capacity(devices.len());
     for device in devices {
-        if let Some(parts) = store.take_bundle(&user_id, device.device_id).await? {
+        if let Some(parts) = store
+            .take_bundle(&user_id, device.device_id, consume)
+            .await?
+        {
             bundles.push(bundle_view(&user_id, device.device_id, parts)?);
         }
     }

@@ -37,6 +37,7 @@ pub(crate) struct Inner {
     pub(crate) ticket_key: SigningKey,
     pub(crate) ticket_lifetime_secs: u64,
     pub(crate) limiter: RateLimiter,
+    pub(crate) one_time_limiter: RateLimiter,
     pub(crate) jwt: Option<JwtVerifier>,
     pub(crate) max_stored_prekeys: i64,
 }

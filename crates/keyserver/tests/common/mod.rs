@@ -65,6 +65,8 @@ impl Server {
             data_dir: dir.clone(),
             bundle_burst: 10_000,
             bundle_per_minute: 10_000,
+            one_time_burst: 10_000,
+            one_time_per_hour: 10_000,
             db_max_connections: 8,
             ..Config::default()
         };
