@@ -325,6 +325,23 @@ async fn every_bad_input_is_a_json_4xx(backend: Backend) {
         .get(&format!("/v1/bundles/{}/4294967296", alice.user_id), t)
         .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_path");
+    // NUL cannot be stored in PostgreSQL text: refused alike on both back ends.
+    for path in [
+        "/v1/bundles/a%00b/1",
+        "/v1/bundles/a%00b",
+        "/v1/accounts/a%00b",
+        "/v1/device-list/a%00b",
+    ] {
+        let (s, b) = server.get(path, t).await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_user_id");
+    }
+    let nul_token = format!(
+        "dc1.{}.1.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("a\0b"),
+        "A".repeat(43)
+    );
+    let (s, b) = server.get("/v1/keys/counts", Some(&nul_token)).await;
+    assert_error(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
     let (s, b) = server.get("/v1/nothing", t).await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
     let (s, _, b) = server
@@ -391,6 +408,14 @@ async fn every_bad_input_is_a_json_4xx(backend: Backend) {
                 &account,
                 certificate(&account, "x", 1, &dev),
             ),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_user_id");
+    let (s, b) = server
+        .post(
+            "/v1/accounts",
+            None,
+            &register("a\0b", &account, certificate(&account, "a\0b", 1, &dev)),
         )
         .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_user_id");

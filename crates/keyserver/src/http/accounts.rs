@@ -6,13 +6,10 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::{get, post, put},
 };
-use e2ee_core::{
-    MAX_USER_ID_LEN,
-    account::{AccountIdentityKey, DeviceCertificate, DeviceList},
-};
+use e2ee_core::account::{AccountIdentityKey, DeviceCertificate, DeviceList};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, bearer, enc, now_secs};
+use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, bearer, check_user_id, enc, now_secs};
 use crate::{
     auth,
     error::ApiError,
@@ -73,16 +70,6 @@ struct DeviceListView {
     version: u64,
     device_list: String,
     account_key: String,
-}
-
-fn check_user_id(user_id: &str) -> Result<(), ApiError> {
-    if user_id.is_empty() || user_id.len() > MAX_USER_ID_LEN {
-        return Err(ApiError::bad_request(
-            "invalid_user_id",
-            "user id must be 1..=128 bytes of UTF-8",
-        ));
-    }
-    Ok(())
 }
 
 /// With app tokens configured, registration must carry one whose subject is `user_id`.
@@ -235,6 +222,7 @@ async fn get_account(
     _auth: AuthDevice,
     ApiPath(user_id): ApiPath<String>,
 ) -> Result<ApiJson<AccountView>, ApiError> {
+    check_user_id(&user_id)?;
     let (_, key_bytes) = account_key(&state, &user_id).await?;
     let devices = state.0.store.devices(&user_id).await?;
     Ok(ApiJson(AccountView {
@@ -295,6 +283,7 @@ async fn get_device_list(
     _auth: AuthDevice,
     ApiPath(user_id): ApiPath<String>,
 ) -> Result<ApiJson<DeviceListView>, ApiError> {
+    check_user_id(&user_id)?;
     let (_, key_bytes) = account_key(&state, &user_id).await?;
     let bytes = state
         .0

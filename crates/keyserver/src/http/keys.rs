@@ -13,7 +13,7 @@ use e2ee_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, enc};
+use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, check_user_id, enc};
 use crate::{
     error::ApiError,
     storage::{BundleParts, KeyUpload, PreKeyCounts},
@@ -233,6 +233,7 @@ async fn device_bundle(
     auth: AuthDevice,
     ApiPath((user_id, device_id)): ApiPath<(String, u32)>,
 ) -> Result<ApiJson<BundleView>, ApiError> {
+    check_user_id(&user_id)?;
     let consume = rate_limit(&state, &auth, &user_id)?;
     let parts = state
         .0
@@ -253,6 +254,7 @@ async fn user_bundles(
     auth: AuthDevice,
     ApiPath(user_id): ApiPath<String>,
 ) -> Result<ApiJson<UserBundles>, ApiError> {
+    check_user_id(&user_id)?;
     let consume = rate_limit(&state, &auth, &user_id)?;
     let store = &state.0.store;
     let devices = store.devices(&user_id).await?;

@@ -18,6 +18,7 @@ use axum::{
     routing::get,
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
+use e2ee_core::MAX_USER_ID_LEN;
 use ed25519_dalek::SigningKey;
 use serde::de::DeserializeOwned;
 use tower_http::{
@@ -89,6 +90,24 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "method not allowed on this endpoint",
     )
+}
+
+/// User ids are opaque UTF-8 of 1..=128 bytes (DESIGN.md) without NUL, which PostgreSQL
+/// text cannot hold; the same rule on both back ends keeps them interchangeable.
+pub(crate) fn valid_user_id(user_id: &str) -> bool {
+    !user_id.is_empty() && user_id.len() <= MAX_USER_ID_LEN && !user_id.contains('\0')
+}
+
+/// [`valid_user_id`] or `invalid_user_id`.
+pub(crate) fn check_user_id(user_id: &str) -> Result<(), ApiError> {
+    if valid_user_id(user_id) {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            "invalid_user_id",
+            "user id must be 1..=128 bytes of UTF-8 without NUL",
+        ))
+    }
 }
 
 /// Unix seconds now.
@@ -163,8 +182,9 @@ impl FromRequestParts<AppState> for AuthDevice {
         let token = bearer(&parts.headers).ok_or_else(|| {
             ApiError::unauthorized("missing Authorization: Bearer <device credential>")
         })?;
-        let presented =
-            auth::parse(token).ok_or_else(|| ApiError::unauthorized("invalid credential"))?;
+        let presented = auth::parse(token)
+            .filter(|p| valid_user_id(&p.user_id))
+            .ok_or_else(|| ApiError::unauthorized("invalid credential"))?;
         let stored = state
             .0
             .store
