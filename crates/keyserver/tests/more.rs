@@ -16,7 +16,10 @@ use proptest::prelude::*;
 use rand_core::OsRng;
 use serde_json::json;
 
-on_both_backends!(bundle_consumption_matches_a_model);
+on_both_backends!(
+    bundle_consumption_matches_a_model,
+    garbage_never_yields_a_5xx
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_describes_every_route() {
@@ -284,5 +287,80 @@ async fn bundle_consumption_matches_a_model(backend: Backend) {
             .run(&ops(), |ops| handle.block_on(run_model(server_ref, ops)))
             .unwrap();
     });
+    server.stop().await;
+}
+
+/// Random bodies, paths and credentials against every route: always a JSON 4xx (or a 2xx
+/// when the garbage happens to be acceptable), never a 5xx.
+async fn garbage_never_yields_a_5xx(backend: Backend) {
+    use rand_core::RngCore;
+    let server = Server::start(backend).await;
+    let alice = Account::register(&server, "alice").await;
+    let token = alice.token(0).to_owned();
+    let routes = [
+        (hyper::Method::POST, "/v1/accounts".to_owned()),
+        (
+            hyper::Method::POST,
+            format!("/v1/accounts/{}/devices", alice.user_id),
+        ),
+        (hyper::Method::POST, "/v1/keys".to_owned()),
+        (hyper::Method::PUT, "/v1/device-list".to_owned()),
+        (hyper::Method::POST, "/v1/tickets".to_owned()),
+        (
+            hyper::Method::GET,
+            format!("/v1/bundles/{}/1", alice.user_id),
+        ),
+    ];
+    let mut rng = OsRng;
+    let mut random_b64 = |max: usize| {
+        let mut bytes = vec![0u8; (rng.next_u32() as usize) % max];
+        rng.fill_bytes(&mut bytes);
+        B64.encode(bytes)
+    };
+    for round in 0..20 {
+        let field = random_b64(1400);
+        let bodies = [
+            json!({"user_id": format!("g{round}"), "account_key": random_b64(40), "device_certificate": field}),
+            json!({"device_certificate": field}),
+            json!({"signed_prekey": field, "one_time_prekeys": [random_b64(40)], "kem_prekeys": [field]}),
+            json!({"device_list": field}),
+            json!({"user_id": 5, "one_time_prekeys": {"a": 1}}),
+            json!([field]),
+        ];
+        for (method, path) in &routes {
+            for body in &bodies {
+                for auth in [None, Some(token.as_str()), Some("dc1.x.1.y")] {
+                    let (status, _, value) = server
+                        .raw(
+                            method.clone(),
+                            path,
+                            auth,
+                            Some("application/json"),
+                            body.to_string().into_bytes(),
+                        )
+                        .await;
+                    assert!(
+                        status.as_u16() < 500,
+                        "{method} {path} {body}: {status} {value}"
+                    );
+                    if !status.is_success() {
+                        assert!(value["code"].is_string(), "{status} {value}");
+                    }
+                }
+            }
+        }
+        let mut raw = vec![0u8; (round * 97) % 3000];
+        OsRng.fill_bytes(&mut raw);
+        let (status, _, value) = server
+            .raw(
+                hyper::Method::POST,
+                "/v1/keys",
+                Some(&token),
+                Some("application/json"),
+                raw,
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{value}");
+    }
     server.stop().await;
 }
