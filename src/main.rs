@@ -1,92 +1,117 @@
-//! Demonstration of the protocol core: two in-process devices set up a PQXDH session and
-//! exchange messages through the Double Ratchet. (Becomes the all-in-one server once the key
-//! server and relay land.)
+//! `e2ee`: the all-in-one server. The key server and the relay in one process, on one port,
+//! storing everything under one data directory (SQLite, WAL) by default:
+//!
+//! ```text
+//! cargo run --release                 # http://127.0.0.1:8080, data in ./data
+//!   /v1/...             key server (HTTP + JSON, OpenAPI at /openapi.json)
+//!   /v1/relay/ws        relay (WebSocket, authenticated by a ticket from POST /v1/tickets)
+//! cargo run --release -- demo         # the protocol core alone, in-process
+//! ```
+//!
+//! The relay verifies connection tickets with the key server's ticket key directly (same
+//! process), so no key needs to be configured. Every key server flag (`--keyserver-*`) and
+//! relay flag (`--relay-*`) of the standalone binaries works here too; `--help` lists them.
 
-use e2ee_core::{
-    Address, Error, IdentityKeyPair, IdentityStore, InMemoryStore, KemPreKey, KemPreKeyKind,
-    OneTimePreKey, PreKeyBundle, SafetyNumber, SessionCipher, SignedPreKey,
-};
-use rand_core::OsRng;
+mod demo;
 
-fn main() -> Result<(), Error> {
-    let cipher = SessionCipher::default();
-    let (alice_addr, bob_addr) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
-    let mut alice = InMemoryStore::new(IdentityKeyPair::generate(&mut OsRng));
-    let bob_identity = IdentityKeyPair::generate(&mut OsRng);
-    let mut bob = InMemoryStore::new(bob_identity.clone());
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
 
-    // Bob publishes prekeys (normally uploaded to the key server).
-    let spk = SignedPreKey::generate(&mut OsRng, &bob_identity, 1, now());
-    let otks = OneTimePreKey::generate_batch(&mut OsRng, 1, 10);
-    let kem = KemPreKey::generate(&mut OsRng, &bob_identity, 1, KemPreKeyKind::OneTime, now());
-    let bundle = PreKeyBundle {
-        identity: *bob_identity.public(),
-        signed_prekey: spk.public().clone(),
-        one_time_prekey: Some(otks[0].public()),
-        kem_prekey: Some(kem.public().clone()),
-    };
-    bob.add_signed_prekey(spk);
-    bob.add_one_time_prekeys(otks);
-    bob.add_kem_prekey(kem);
-    println!(
-        "bob's prekey bundle: {} bytes (ML-KEM-768 key included)",
-        bundle.to_bytes().len()
-    );
+#[derive(Debug, Parser)]
+#[command(
+    name = "e2ee",
+    version,
+    about = "All-in-one E2EE server: key server and relay on one port"
+)]
+struct Cli {
+    /// Address and port to serve the key server and the relay on.
+    #[arg(
+        long,
+        env = "E2EE_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    listen: std::net::SocketAddr,
 
-    // Alice starts a session from the bundle and talks.
-    cipher.process_bundle(&mut alice, &mut OsRng, &bob_addr, &bundle)?;
-    let script: [(bool, &str); 6] = [
-        (true, "hi bob, this is post-quantum"),
-        (true, "second message before you answer"),
-        (false, "hi alice!"),
-        (true, "every reply is a DH ratchet step"),
-        (false, "and keys are deleted as we go"),
-        (true, "bye"),
-    ];
-    for (from_alice, text) in script {
-        let (sender, receiver, from, to, name) = if from_alice {
-            (&mut alice, &mut bob, &alice_addr, &bob_addr, "alice")
-        } else {
-            (&mut bob, &mut alice, &bob_addr, &alice_addr, "bob  ")
-        };
-        let wire = cipher.encrypt(sender, &mut OsRng, to, text.as_bytes())?;
-        let plaintext = cipher.decrypt(receiver, from, &wire)?;
-        println!(
-            "{name} -> {:>4} wire bytes (type 0x{:02x}) -> {:?}",
-            wire.len(),
-            wire[0],
-            String::from_utf8_lossy(&plaintext)
-        );
-    }
+    #[command(subcommand)]
+    command: Option<Command>,
 
-    let number = |me: &InMemoryStore, my: &Address, peer: &Address| -> Result<String, Error> {
-        let mine = me.identity_key_pair()?.public().signing_key();
-        let theirs = me
-            .trusted_identity(peer)?
-            .ok_or(Error::InvalidArgument("no trusted identity"))?
-            .signing_key();
-        Ok(SafetyNumber::new(
-            my.user_id().as_bytes(),
-            &mine,
-            peer.user_id().as_bytes(),
-            &theirs,
-        )
-        .displayable()
-        .to_owned())
-    };
-    let (a, b) = (
-        number(&alice, &alice_addr, &bob_addr)?,
-        number(&bob, &bob_addr, &alice_addr)?,
-    );
-    println!("safety number (alice's view): {a}");
-    println!("safety number (bob's view):   {b}");
-    println!("safety numbers match: {}", a == b);
-    Ok(())
+    #[command(flatten, next_help_heading = "Key server")]
+    keyserver: e2ee_keyserver::Config,
+
+    #[command(flatten, next_help_heading = "Relay")]
+    relay: e2ee_relay::Config,
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the key server and the relay (the default).
+    Serve,
+    /// Run the in-process protocol demonstration and exit.
+    Demo,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum MainError {
+    #[error("key server: {0}")]
+    Keyserver(#[from] e2ee_keyserver::KeyserverError),
+    #[error("relay: {0}")]
+    Relay(#[from] e2ee_relay::StartError),
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("demo: {0}")]
+    Demo(#[from] e2ee_core::Error),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Demo) => demo::run().map_err(MainError::from),
+        Some(Command::Serve) | None => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+                )
+                .init();
+            serve(cli.listen, cli.keyserver, cli.relay).await
+        }
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("e2ee: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(
+    listen: std::net::SocketAddr,
+    keyserver_config: e2ee_keyserver::Config,
+    relay_config: e2ee_relay::Config,
+) -> Result<(), MainError> {
+    let keyserver = e2ee_keyserver::Keyserver::start(&keyserver_config).await?;
+    // Same process: the relay trusts exactly the tickets this key server signs, unless the
+    // operator pinned another key explicitly.
+    let relay = match relay_config.ticket_public_key.as_deref() {
+        Some(_) => e2ee_relay::Relay::start(&relay_config).await?,
+        None => {
+            e2ee_relay::Relay::start_with_ticket_key(
+                &relay_config,
+                keyserver.ticket_verifying_key(),
+            )
+            .await?
+        }
+    };
+    let app = keyserver.router().merge(e2ee_relay::router(relay));
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(addr = %listener.local_addr()?, "e2ee server (key server + relay) listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    keyserver.close().await;
+    Ok(())
 }

@@ -1,0 +1,150 @@
+//! Whole stack: the all-in-one `e2ee` binary serves the key server and the relay on one
+//! port, and the relay accepts exactly the tickets that key server signs.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::{
+    process::Stdio,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use e2ee_relay::{
+    client::RelayClient,
+    wire::{Address, ClientFrame, OutEnvelope, SendStatus, ServerFrame},
+};
+use e2ee_ticket::Ticket;
+use ed25519_dalek::SigningKey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn ticket(key: &SigningKey, user: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    Ticket {
+        user_id: user.into(),
+        device_id: 1,
+        issued_at: now,
+        expires_at: now + 600,
+    }
+    .sign_to_text(key)
+    .unwrap()
+}
+
+async fn http_get_status(addr: &str, path: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    String::from_utf8_lossy(&buf)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn all_in_one_binary_serves_key_server_and_relay_on_one_port() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let dir = std::env::temp_dir().join(format!("e2ee-stack-{}", std::process::id()));
+        let key = SigningKey::from_bytes(&[7u8; 32]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2ee"))
+            .arg("--listen")
+            .arg(&addr)
+            .arg("--keyserver-data-dir")
+            .arg(&dir)
+            .arg("--relay-data-dir")
+            .arg(&dir)
+            .arg("--keyserver-ticket-key")
+            .arg(STANDARD.encode(key.to_bytes()))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut up = false;
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(up, "server did not start");
+
+        // Key server on this port.
+        assert!(
+            http_get_status(&addr, "/openapi.json")
+                .await
+                .contains("200")
+        );
+        // Relay on the same port, trusting the key server's ticket key without configuration.
+        let forged = ticket(&SigningKey::from_bytes(&[8u8; 32]), "mallory");
+        assert_eq!(
+            RelayClient::connect(&addr, &forged)
+                .await
+                .unwrap_err()
+                .status(),
+            Some(401)
+        );
+        let mut alice = RelayClient::connect(&addr, &ticket(&key, "alice"))
+            .await
+            .unwrap();
+        let mut bob = RelayClient::connect(&addr, &ticket(&key, "bob"))
+            .await
+            .unwrap();
+        assert_eq!(
+            alice.recv().await.unwrap(),
+            ServerFrame::QueueDrained { count: 0 }
+        );
+        assert_eq!(
+            bob.recv().await.unwrap(),
+            ServerFrame::QueueDrained { count: 0 }
+        );
+        alice
+            .send(&ClientFrame::Send(vec![OutEnvelope {
+                flags: 0,
+                msg_id: 1,
+                recipients: vec![Address::new("bob", 1)],
+                payload: b"ciphertext".to_vec(),
+            }]))
+            .await
+            .unwrap();
+        assert_eq!(
+            alice.recv().await.unwrap(),
+            ServerFrame::SendResult(vec![(1, SendStatus::Stored)])
+        );
+        match bob.recv().await.unwrap() {
+            ServerFrame::Deliver(d) => assert_eq!(&d.payload[..], b"ciphertext"),
+            other => panic!("{other:?}"),
+        }
+        // Both databases live under the one data directory.
+        assert!(dir.join("relay.db").exists());
+        assert!(std::fs::read_dir(&dir).unwrap().count() >= 2);
+        child.start_kill().unwrap();
+        let _ = child.wait().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[test]
+fn demo_subcommand_still_runs_the_protocol_demonstration() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_e2ee"))
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("safety numbers match: true"), "{text}");
+}
