@@ -433,6 +433,7 @@ impl DeviceList {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
     use rand_core::OsRng;
 
     use super::*;
@@ -683,5 +684,36 @@ mod tests {
         assert!(!text.contains("4242"), "{text}");
         assert!(!text.contains("66, 66"), "{text}");
         assert!(text.contains("AccountIdentityKey("), "{text}");
+    }
+
+    proptest! {
+        #[test]
+        fn decoders_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+            let _ = DeviceCertificate::from_bytes(&bytes);
+            let _ = DeviceList::from_bytes(&bytes);
+            let _ = AccountIdentityKey::from_bytes(&bytes);
+        }
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        let account = AccountIdentityKeyPair::generate(&mut OsRng);
+        let cert = DeviceCertificate::sign(&account, "alice", 1, &device(), 9).unwrap();
+        let bytes = cert.to_bytes();
+        for cut in 0..bytes.len() {
+            assert!(
+                DeviceCertificate::from_bytes(&bytes[..cut]).is_err(),
+                "{cut}"
+            );
+        }
+        let entry = DeviceEntry {
+            device_id: 1,
+            identity: device(),
+        };
+        let list = DeviceList::sign(&account, "alice", 1, 9, vec![entry]).unwrap();
+        let bytes = list.to_bytes();
+        for cut in 0..bytes.len() {
+            assert!(DeviceList::from_bytes(&bytes[..cut]).is_err(), "{cut}");
+        }
     }
 }
