@@ -29,6 +29,7 @@ on_both_backends!(
     bundle_fetches_are_rate_limited,
     tickets_verify_with_the_published_key,
     one_account_cannot_drain_one_time_keys,
+    concurrent_all_device_fetches_take_one_key_per_device,
 );
 
 fn decode(v: &Value) -> Vec<u8> {
@@ -746,5 +747,76 @@ async fn one_account_cannot_drain_one_time_keys(backend: Backend) {
     let bob = Account::register(&server, "bob").await;
     let (_, b) = server.get(&path, Some(bob.token(0))).await;
     assert!(!b["one_time_prekey"].is_null(), "{b}");
+    server.stop().await;
+}
+
+async fn concurrent_all_device_fetches_take_one_key_per_device(backend: Backend) {
+    const OTK: usize = 25;
+    const FETCHES: usize = 40;
+    let server = Server::start(backend).await;
+    let mut alice = Account::register(&server, "alice").await;
+    alice.add_device(&server, 2).await;
+    for i in 0..2 {
+        let (s, _) = server
+            .post(
+                "/v1/keys",
+                Some(alice.token(i)),
+                &key_upload(&alice.devices[i].identity, 1, OTK, 0, true),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    let bob = Account::register(&server, "bob").await;
+    let server = std::sync::Arc::new(server);
+    let mut tasks = vec![];
+    for i in 0..FETCHES {
+        let server = server.clone();
+        let token = bob.token(0).to_owned();
+        // Half fetch all devices, half fetch device 2 alone: both paths race for device 2.
+        let path = if i % 2 == 0 {
+            format!("/v1/bundles/{}", alice.user_id)
+        } else {
+            format!("/v1/bundles/{}/2", alice.user_id)
+        };
+        tasks.push(tokio::spawn(async move {
+            let (status, body) = server.get(&path, Some(&token)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let views = match body["bundles"].as_array() {
+                Some(all) => all.clone(),
+                None => vec![body],
+            };
+            views
+                .iter()
+                .map(|v| {
+                    let bundle = PreKeyBundle::from_bytes(&decode(&v["bundle"])).unwrap();
+                    (
+                        v["device_id"].as_u64().unwrap(),
+                        bundle.one_time_prekey.map(|k| k.id),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut served: [Vec<u32>; 2] = [vec![], vec![]];
+    let mut fetched = [0usize; 2];
+    for t in tasks {
+        for (device, otk) in t.await.unwrap() {
+            let d = usize::from(device == 2);
+            fetched[d] += 1;
+            served[d].extend(otk);
+        }
+    }
+    assert_eq!(fetched, [FETCHES / 2, FETCHES]);
+    for ids in &served {
+        let unique: HashSet<_> = ids.iter().collect();
+        assert_eq!(
+            unique.len(),
+            ids.len(),
+            "a one-time prekey was served twice"
+        );
+    }
+    assert_eq!(served[0].len(), FETCHES / 2);
+    assert_eq!(served[1].len(), OTK);
+    let server = std::sync::Arc::into_inner(server).unwrap();
     server.stop().await;
 }
