@@ -409,6 +409,10 @@ fn one_ciphertext_for_a_group_of_256() {
     // One payload of the same size (one AEAD, one signature), one distribution for everyone.
     assert_eq!(s.message.len(), b.message.len());
     assert_eq!(b.recipients.len(), 255);
+    // The recipient list is shared between sends, not rebuilt per message.
+    let again = big.encrypt(&mut r, &text).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&b.recipients, &again.recipients));
+    assert!(again.distribution.is_none());
     assert_eq!(b.distribute_to.len(), 255);
     let d = b.distribution.clone().unwrap();
     // Every member decrypts the very same bytes (a sample here, to keep debug tests fast).
@@ -463,7 +467,7 @@ fn group_receipts_aggregate_over_member_devices() {
     let mut r = rng(11);
     let out = send(&mut g, &mut r, "alice", b"lunch?");
     let mut tracker = ReceiptTracker::new();
-    tracker.track(out.message_id, out.recipients.clone());
+    tracker.track(out.message_id, out.recipients.iter().cloned());
     let mut events = Vec::new();
     for name in ["bob", "carol"] {
         let got = g

@@ -312,7 +312,7 @@ fn group_membership_follows_verified_device_lists() {
     group.set_members(members(&dir)).unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(12);
     let first = group.encrypt(&mut rng, b"1").unwrap();
-    assert_eq!(first.recipients, [bob.devices[0].address.clone()]);
+    assert_eq!(*first.recipients, [bob.devices[0].address.clone()]);
 
     // Bob signs in a second device: it gets the current key, no rotation.
     bob.devices.push(Device::new("bob", 2, 13));

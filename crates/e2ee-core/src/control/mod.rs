@@ -14,9 +14,9 @@
 //!                             || group_id
 //! ```
 //!
-//! The relay sees only the ciphertext length; padding to 128-byte blocks makes a receipt, a
-//! typing indicator, a distribution with a group id of up to 34 bytes and a text of up to
-//! 124 bytes all the same size.
+//! The relay sees only the ciphertext length; padding to 128-byte blocks makes a receipt for
+//! up to 15 messages, a typing indicator, a distribution with a group id of up to 52 bytes and
+//! an application message of up to 126 bytes all the same size.
 
 mod receipts;
 
@@ -278,6 +278,38 @@ mod tests {
         .to_bytes()
         .unwrap();
         assert_eq!(text.len(), receipt.len());
+    }
+
+    #[test]
+    fn documented_single_block_sizes() {
+        let one_block = |c: Content| c.to_bytes().unwrap().len() == CONTENT_PADDING_BLOCK;
+        assert!(one_block(Content::Message(vec![1; 126])));
+        assert!(!one_block(Content::Message(vec![1; 127])));
+        let receipt = |n| {
+            Content::Receipt(Receipt {
+                kind: ReceiptKind::Read,
+                message_ids: vec![MessageId(9); n],
+            })
+        };
+        assert!(one_block(receipt(15)));
+        assert!(!one_block(receipt(16)));
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        use rand_core::SeedableRng;
+        for (len, fits) in [(52, true), (53, false)] {
+            let mut session = crate::group::GroupSession::new(
+                GroupId::new(&vec![b'g'; len]).unwrap(),
+                crate::Address::new("a", 1).unwrap(),
+            );
+            session
+                .add_member(crate::Address::new("b", 1).unwrap())
+                .unwrap();
+            let d = session
+                .encrypt(&mut rng, b"x")
+                .unwrap()
+                .distribution
+                .unwrap();
+            assert_eq!(one_block(Content::from(d)), fits);
+        }
     }
 
     #[test]

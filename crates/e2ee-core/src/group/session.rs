@@ -9,7 +9,10 @@
 //!   distributes it to the remaining members only, so the removed device cannot read
 //!   anything sent after its removal.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use rand_core::{CryptoRng, RngCore};
 
@@ -35,8 +38,9 @@ pub struct GroupSend {
     pub message: Vec<u8>,
     /// Its id, for receipts.
     pub message_id: MessageId,
-    /// Every other member device.
-    pub recipients: Vec<Address>,
+    /// Every other member device, sorted. Shared (not copied) between sends while the
+    /// membership is unchanged, so its cost does not grow with the group per message.
+    pub recipients: Arc<[Address]>,
 }
 
 /// A decrypted group message.
@@ -60,6 +64,8 @@ pub struct GroupSession {
     /// Members holding our current sender key.
     distributed: BTreeSet<Address>,
     inbound: BTreeMap<Address, SenderKeyRecord>,
+    /// `members` as a shared slice; rebuilt after a membership change.
+    recipients: Option<Arc<[Address]>>,
 }
 
 impl GroupSession {
@@ -73,6 +79,7 @@ impl GroupSession {
             rotate: false,
             distributed: BTreeSet::new(),
             inbound: BTreeMap::new(),
+            recipients: None,
         }
     }
 
@@ -108,6 +115,7 @@ impl GroupSession {
             return Err(GroupError::TooManyMembers);
         }
         self.members.insert(device);
+        self.recipients = None;
         Ok(true)
     }
 
@@ -120,6 +128,7 @@ impl GroupSession {
         self.inbound.remove(device);
         self.distributed.remove(device);
         self.rotate = true;
+        self.recipients = None;
         true
     }
 
@@ -150,6 +159,7 @@ impl GroupSession {
             self.remove_member(device);
         }
         self.members.extend(wanted);
+        self.recipients = None;
         Ok(())
     }
 
@@ -193,8 +203,14 @@ impl GroupSession {
             distribute_to,
             message,
             message_id,
-            recipients: self.members.iter().cloned().collect(),
+            recipients: self.recipients(),
         })
+    }
+
+    fn recipients(&mut self) -> Arc<[Address]> {
+        self.recipients
+            .get_or_insert_with(|| self.members.iter().cloned().collect())
+            .clone()
     }
 
     /// Our current sender key for re-sending to a member that lost it (e.g. a restored

@@ -1,0 +1,384 @@
+//! Test vectors for the group layer (`vectors/groups/groups.json`, described in
+//! `vectors/groups/README.md`).
+//!
+//! * `group_vectors_do_not_drift` regenerates the file from fixed seeds through the public API
+//!   and fails on any byte of difference (`E2EE_WRITE_VECTORS=1` rewrites it).
+//! * `group_vectors_match_the_spec` re-derives every recorded value from the formulas of
+//!   `docs/protocol-groups.md` with the primitive crates directly (hmac, hkdf, aes-gcm,
+//!   ed25519-dalek), then replays the deliveries and rejections through `GroupSession`.
+
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+use aes_gcm::{Aes256Gcm, KeyInit, aead::Aead};
+use e2ee_core::{
+    Address, IdentityKeyPair,
+    account::{
+        AccountIdentityKey, AccountIdentityKeyPair, DeviceCertificate, DeviceEntry, DeviceList,
+    },
+    control::{Content, Receipt, ReceiptKind, Typing},
+    group::{GroupError, GroupId, GroupSession, MessageId, SenderKeyDistribution},
+};
+use ed25519_dalek::{Signature, VerifyingKey};
+use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+const GROUP_ID: &[u8] = b"vector-group";
+const PLAINTEXTS: [&str; 6] = ["m0", "m1: skipped then late", "m2", "m3", "m4", "m5 last"];
+/// Delivery order to the receiver (message indices); a repeat must be a duplicate.
+const DELIVERY: [usize; 8] = [0, 3, 5, 1, 3, 4, 2, 0];
+
+fn path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../vectors/groups/groups.json")
+}
+
+fn alice() -> Address {
+    Address::new("alice", 1).unwrap()
+}
+fn bob() -> Address {
+    Address::new("bob", 1).unwrap()
+}
+
+fn error_name(e: &GroupError) -> String {
+    match e {
+        GroupError::Decode(d) => format!("Decode({d:?})"),
+        GroupError::Key(_) => "InvalidSignature".into(),
+        GroupError::AuthenticationFailed => "AuthenticationFailed".into(),
+        GroupError::UnknownSenderKey { .. } => "UnknownSenderKey".into(),
+        GroupError::Duplicate { iteration } => format!("Duplicate({iteration})"),
+        GroupError::TooFarAhead { jump } => format!("TooFarAhead({jump})"),
+        GroupError::NotAMember(_) => "NotAMember".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn receiver(distribution: &SenderKeyDistribution) -> GroupSession {
+    let mut r = GroupSession::new(GroupId::new(GROUP_ID).unwrap(), bob());
+    r.add_member(alice()).unwrap();
+    r.process_distribution(&alice(), distribution).unwrap();
+    r
+}
+
+fn result_name(r: Result<Vec<u8>, GroupError>) -> String {
+    match r {
+        Ok(p) => format!("ok:{}", String::from_utf8(p).unwrap()),
+        Err(e) => error_name(&e),
+    }
+}
+
+/// The rejected inputs, built from a genuine message at iteration 1.
+fn rejections(genuine: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut flip_sig = genuine.to_vec();
+    let n = flip_sig.len();
+    flip_sig[n - 1] ^= 0x01;
+    out.push(("signature byte flipped", flip_sig));
+    let mut flip_ct = genuine.to_vec();
+    flip_ct[6] ^= 0x01;
+    out.push(("ciphertext byte flipped", flip_ct));
+    let mut key_id = genuine.to_vec();
+    key_id[1] ^= 0x01;
+    out.push(("unknown key id", key_id));
+    let mut iteration = genuine.to_vec();
+    iteration[5] = 0x02;
+    out.push(("iteration changed (1 -> 2)", iteration));
+    let mut version = genuine.to_vec();
+    version[0] = 0x02;
+    out.push(("version 2", version));
+    out.push(("truncated", genuine[..85].to_vec()));
+    let mut padded = genuine[..5].to_vec();
+    padded.extend_from_slice(&[0x81, 0x00]);
+    padded.extend_from_slice(&genuine[6..]);
+    out.push(("non-canonical varint iteration", padded));
+    let mut far = genuine[..5].to_vec();
+    far.extend_from_slice(&[0xaa, 0xc3, 0x01]); // 25,002
+    far.extend_from_slice(&genuine[6..]);
+    out.push(("iteration 25,002 (bad signature)", far));
+    out
+}
+
+fn generate() -> Value {
+    let mut rng = ChaCha20Rng::seed_from_u64(500);
+    let group = GroupId::new(GROUP_ID).unwrap();
+    let mut sender = GroupSession::new(group.clone(), alice());
+    sender.add_member(bob()).unwrap();
+    let sends: Vec<_> = PLAINTEXTS
+        .iter()
+        .map(|p| sender.encrypt(&mut rng, p.as_bytes()).unwrap())
+        .collect();
+    let distribution = sends[0].distribution.clone().unwrap();
+    let dist_bytes = distribution.to_bytes();
+
+    let mut r = receiver(&distribution);
+    let delivery: Vec<Value> = DELIVERY
+        .iter()
+        .map(|&i| {
+            let result = r.decrypt(&alice(), &sends[i].message).map(|p| p.plaintext);
+            json!({ "message": i, "result": result_name(result) })
+        })
+        .collect();
+
+    let rejected: Vec<Value> = rejections(&sends[1].message)
+        .into_iter()
+        .map(|(name, bytes)| {
+            let result = receiver(&distribution)
+                .decrypt(&alice(), &bytes)
+                .map(|p| p.plaintext);
+            json!({ "name": name, "wire": hex::encode(&bytes), "error": result_name(result) })
+        })
+        .collect();
+
+    // A member joining after message 5: its distribution starts at iteration 6.
+    let mut late_sender = sender;
+    late_sender
+        .add_member(Address::new("carol", 1).unwrap())
+        .unwrap();
+    let m6 = late_sender.encrypt(&mut rng, b"m6 for carol too").unwrap();
+    let late = m6.distribution.clone().unwrap();
+
+    let contents: Vec<Value> = [
+        ("application message", Content::Message(b"hello".to_vec())),
+        (
+            "delivery receipt",
+            Content::Receipt(Receipt {
+                kind: ReceiptKind::Delivered,
+                message_ids: vec![sends[0].message_id, sends[1].message_id],
+            }),
+        ),
+        (
+            "read receipt",
+            Content::Receipt(Receipt {
+                kind: ReceiptKind::Read,
+                message_ids: vec![MessageId(u64::MAX)],
+            }),
+        ),
+        (
+            "typing in group",
+            Content::Typing(Typing {
+                started: true,
+                group_id: Some(group.clone()),
+            }),
+        ),
+        (
+            "sender-key distribution",
+            Content::from(distribution.clone()),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, c)| json!({ "name": name, "bytes": hex::encode(&c.to_bytes().unwrap()[..]) }))
+    .collect();
+
+    let mut rng = ChaCha20Rng::seed_from_u64(501);
+    let account = AccountIdentityKeyPair::generate(&mut rng);
+    let other = AccountIdentityKeyPair::generate(&mut rng);
+    let devices: Vec<IdentityKeyPair> = (0..2)
+        .map(|_| IdentityKeyPair::generate(&mut rng))
+        .collect();
+    let entries: Vec<DeviceEntry> = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| DeviceEntry {
+            device_id: i as u32 + 1,
+            identity: *d.public(),
+        })
+        .collect();
+    let list = DeviceList::sign(&account, "alice", 3, 1_700_000_300, entries.clone()).unwrap();
+    let forged = DeviceList::sign(&other, "alice", 4, 1_700_000_400, entries).unwrap();
+    let cert =
+        DeviceCertificate::sign(&account, "alice", 2, devices[1].public(), 1_700_000_200).unwrap();
+
+    json!({
+        "description": "Sender keys (docs/protocol-groups.md): one sender key, six messages delivered out of order with a skipped, a late and duplicate delivery; rejected inputs; a late joiner's distribution; padded control messages; a device list and certificate.",
+        "group_id": hex::encode(GROUP_ID),
+        "sender_key": {
+            "key_id": distribution.key_id(),
+            "signing_public_key": hex::encode(distribution.signing_key()),
+            "distribution": hex::encode(&dist_bytes[..]),
+        },
+        "messages": sends.iter().zip(PLAINTEXTS).map(|(s, p)| json!({
+            "plaintext": p,
+            "message_id": format!("{:016x}", s.message_id.0),
+            "wire": hex::encode(&s.message),
+        })).collect::<Vec<_>>(),
+        "delivery": delivery,
+        "rejections": rejected,
+        "late_joiner": {
+            "distribution": hex::encode(&late.to_bytes()[..]),
+            "readable": hex::encode(&m6.message),
+            "plaintext": "m6 for carol too",
+        },
+        "contents": contents,
+        "device_list": {
+            "account_public_key": hex::encode(account.public().to_bytes()),
+            "list": hex::encode(list.to_bytes()),
+            "list_signed_by_another_key": hex::encode(forged.to_bytes()),
+            "certificate": hex::encode(cert.to_bytes()),
+        },
+    })
+}
+
+fn render() -> String {
+    serde_json::to_string_pretty(&generate()).unwrap() + "\n"
+}
+
+#[test]
+fn group_vectors_do_not_drift() {
+    let fresh = render();
+    if std::env::var_os("E2EE_WRITE_VECTORS").is_some() {
+        std::fs::write(path(), &fresh).unwrap();
+    }
+    let committed = std::fs::read_to_string(path()).unwrap();
+    assert!(
+        committed == fresh,
+        "vectors/groups/groups.json differs from the generator"
+    );
+}
+
+fn h(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().unwrap()).unwrap()
+}
+
+fn hmac(key: &[u8], byte: u8) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+    mac.update(&[byte]);
+    mac.finalize().into_bytes().into()
+}
+
+#[test]
+fn group_vectors_match_the_spec() {
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(path()).unwrap()).unwrap();
+    let group_id = h(&v["group_id"]);
+    let dist = h(&v["sender_key"]["distribution"]);
+    // Distribution layout: 0x01 || len || group_id || key_id || iteration || CK || signing key.
+    let g = group_id.len();
+    assert_eq!(dist[0], 0x01);
+    assert_eq!(usize::from(dist[1]), g);
+    assert_eq!(&dist[2..2 + g], &group_id[..]);
+    let key_id = u32::from_be_bytes(dist[2 + g..6 + g].try_into().unwrap());
+    assert_eq!(
+        u64::from(key_id),
+        v["sender_key"]["key_id"].as_u64().unwrap()
+    );
+    assert_eq!(&dist[6 + g..10 + g], &[0, 0, 0, 0]);
+    let mut chain: [u8; 32] = dist[10 + g..42 + g].try_into().unwrap();
+    let signing: [u8; 32] = dist[42 + g..74 + g].try_into().unwrap();
+    assert_eq!(dist.len(), 74 + g);
+    assert_eq!(signing.to_vec(), h(&v["sender_key"]["signing_public_key"]));
+    let verifying = VerifyingKey::from_bytes(&signing).unwrap();
+
+    for (i, m) in v["messages"].as_array().unwrap().iter().enumerate() {
+        let wire = h(&m["wire"]);
+        let mk = hmac(&chain, 0x01);
+        chain = hmac(&chain, 0x02);
+        let mut okm = [0u8; 44];
+        Hkdf::<Sha256>::new(Some(&[0u8; 32]), &mk)
+            .expand(b"E2EE-v1_SenderKey_MessageKeys", &mut okm)
+            .unwrap();
+        // header = 0x01 || key_id || varint(i) (i < 128 here: one byte).
+        let mut header = vec![0x01];
+        header.extend_from_slice(&key_id.to_be_bytes());
+        header.push(i as u8);
+        assert_eq!(&wire[..6], &header[..]);
+        let mut ad = b"E2EE-v1 group message".to_vec();
+        ad.push(g as u8);
+        ad.extend_from_slice(&group_id);
+        ad.extend_from_slice(&header);
+        let body = &wire[6..wire.len() - 64];
+        let mut signed = ad.clone();
+        signed.extend_from_slice(body);
+        let sig = Signature::from_bytes(&wire[wire.len() - 64..].try_into().unwrap());
+        verifying.verify_strict(&signed, &sig).unwrap();
+        let aes = Aes256Gcm::new_from_slice(&okm[..32]).unwrap();
+        let plaintext = aes
+            .decrypt(
+                aes_gcm::Nonce::from_slice(&okm[32..]),
+                aes_gcm::aead::Payload {
+                    msg: body,
+                    aad: &ad,
+                },
+            )
+            .unwrap();
+        assert_eq!(plaintext, m["plaintext"].as_str().unwrap().as_bytes());
+        assert_eq!(
+            m["message_id"].as_str().unwrap(),
+            format!("{:08x}{:08x}", key_id, i)
+        );
+    }
+
+    let distribution = SenderKeyDistribution::from_bytes(&dist).unwrap();
+    let messages: Vec<Vec<u8>> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| h(&m["wire"]))
+        .collect();
+    let mut r = receiver(&distribution);
+    for d in v["delivery"].as_array().unwrap() {
+        let i = d["message"].as_u64().unwrap() as usize;
+        let got = result_name(r.decrypt(&alice(), &messages[i]).map(|p| p.plaintext));
+        assert_eq!(
+            got,
+            d["result"].as_str().unwrap(),
+            "delivery of message {i}"
+        );
+    }
+    for case in v["rejections"].as_array().unwrap() {
+        let mut r = receiver(&distribution);
+        let got = result_name(r.decrypt(&alice(), &h(&case["wire"])).map(|p| p.plaintext));
+        assert_eq!(got, case["error"].as_str().unwrap(), "{}", case["name"]);
+        assert!(!got.starts_with("ok"));
+        // Nothing changed: the genuine message 1 still decrypts.
+        assert!(
+            r.decrypt(&alice(), &messages[1]).is_ok(),
+            "{}",
+            case["name"]
+        );
+    }
+
+    // The late joiner reads message 6 and none before it.
+    let late = SenderKeyDistribution::from_bytes(&h(&v["late_joiner"]["distribution"])).unwrap();
+    assert_eq!(late.iteration(), 6);
+    let mut carol = GroupSession::new(
+        GroupId::new(&group_id).unwrap(),
+        Address::new("carol", 1).unwrap(),
+    );
+    carol.add_member(alice()).unwrap();
+    carol.process_distribution(&alice(), &late).unwrap();
+    for m in &messages {
+        assert!(matches!(
+            carol.decrypt(&alice(), m),
+            Err(GroupError::Duplicate { .. })
+        ));
+    }
+    assert_eq!(
+        carol
+            .decrypt(&alice(), &h(&v["late_joiner"]["readable"]))
+            .unwrap()
+            .plaintext,
+        v["late_joiner"]["plaintext"].as_str().unwrap().as_bytes()
+    );
+
+    for c in v["contents"].as_array().unwrap() {
+        let bytes = h(&c["bytes"]);
+        assert_eq!(bytes.len() % 128, 0, "{}", c["name"]);
+        let content = Content::from_bytes(&bytes).unwrap();
+        assert_eq!(&content.to_bytes().unwrap()[..], &bytes[..]);
+    }
+
+    let account =
+        AccountIdentityKey::from_bytes(&h(&v["device_list"]["account_public_key"])).unwrap();
+    let list = DeviceList::from_bytes(&h(&v["device_list"]["list"])).unwrap();
+    list.verify(&account).unwrap();
+    let forged =
+        DeviceList::from_bytes(&h(&v["device_list"]["list_signed_by_another_key"])).unwrap();
+    assert!(forged.verify(&account).is_err());
+    let cert = DeviceCertificate::from_bytes(&h(&v["device_list"]["certificate"])).unwrap();
+    cert.verify(&account).unwrap();
+    assert_eq!(cert.identity(), &list.devices()[1].identity);
+}
