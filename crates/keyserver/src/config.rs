@@ -48,9 +48,10 @@ pub struct Config {
     )]
     pub ticket_lifetime_secs: u64,
 
-    /// Ed25519 public key (32 bytes, base64) of the app's own login service. When set,
-    /// registering an account or a device also requires `Authorization: Bearer <JWT>` signed
-    /// with it (alg EdDSA) whose `sub` is the user id, so devices bind to the app's users.
+    /// Public key (base64) of the app's own login service: 32-byte Ed25519 (JWT alg EdDSA) or
+    /// SEC1 P-256 point, 33 or 65 bytes (alg ES256). When set, registering an account or a
+    /// device also requires `Authorization: Bearer <JWT>` signed with it whose `sub` is the
+    /// user id, so devices bind to the app's users.
     #[arg(
         long = "keyserver-jwt-public-key",
         env = "E2EE_KEYSERVER_JWT_PUBLIC_KEY"

@@ -57,7 +57,7 @@ use zeroize::Zeroizing;
 pub use crate::{config::Config, error::KeyserverError, jwt::sign_app_token};
 use crate::{
     http::{AppState, Inner},
-    jwt::JwtVerifier,
+    jwt::{AppKey, JwtVerifier},
     ratelimit::RateLimiter,
     storage::Store,
 };
@@ -78,15 +78,21 @@ impl Keyserver {
     pub async fn start(config: &Config) -> Result<Self, KeyserverError> {
         let ticket_key = load_ticket_key(config).await?;
         let jwt = match config.jwt_public_key.as_deref() {
-            Some(text) => Some(JwtVerifier {
-                key: decode_key32(text, "JWT public key").and_then(|b| {
-                    VerifyingKey::from_bytes(&b).map_err(|_| {
-                        KeyserverError::Config("JWT public key is not an Ed25519 key".into())
-                    })
-                })?,
-                issuer: config.jwt_issuer.clone(),
-                audience: config.jwt_audience.clone(),
-            }),
+            Some(text) => {
+                let bytes = STANDARD
+                    .decode(text.trim())
+                    .map_err(|_| KeyserverError::Config("JWT public key is not base64".into()))?;
+                let key = AppKey::from_bytes(&bytes).ok_or_else(|| {
+                    KeyserverError::Config(
+                        "JWT public key must be a 32-byte Ed25519 key or a SEC1 P-256 point".into(),
+                    )
+                })?;
+                Some(JwtVerifier {
+                    key,
+                    issuer: config.jwt_issuer.clone(),
+                    audience: config.jwt_audience.clone(),
+                })
+            }
             None => None,
         };
         let store = Store::open(
