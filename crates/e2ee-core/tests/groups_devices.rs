@@ -291,10 +291,45 @@ fn a_changed_account_identity_is_an_explicit_event() {
         dir.update_device_list(&list(&new_bob, "bob", 2)),
         Err(GroupError::Key(_))
     ));
+    let alice = user("alice", 1, 20);
+    let before = dir
+        .safety_number("alice", &alice.account.public(), "bob")
+        .unwrap();
     dir.accept_account_change("bob", new_bob.account.public());
+    let after = dir
+        .safety_number("alice", &alice.account.public(), "bob")
+        .unwrap();
+    assert_ne!(before.displayable(), after.displayable());
     assert!(dir.device_list("bob").is_none());
     dir.update_device_list(&list(&new_bob, "bob", 1)).unwrap();
     assert_eq!(dir.devices("bob").unwrap().len(), 1);
+}
+
+#[test]
+fn safety_numbers_are_per_user_pair_over_account_keys() {
+    let mut alice = user("alice", 1, 21);
+    let mut bob = user("bob", 2, 22);
+    let mut alice_dir = directory(&[("bob", &bob)]);
+    let bob_dir = directory(&[("alice", &alice)]);
+    let ours = alice_dir
+        .safety_number("alice", &alice.account.public(), "bob")
+        .unwrap();
+    let theirs = bob_dir
+        .safety_number("bob", &bob.account.public(), "alice")
+        .unwrap();
+    assert_eq!(ours.displayable(), theirs.displayable());
+    // A new device on either side changes nothing.
+    bob.devices.push(Device::new("bob", 3, 23));
+    alice.devices.push(Device::new("alice", 2, 24));
+    alice_dir.update_device_list(&list(&bob, "bob", 2)).unwrap();
+    let again = alice_dir
+        .safety_number("alice", &alice.account.public(), "bob")
+        .unwrap();
+    assert_eq!(again, ours);
+    assert!(matches!(
+        alice_dir.safety_number("alice", &alice.account.public(), "carol"),
+        Err(GroupError::UntrustedAccount { .. })
+    ));
 }
 
 #[test]

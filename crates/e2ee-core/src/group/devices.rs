@@ -18,6 +18,7 @@ use super::GroupError;
 use crate::{
     account::{AccountIdentityKey, DeviceCertificate, DeviceList},
     address::Address,
+    fingerprint::SafetyNumber,
     identity::IdentityKey,
     prekeys::PreKeyBundle,
     session_cipher::SessionCipher,
@@ -128,6 +129,28 @@ impl DeviceDirectory {
         }
         entry.list = Some(list.clone());
         Ok(())
+    }
+
+    /// The safety number between our account and `their_user_id`'s trusted account identity:
+    /// one number per pair of users, whatever their device counts, changing only when an
+    /// account identity changes (`docs/protocol.md`, safety numbers, with the account key).
+    pub fn safety_number(
+        &self,
+        our_user_id: &str,
+        our_account: &AccountIdentityKey,
+        their_user_id: &str,
+    ) -> Result<SafetyNumber, GroupError> {
+        let theirs = self
+            .account(their_user_id)
+            .ok_or_else(|| GroupError::UntrustedAccount {
+                user_id: their_user_id.to_owned(),
+            })?;
+        Ok(SafetyNumber::new(
+            our_user_id.as_bytes(),
+            &our_account.to_bytes(),
+            their_user_id.as_bytes(),
+            &theirs.to_bytes(),
+        ))
     }
 
     /// The newest verified device list of `user_id`.
