@@ -11,6 +11,9 @@ use e2ee_core::{
     Address, IdentityKey, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind,
     KemPreKeyPublic, OneTimePreKey, OneTimePreKeyPublic, PreKeyBundle, SessionCipher,
     SessionRecord, SessionStore, SignedPreKey, SignedPreKeyPublic,
+    account::{
+        AccountIdentityKey, AccountIdentityKeyPair, DeviceCertificate, DeviceEntry, DeviceList,
+    },
     message::{PreKeyMessage, RatchetMessage},
 };
 use rand_chacha::ChaCha20Rng;
@@ -65,17 +68,40 @@ fn decode(target: &str, data: &[u8]) {
                 }
             }
         }
+        "account" => {
+            let Some((&which, rest)) = data.split_first() else {
+                return;
+            };
+            match which % 3 {
+                0 => {
+                    if let Ok(k) = AccountIdentityKey::from_bytes(rest) {
+                        assert_eq!(&k.to_bytes()[..], rest);
+                    }
+                }
+                1 => {
+                    if let Ok(c) = DeviceCertificate::from_bytes(rest) {
+                        assert_eq!(c.to_bytes(), rest);
+                    }
+                }
+                _ => {
+                    if let Ok(l) = DeviceList::from_bytes(rest) {
+                        assert_eq!(l.to_bytes(), rest);
+                    }
+                }
+            }
+        }
         other => panic!("unknown target {other}"),
     }
 }
 
-const TARGETS: [&str; 6] = [
+const TARGETS: [&str; 7] = [
     "ratchet_message",
     "prekey_message",
     "session_record",
     "prekey_bundle",
     "identity_key",
     "prekey_public",
+    "account",
 ];
 
 /// Valid encodings for each target, produced through the public API.
@@ -110,6 +136,20 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
     let reply = cipher.encrypt(&mut bob, &mut rng, &a, b"reply").unwrap();
     cipher.decrypt(&mut alice, &b, &reply).unwrap();
     let record = alice.load_session(&b).unwrap().unwrap().to_bytes().to_vec();
+    let account = AccountIdentityKeyPair::generate(&mut rng);
+    let certificate =
+        DeviceCertificate::sign(&account, "bob", 1, bob_id.public(), 1_700_000_000).unwrap();
+    let entries = vec![
+        DeviceEntry {
+            device_id: 1,
+            identity: *bob_id.public(),
+        },
+        DeviceEntry {
+            device_id: 2,
+            identity: *alice_id.public(),
+        },
+    ];
+    let list = DeviceList::sign(&account, "bob", 3, 1_700_000_000, entries).unwrap();
     let prefixed = |byte: u8, bytes: Vec<u8>| {
         let mut out = vec![byte];
         out.extend(bytes);
@@ -127,6 +167,9 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
             prefixed(1, otk.public().to_bytes().to_vec()),
         ),
         ("prekey_public", prefixed(2, kem.public().to_bytes())),
+        ("account", prefixed(0, account.public().to_bytes().to_vec())),
+        ("account", prefixed(1, certificate.to_bytes())),
+        ("account", prefixed(2, list.to_bytes())),
     ]
 }
 
