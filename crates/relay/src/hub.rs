@@ -24,7 +24,9 @@ use crate::{
 #[derive(Debug)]
 struct Entry {
     id: u64,
-    tx: mpsc::Sender<Delivery>,
+    // Boxed: the channel preallocates a block of slots per connection, and most
+    // connections are idle, so a slot is one pointer rather than a whole Delivery.
+    tx: mpsc::Sender<Box<Delivery>>,
     kick: Option<oneshot::Sender<()>>,
     lagged: Arc<AtomicBool>,
 }
@@ -33,7 +35,7 @@ struct Entry {
 #[derive(Debug)]
 pub(crate) struct Registration {
     pub(crate) id: u64,
-    pub(crate) rx: mpsc::Receiver<Delivery>,
+    pub(crate) rx: mpsc::Receiver<Box<Delivery>>,
     pub(crate) kicked: oneshot::Receiver<()>,
     pub(crate) lagged: Arc<AtomicBool>,
 }
@@ -143,7 +145,7 @@ impl Hub {
         let Some(e) = map.get(device) else {
             return Err(d);
         };
-        if e.tx.try_send(d).is_err() {
+        if e.tx.try_send(Box::new(d)).is_err() {
             e.lagged.store(true, Ordering::SeqCst);
         }
         Ok(())

@@ -408,7 +408,9 @@ where
                 break SessionEnd::Replaced;
             }
             msg = stream.next() => match msg {
-                Some(Ok(Message::Binary(b))) => s.on_frame(&b).await,
+                // Boxed: the frame handlers are the largest states of this loop, and
+                // keeping them out of line keeps every idle connection's task small.
+                Some(Ok(Message::Binary(b))) => Box::pin(s.on_frame(&b)).await,
                 Some(Ok(Message::Text(_))) => {
                     let _ = s.error(ErrorCode::Malformed, 0, 0, "text frames are not accepted").await;
                     s.close(CLOSE_PROTOCOL, "binary frames only").await;
@@ -419,12 +421,12 @@ where
             },
             d = reg.rx.recv() => match d {
                 Some(d) => {
-                    let mut r = s.push_live(d).await;
+                    let mut r = s.push_live(*d).await;
                     // Drain what else is queued, then flush once.
                     let mut n = 0;
                     while r.is_ok() && n < 64 {
                         match reg.rx.try_recv() {
-                            Ok(d) => { r = s.push_live(d).await; n += 1; }
+                            Ok(d) => { r = s.push_live(*d).await; n += 1; }
                             Err(_) => break,
                         }
                     }
@@ -434,7 +436,7 @@ where
             },
             _ = std::future::ready(()), if scanning => {
                 let cursor = s.scan.unwrap_or(0);
-                s.scan_page(cursor).await
+                Box::pin(s.scan_page(cursor)).await
             }
         };
         if let Err(end) = step {
