@@ -500,6 +500,49 @@ fn group_receipts_aggregate_over_member_devices() {
 }
 
 #[test]
+fn sessions_survive_serialisation_mid_conversation() {
+    let mut g = group_of(&["alice", "bob", "carol"]);
+    let mut r = rng(13);
+    let m: Vec<Vec<u8>> = (0..4u8)
+        .map(|i| send(&mut g, &mut r, "alice", &[i]).message)
+        .collect();
+    let c0 = send(&mut g, &mut r, "carol", b"c0").message;
+    // Bob has seen 0 and 3 (1 and 2 are skipped keys) and Carol's first.
+    assert_eq!(read(&mut g, "bob", "alice", &m[0]).unwrap(), [0]);
+    assert_eq!(read(&mut g, "bob", "alice", &m[3]).unwrap(), [3]);
+    assert_eq!(read(&mut g, "bob", "carol", &c0).unwrap(), b"c0");
+    g.get_mut("alice").unwrap().remove_member(&addr("carol", 1));
+    for name in ["alice", "bob", "carol"] {
+        let bytes = g[name].to_bytes();
+        let restored = GroupSession::from_bytes(&bytes).unwrap();
+        assert_eq!(&restored.to_bytes()[..], &bytes[..], "{name}");
+        g.insert(name.to_owned(), restored);
+    }
+    // Skipped keys, duplicate detection and the pending rotation all survived.
+    assert_eq!(read(&mut g, "bob", "alice", &m[2]).unwrap(), [2]);
+    assert_eq!(
+        read(&mut g, "bob", "alice", &m[3]),
+        Err(GroupError::Duplicate { iteration: 3 })
+    );
+    assert!(g["alice"].rotation_pending());
+    let next = send(&mut g, &mut r, "alice", b"after restore");
+    assert_eq!(next.distribute_to, [addr("bob", 1)]);
+    assert_eq!(
+        read(&mut g, "bob", "alice", &next.message).unwrap(),
+        b"after restore"
+    );
+    assert_eq!(read(&mut g, "bob", "alice", &m[1]).unwrap(), [1]);
+    // Non-canonical inputs are refused.
+    let bytes = g["bob"].to_bytes();
+    let mut trailing = bytes.to_vec();
+    trailing.push(0);
+    assert!(GroupSession::from_bytes(&trailing).is_err());
+    let mut version = bytes.to_vec();
+    version[0] = 2;
+    assert!(GroupSession::from_bytes(&version).is_err());
+}
+
+#[test]
 fn debug_output_has_no_key_material() {
     let mut r = rng(12);
     let mut g = GroupSession::new(gid(), addr("alice", 1));

@@ -15,7 +15,12 @@ use e2ee_core::{
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-const TARGETS: [&str; 3] = ["group_message", "group_distribution", "group_content"];
+const TARGETS: [&str; 4] = [
+    "group_message",
+    "group_distribution",
+    "group_content",
+    "group_session",
+];
 
 fn decode(target: &str, data: &[u8]) {
     match target {
@@ -32,6 +37,11 @@ fn decode(target: &str, data: &[u8]) {
         "group_content" => {
             if let Ok(c) = Content::from_bytes(data) {
                 assert_eq!(&c.to_bytes().unwrap()[..], data);
+            }
+        }
+        "group_session" => {
+            if let Ok(s) = GroupSession::from_bytes(data) {
+                assert_eq!(&s.to_bytes()[..], data);
             }
         }
         other => panic!("unknown target {other}"),
@@ -57,7 +67,19 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
             group_id: Some(group),
         }),
     ];
+    // Bob's side, with a sender key from Alice and a skipped key, and his own outbound key.
+    let mut bob = GroupSession::new(
+        GroupId::new(b"decoder-group").unwrap(),
+        Address::new("bob", 1).unwrap(),
+    );
+    let alice = Address::new("alice", 1).unwrap();
+    bob.add_member(alice.clone()).unwrap();
+    bob.process_distribution(&alice, &distribution).unwrap();
+    let later = session.encrypt(&mut rng, b"later").unwrap();
+    bob.decrypt(&alice, &later.message).unwrap();
+    bob.encrypt(&mut rng, b"from bob").unwrap();
     let mut out = vec![
+        ("group_session", bob.to_bytes().to_vec()),
         ("group_message", send.message),
         ("group_distribution", distribution.to_bytes().to_vec()),
     ];

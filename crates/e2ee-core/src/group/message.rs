@@ -57,13 +57,13 @@ impl GroupId {
         &self.0
     }
 
-    fn put(&self, out: &mut Vec<u8>) {
+    pub(crate) fn put(&self, out: &mut Vec<u8>) {
         // 1..=64 bytes, checked by every constructor.
         out.push(u8::try_from(self.0.len()).unwrap_or(u8::MAX));
         out.extend_from_slice(&self.0);
     }
 
-    fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    pub(crate) fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let len = usize::from(reader.u8()?);
         if len == 0 {
             return Err(DecodeError::InvalidField("empty group id"));

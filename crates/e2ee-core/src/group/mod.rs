@@ -34,4 +34,4 @@ pub use message::{
     DISTRIBUTION_FIXED_LEN, GROUP_FORMAT_VERSION, GroupId, GroupMessage, MIN_GROUP_MESSAGE_LEN,
     MessageId, SenderKeyDistribution,
 };
-pub use session::{GroupPlaintext, GroupSend, GroupSession};
+pub use session::{GROUP_SESSION_FORMAT_VERSION, GroupPlaintext, GroupSend, GroupSession};

@@ -18,8 +18,9 @@ use super::{
     message::{GroupId, GroupMessage, SenderKeyDistribution, associated_data},
 };
 use crate::{
+    codec::Reader,
     dh::hex_prefix,
-    error::KeyError,
+    error::{DecodeError, KeyError},
     limits::{MAX_FORWARD_JUMP, MAX_SKIPPED_KEYS},
     ratchet::{ChainKey, MessageKey},
 };
@@ -48,6 +49,26 @@ impl OutboundSenderKey {
 
     pub(crate) fn key_id(&self) -> u32 {
         self.key_id
+    }
+
+    /// `key_id u32 || iteration u32 || CK (32) || signing seed (32)`.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.key_id.to_be_bytes());
+        out.extend_from_slice(&self.chain.index().to_be_bytes());
+        out.extend_from_slice(self.chain.as_bytes());
+        out.extend_from_slice(self.signing.as_bytes());
+    }
+
+    pub(crate) fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let key_id = reader.u32()?;
+        let index = reader.u32()?;
+        let chain = Zeroizing::new(reader.array::<32>()?);
+        let seed = Zeroizing::new(reader.array::<32>()?);
+        Ok(Self {
+            key_id,
+            chain: ChainKey::new(*chain, index),
+            signing: SigningKey::from_bytes(&seed),
+        })
     }
 
     /// The next iteration this key will send.
@@ -130,6 +151,49 @@ impl InboundSenderKey {
             verifying: distribution.signing_key,
             skipped: VecDeque::new(),
         }
+    }
+
+    /// `key_id u32 || iteration u32 || CK (32) || signing public key (32) || count u16
+    /// (0..=2000) || count * (iteration u32 || MK (32))`, skipped iterations strictly ascending
+    /// and below the chain's iteration.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.key_id.to_be_bytes());
+        out.extend_from_slice(&self.chain.index().to_be_bytes());
+        out.extend_from_slice(self.chain.as_bytes());
+        out.extend_from_slice(self.verifying.as_bytes());
+        // At most MAX_SKIPPED_KEYS (2,000), enforced on every insertion.
+        out.extend_from_slice(&u16::try_from(self.skipped.len()).unwrap_or(0).to_be_bytes());
+        for key in &self.skipped {
+            out.extend_from_slice(&key.index().to_be_bytes());
+            out.extend_from_slice(key.seed());
+        }
+    }
+
+    pub(crate) fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let key_id = reader.u32()?;
+        let index = reader.u32()?;
+        let chain = Zeroizing::new(reader.array::<32>()?);
+        let verifying = VerifyingKey::from_bytes(&reader.array()?)
+            .map_err(|_| DecodeError::InvalidField("sender signing key"))?;
+        let count = usize::from(u16::from_be_bytes(reader.array()?));
+        if count > MAX_SKIPPED_KEYS {
+            return Err(DecodeError::TooLarge);
+        }
+        let mut skipped: VecDeque<MessageKey> = VecDeque::new();
+        for _ in 0..count {
+            let iteration = reader.u32()?;
+            if iteration >= index || skipped.back().is_some_and(|k| k.index() >= iteration) {
+                return Err(DecodeError::NonCanonical);
+            }
+            let seed = Zeroizing::new(reader.array::<32>()?);
+            skipped.push_back(MessageKey::new(*seed, iteration));
+        }
+        Ok(Self {
+            key_id,
+            chain: ChainKey::new(*chain, index),
+            verifying,
+            skipped,
+        })
     }
 
     #[cfg(test)]
@@ -246,6 +310,34 @@ impl SenderKeyRecord {
 
     pub(crate) fn len(&self) -> usize {
         self.states.len()
+    }
+
+    /// `count u8 (1..=5) || count * InboundSenderKey`, newest first, key ids distinct.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        // At most MAX_SENDER_KEY_STATES (5).
+        out.push(u8::try_from(self.states.len()).unwrap_or(0));
+        for state in &self.states {
+            state.encode(out);
+        }
+    }
+
+    pub(crate) fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let count = usize::from(reader.u8()?);
+        if count == 0 {
+            return Err(DecodeError::InvalidField("empty sender key record"));
+        }
+        if count > MAX_SENDER_KEY_STATES {
+            return Err(DecodeError::TooLarge);
+        }
+        let mut states: VecDeque<InboundSenderKey> = VecDeque::new();
+        for _ in 0..count {
+            let state = InboundSenderKey::decode(reader)?;
+            if states.iter().any(|s| s.key_id == state.key_id) {
+                return Err(DecodeError::NonCanonical);
+            }
+            states.push_back(state);
+        }
+        Ok(Self { states })
     }
 }
 

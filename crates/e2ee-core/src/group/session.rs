@@ -15,13 +15,42 @@ use std::{
 };
 
 use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroizing;
 
 use super::{
     GroupError, MAX_GROUP_MEMBERS,
     message::{GroupId, GroupMessage, MessageId, SenderKeyDistribution},
     sender_key::{OutboundSenderKey, SenderKeyRecord},
 };
-use crate::address::Address;
+use crate::{
+    address::{Address, MAX_USER_ID_LEN},
+    codec::Reader,
+    error::DecodeError,
+};
+
+/// Version byte of a serialised [`GroupSession`].
+pub const GROUP_SESSION_FORMAT_VERSION: u8 = 0x01;
+const FLAG_ROTATE: u8 = 0x01;
+const FLAG_OUTBOUND: u8 = 0x02;
+const MEMBER_HAS_KEY: u8 = 0x01;
+const MEMBER_HAS_RECORD: u8 = 0x02;
+
+fn put_address(out: &mut Vec<u8>, address: &Address) {
+    // 1..=128 bytes, checked by Address::new.
+    out.push(u8::try_from(address.user_id().len()).unwrap_or(0));
+    out.extend_from_slice(address.user_id().as_bytes());
+    out.extend_from_slice(&address.device_id().to_be_bytes());
+}
+
+fn read_address(reader: &mut Reader<'_>) -> Result<Address, DecodeError> {
+    let len = usize::from(reader.u8()?);
+    if len == 0 || len > MAX_USER_ID_LEN {
+        return Err(DecodeError::InvalidField("user id length"));
+    }
+    let user_id = std::str::from_utf8(reader.take(len)?)
+        .map_err(|_| DecodeError::InvalidField("user id not UTF-8"))?;
+    Address::new(user_id, reader.u32()?).map_err(|_| DecodeError::InvalidField("address"))
+}
 
 /// What one [`GroupSession::encrypt`] asks the caller to send.
 ///
@@ -265,6 +294,95 @@ impl GroupSession {
             plaintext,
             message_id: message.message_id(),
         })
+    }
+
+    /// Serialises the whole state (secret: store it encrypted at rest). Layout in
+    /// `docs/protocol-groups.md`, "Group session records".
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::new());
+        out.push(GROUP_SESSION_FORMAT_VERSION);
+        self.group_id.put(&mut out);
+        put_address(&mut out, &self.own);
+        let mut flags = 0;
+        if self.rotate {
+            flags |= FLAG_ROTATE;
+        }
+        if self.outbound.is_some() {
+            flags |= FLAG_OUTBOUND;
+        }
+        out.push(flags);
+        if let Some(outbound) = &self.outbound {
+            outbound.encode(&mut out);
+        }
+        // At most MAX_GROUP_MEMBERS - 1, enforced by every way in.
+        out.extend_from_slice(&u16::try_from(self.members.len()).unwrap_or(0).to_be_bytes());
+        for member in &self.members {
+            put_address(&mut out, member);
+            let record = self.inbound.get(member);
+            let mut flags = 0;
+            if self.distributed.contains(member) {
+                flags |= MEMBER_HAS_KEY;
+            }
+            if record.is_some() {
+                flags |= MEMBER_HAS_RECORD;
+            }
+            out.push(flags);
+            if let Some(record) = record {
+                record.encode(&mut out);
+            }
+        }
+        out
+    }
+
+    /// Decodes [`Self::to_bytes`] canonically: members strictly ascending, never ourselves,
+    /// no unknown flag bits, every count within its limit, no trailing bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut reader = Reader::new(bytes);
+        let version = reader.u8()?;
+        if version != GROUP_SESSION_FORMAT_VERSION {
+            return Err(DecodeError::UnknownVersion(version));
+        }
+        let group_id = GroupId::read(&mut reader)?;
+        let own = read_address(&mut reader)?;
+        let flags = reader.u8()?;
+        if flags & !(FLAG_ROTATE | FLAG_OUTBOUND) != 0 {
+            return Err(DecodeError::NonCanonical);
+        }
+        let outbound = if flags & FLAG_OUTBOUND != 0 {
+            Some(OutboundSenderKey::decode(&mut reader)?)
+        } else {
+            None
+        };
+        let count = usize::from(u16::from_be_bytes(reader.array()?));
+        if count >= MAX_GROUP_MEMBERS {
+            return Err(DecodeError::TooLarge);
+        }
+        let mut session = Self::new(group_id, own);
+        session.rotate = flags & FLAG_ROTATE != 0;
+        for _ in 0..count {
+            let member = read_address(&mut reader)?;
+            if member == session.own || session.members.last().is_some_and(|last| *last >= member) {
+                return Err(DecodeError::NonCanonical);
+            }
+            let member_flags = reader.u8()?;
+            if member_flags & !(MEMBER_HAS_KEY | MEMBER_HAS_RECORD) != 0
+                || (member_flags & MEMBER_HAS_KEY != 0 && outbound.is_none())
+            {
+                return Err(DecodeError::NonCanonical);
+            }
+            if member_flags & MEMBER_HAS_KEY != 0 {
+                session.distributed.insert(member.clone());
+            }
+            if member_flags & MEMBER_HAS_RECORD != 0 {
+                session
+                    .inbound
+                    .insert(member.clone(), SenderKeyRecord::decode(&mut reader)?);
+            }
+            session.members.insert(member);
+        }
+        reader.finish()?;
+        session.outbound = outbound;
+        Ok(session)
     }
 
     /// Sender-key states held for `sender` (for tests and diagnostics).
