@@ -543,6 +543,46 @@ fn sessions_survive_serialisation_mid_conversation() {
 }
 
 #[test]
+fn limits_and_misuse_are_typed_errors() {
+    let mut r = rng(14);
+    let mut g = group_of(&["alice", "bob"]);
+    let _ = send(&mut g, &mut r, "alice", b"x");
+    let d = g["alice"].current_distribution().unwrap();
+    // A distribution from a device that is not a member.
+    assert_eq!(
+        g.get_mut("bob")
+            .unwrap()
+            .process_distribution(&addr("mallory", 1), &d),
+        Err(GroupError::NotAMember(addr("mallory", 1)))
+    );
+    // Too many members at once.
+    let many: Vec<Address> = (0..MAX_GROUP_MEMBERS as u32)
+        .map(|i| addr("m", i))
+        .collect();
+    assert_eq!(
+        g.get_mut("bob").unwrap().set_members(many),
+        Err(GroupError::TooManyMembers)
+    );
+    // Plaintext over 64 KiB.
+    assert!(matches!(
+        g.get_mut("alice")
+            .unwrap()
+            .encrypt(&mut r, &vec![0; 64 * 1024 + 1]),
+        Err(GroupError::InvalidArgument(_))
+    ));
+    // A chain at iteration u32::MAX rotates rather than send (restored from storage).
+    let old_key = g["alice"].sender_key_id();
+    let mut bytes = g["alice"].to_bytes().to_vec();
+    let at = 1 + 1 + b"group-1".len() + 1 + b"alice".len() + 4 + 1 + 4;
+    bytes[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+    let mut exhausted = GroupSession::from_bytes(&bytes).unwrap();
+    assert!(!exhausted.rotation_pending());
+    let out = exhausted.encrypt(&mut r, b"y").unwrap();
+    assert_ne!(exhausted.sender_key_id(), old_key);
+    assert_eq!(out.distribute_to, [addr("bob", 1)]);
+}
+
+#[test]
 fn debug_output_has_no_key_material() {
     let mut r = rng(12);
     let mut g = GroupSession::new(gid(), addr("alice", 1));

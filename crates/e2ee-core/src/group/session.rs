@@ -209,7 +209,12 @@ impl GroupSession {
         rng: &mut (impl RngCore + CryptoRng),
         plaintext: &[u8],
     ) -> Result<GroupSend, GroupError> {
-        if self.rotation_pending() {
+        // An exhausted chain (iteration u32::MAX, never sent) rotates like a removal does.
+        let exhausted = self
+            .outbound
+            .as_ref()
+            .is_some_and(|o| o.iteration() == u32::MAX);
+        if self.rotation_pending() || exhausted {
             self.outbound = Some(OutboundSenderKey::generate(rng));
             self.distributed.clear();
             self.rotate = false;
