@@ -7,6 +7,11 @@
 //! - `fanout/{sender_key,megolm,pairwise}/N`: what the sender computes to send one message
 //!   to a group of N devices (itself included): one group ciphertext for sender keys and
 //!   Megolm, N-1 1:1 ciphertexts (established sessions, through the store) for pairwise.
+//!
+//! One run on the shared 2-core machine (2026-11-23, other builds running; medians):
+//! encrypt 29.6 us (Megolm 24.7), decrypt 49.8 us (Megolm 63.5), decrypt after a jump of
+//! 1,000: 476 us (Megolm 132); fan-out sender key 42.6 / 44.6 / 44.0 / 76.3 us for 2 / 32 /
+//! 256 / 1,024 members, pairwise 3.75 us / 126 us / 1.15 ms / 4.45 ms.
 
 // A benchmark has no caller to report an error to: any failure here is a bug in the code
 // under test and must stop the run rather than produce a number.
