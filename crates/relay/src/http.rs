@@ -14,8 +14,8 @@ use futures_util::StreamExt;
 
 use crate::{error::ApiError, limits::MAX_FRAME_LEN, relay::Relay, session, wire::Address};
 
-const READ_BUFFER: usize = 4 * 1024;
-const WRITE_BUFFER: usize = 16 * 1024;
+const READ_BUFFER: usize = 2 * 1024;
+const WRITE_BUFFER: usize = 8 * 1024;
 
 /// Path of the WebSocket endpoint.
 pub const WS_PATH: &str = "/v1/relay/ws";
