@@ -150,6 +150,8 @@ fn rss_kib(pid: u32) -> Option<u64> {
 struct Spawned {
     child: tokio::process::Child,
     dir: PathBuf,
+    schema: Option<String>,
+    redis_prefix: Option<String>,
 }
 
 async fn spawn_relay(args: &Args, key: &SigningKey) -> Result<(String, Spawned), Error> {
@@ -183,25 +185,33 @@ async fn spawn_relay(args: &Args, key: &SigningKey) -> Result<(String, Spawned),
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true);
+    let mut schema = None;
     if let Some(url) = &args.database_url {
+        let s = format!("relay_load_{:08x}", OsRng.next_u32());
         cmd.args(["--relay-database-url", url]);
-        cmd.args([
-            "--relay-database-schema",
-            &format!("relay_load_{:08x}", OsRng.next_u32()),
-        ]);
+        cmd.args(["--relay-database-schema", &s]);
+        schema = Some(s);
     }
+    let mut redis_prefix = None;
     if let Some(url) = &args.redis_url {
+        let p = format!("relay-load-{:08x}", OsRng.next_u32());
         cmd.args(["--relay-redis-url", url]);
-        cmd.args([
-            "--relay-redis-prefix",
-            &format!("relay-load-{:08x}", OsRng.next_u32()),
-        ]);
+        cmd.args(["--relay-redis-prefix", &p]);
+        redis_prefix = Some(p);
     }
     let child = cmd.spawn()?;
     let sock: SocketAddr = addr.parse()?;
     for _ in 0..200 {
         if TcpStream::connect(sock).await.is_ok() {
-            return Ok((addr, Spawned { child, dir }));
+            return Ok((
+                addr,
+                Spawned {
+                    child,
+                    dir,
+                    schema,
+                    redis_prefix,
+                },
+            ));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -554,6 +564,19 @@ async fn main() -> Result<(), Error> {
     if let Some(mut s) = spawned {
         let _ = s.child.kill().await;
         let _ = std::fs::remove_dir_all(&s.dir);
+        // Leave nothing behind in the shared PostgreSQL and Redis.
+        if let (Some(url), Some(schema)) = (&args.database_url, &s.schema) {
+            let _ = e2ee_relay::store::PgStore::drop_schema(url, schema).await;
+        }
+        if let (Some(url), Some(prefix)) = (&args.redis_url, &s.redis_prefix)
+            && let Ok(client) = redis::Client::open(url.as_str())
+            && let Ok(mut con) = client.get_multiplexed_async_connection().await
+        {
+            let _: Result<(), _> = redis::cmd("DEL")
+                .arg(format!("{prefix}:loc"))
+                .query_async(&mut con)
+                .await;
+        }
     }
     println!("{}", serde_json::to_string_pretty(&report?)?);
     Ok(())
