@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use crate::{
     address::Address,
     dh::DhPublicKey,
-    error::StoreError,
+    error::{Error, StoreError},
     identity::{IdentityKey, IdentityKeyPair},
     prekeys::{KemPreKey, OneTimePreKey, SignedPreKey},
     session::SessionRecord,
@@ -121,6 +121,17 @@ impl PreKeyStore for InMemoryStore {
 }
 
 impl SessionStore for InMemoryStore {
+    fn update_session(
+        &mut self,
+        address: &Address,
+        update: &mut dyn FnMut(&mut SessionRecord) -> Result<(), Error>,
+    ) -> Result<bool, Error> {
+        match self.sessions.get_mut(address) {
+            Some(record) => update(record).map(|()| true),
+            None => Ok(false),
+        }
+    }
+
     fn load_session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
         Ok(self.sessions.get(address).cloned())
     }

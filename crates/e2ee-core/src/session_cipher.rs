@@ -74,21 +74,25 @@ impl SessionCipher {
         remote: &Address,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        let mut record = store
-            .load_session(remote)?
-            .ok_or_else(|| no_session(remote))?;
-        let Some(session_identity) = record.remote_identity() else {
+        let trusted = store.trusted_identity(remote)?;
+        let mut bytes = Vec::new();
+        let found = store.update_session(remote, &mut |record| {
+            let Some(session_identity) = record.remote_identity() else {
+                return Err(no_session(remote));
+            };
+            // Never encrypt to an identity the user no longer trusts (e.g. a session restored
+            // or promoted from before an accepted identity change).
+            if trusted != Some(session_identity) {
+                return Err(Error::IdentityChanged {
+                    address: remote.clone(),
+                });
+            }
+            bytes = record.encrypt(rng, plaintext)?;
+            Ok(())
+        })?;
+        if !found {
             return Err(no_session(remote));
-        };
-        // Never encrypt to an identity the user no longer trusts (e.g. a session restored or
-        // promoted from before an accepted identity change).
-        if store.trusted_identity(remote)? != Some(session_identity) {
-            return Err(Error::IdentityChanged {
-                address: remote.clone(),
-            });
         }
-        let bytes = record.encrypt(rng, plaintext)?;
-        store.store_session(remote, &record)?;
         Ok(bytes)
     }
 
@@ -102,24 +106,27 @@ impl SessionCipher {
         match MessageKind::of(bytes)? {
             MessageKind::Ratchet => {
                 let message = RatchetMessage::decode(bytes)?;
-                let mut record = store
-                    .load_session(remote)?
-                    .ok_or_else(|| no_session(remote))?;
                 let trusted = store
                     .trusted_identity(remote)?
                     .ok_or_else(|| no_session(remote))?;
-                // Only sessions with the trusted identity may decrypt.
-                let plaintext = match record.decrypt_from(&trusted, &message) {
-                    Ok(Some(plaintext)) => plaintext,
-                    Ok(None) => {
-                        return Err(Error::IdentityChanged {
-                            address: remote.clone(),
-                        });
-                    }
-                    Err(DecryptError::NoSession) => return Err(no_session(remote)),
-                    Err(e) => return Err(Error::Decrypt(e)),
-                };
-                store.store_session(remote, &record)?;
+                let mut plaintext = Vec::new();
+                let found = store.update_session(remote, &mut |record| {
+                    // Only sessions with the trusted identity may decrypt.
+                    plaintext = match record.decrypt_from(&trusted, &message) {
+                        Ok(Some(plaintext)) => plaintext,
+                        Ok(None) => {
+                            return Err(Error::IdentityChanged {
+                                address: remote.clone(),
+                            });
+                        }
+                        Err(DecryptError::NoSession) => return Err(no_session(remote)),
+                        Err(e) => return Err(Error::Decrypt(e)),
+                    };
+                    Ok(())
+                })?;
+                if !found {
+                    return Err(no_session(remote));
+                }
                 Ok(plaintext)
             }
             MessageKind::PreKey => {

@@ -5,7 +5,7 @@
 use crate::{
     address::Address,
     dh::DhPublicKey,
-    error::StoreError,
+    error::{Error, StoreError},
     identity::{IdentityKey, IdentityKeyPair},
     prekeys::{KemPreKey, KemPreKeyKind, OneTimePreKey, SignedPreKey},
     session::SessionRecord,
@@ -56,6 +56,26 @@ pub trait SessionStore {
         address: &Address,
         record: &SessionRecord,
     ) -> Result<(), StoreError>;
+
+    /// Runs `update` on the record for `address` and keeps the result if `update` succeeds.
+    /// Returns `Ok(false)` without calling `update` if there is no record.
+    ///
+    /// `update` changes the record only when it succeeds (every session operation is
+    /// failure-atomic), so a store may hand it the stored record itself. The default loads,
+    /// updates and stores a copy; the in-memory store overrides it to update in place, which
+    /// keeps the per-message path free of record copies.
+    fn update_session(
+        &mut self,
+        address: &Address,
+        update: &mut dyn FnMut(&mut SessionRecord) -> Result<(), Error>,
+    ) -> Result<bool, Error> {
+        let Some(mut record) = self.load_session(address)? else {
+            return Ok(false);
+        };
+        update(&mut record)?;
+        self.store_session(address, &record)?;
+        Ok(true)
+    }
 }
 
 /// What accepting a session-creating first message changes in the store.
