@@ -225,19 +225,27 @@ async fn presence_is_visible_to_own_devices_only_by_default() {
         let mut bob1 = r.connect_empty("bob", 1).await;
         let bob2 = r.connect_empty("bob", 2).await;
         bob2.close().await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        bob1.send(&ClientFrame::PresenceQuery("bob".into()))
-            .await
-            .unwrap();
-        match bob1.recv().await.unwrap() {
-            ServerFrame::Presence { user_id, devices } => {
-                assert_eq!(user_id, "bob");
-                assert_eq!(devices.len(), 2);
-                assert!(devices[0].online && devices[0].device_id == 1);
-                assert!(!devices[1].online && devices[1].last_seen_ms > 0);
+        // The relay notices the close asynchronously: ask until it has.
+        let mut last = None;
+        for _ in 0..100 {
+            bob1.send(&ClientFrame::PresenceQuery("bob".into()))
+                .await
+                .unwrap();
+            match bob1.recv().await.unwrap() {
+                ServerFrame::Presence { user_id, devices } => {
+                    assert_eq!(user_id, "bob");
+                    if devices.len() == 2 && !devices[1].online {
+                        last = Some(devices);
+                        break;
+                    }
+                }
+                other => panic!("{other:?}"),
             }
-            other => panic!("{other:?}"),
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let devices = last.expect("device 2 never went offline");
+        assert!(devices[0].online && devices[0].device_id == 1);
+        assert!(devices[1].device_id == 2 && devices[1].last_seen_ms > 0);
         let mut alice = r.connect_empty("alice", 1).await;
         alice
             .send(&ClientFrame::PresenceQuery("bob".into()))
