@@ -215,6 +215,7 @@ where
             Ok(ClientFrame::Send(envs)) => self.on_send(envs).await,
             Ok(ClientFrame::Ack(seqs)) => self.on_ack(seqs).await,
             Ok(ClientFrame::PresenceQuery(user)) => self.on_presence(user).await,
+            Ok(ClientFrame::PresenceAllow(users)) => self.on_presence_allow(users).await,
         }
     }
 
@@ -328,8 +329,43 @@ where
         }
     }
 
+    async fn on_presence_allow(&mut self, users: Vec<String>) -> Step {
+        // Not answered: the next presence query by those users shows the effect.
+        match self
+            .relay
+            .store
+            .set_presence_allow(&self.device.user_id, &users)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::error!(error = %e, "presence allow list write failed");
+                self.error(ErrorCode::Unavailable, 0, 0, "storage unavailable")
+                    .await
+            }
+        }
+    }
+
+    async fn allowed_to_see(&self, user_id: &str) -> bool {
+        if user_id == self.device.user_id || self.relay.settings.presence_public {
+            return true;
+        }
+        match self
+            .relay
+            .store
+            .presence_allowed(user_id, &self.device.user_id)
+            .await
+        {
+            Ok(allowed) => allowed,
+            Err(e) => {
+                tracing::error!(error = %e, "presence allow list read failed");
+                false
+            }
+        }
+    }
+
     async fn on_presence(&mut self, user_id: String) -> Step {
-        if user_id != self.device.user_id && !self.relay.settings.presence_public {
+        if !self.allowed_to_see(&user_id).await {
             // Not allowed: answer as if the user had no devices (no existence oracle).
             return self
                 .write(&ServerFrame::Presence {

@@ -26,6 +26,8 @@ pub mod kind {
     pub const ACK: u8 = 0x02;
     /// Ask for the presence of a user's devices.
     pub const PRESENCE_QUERY: u8 = 0x03;
+    /// Replace the list of users allowed to read this user's presence.
+    pub const PRESENCE_ALLOW: u8 = 0x04;
     /// Relay to client: per-envelope outcome of a `SEND`, sent after the durable commit.
     pub const SEND_RESULT: u8 = 0x81;
     /// Relay to client: one envelope for this device.
@@ -205,7 +207,13 @@ pub enum ClientFrame {
     Ack(Vec<u64>),
     /// Presence of a user's devices.
     PresenceQuery(String),
+    /// Replace the users (besides the sender's own devices) allowed to read the sender's
+    /// user's presence; at most [`MAX_PRESENCE_VIEWERS`], empty = nobody else.
+    PresenceAllow(Vec<String>),
 }
+
+/// Most users one user may allow to see its presence.
+pub const MAX_PRESENCE_VIEWERS: usize = 1024;
 
 /// Relay-to-client frames.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -430,6 +438,17 @@ impl ClientFrame {
                 ClientFrame::Ack(seqs)
             }
             kind::PRESENCE_QUERY => ClientFrame::PresenceQuery(r.user_id()?),
+            kind::PRESENCE_ALLOW => {
+                let count = usize::from(r.u16()?);
+                if count > MAX_PRESENCE_VIEWERS {
+                    return Err(DecodeError::BatchTooLarge);
+                }
+                let mut users = Vec::with_capacity(count);
+                for _ in 0..count {
+                    users.push(r.user_id()?);
+                }
+                ClientFrame::PresenceAllow(users)
+            }
             other => return Err(DecodeError::UnknownKind(other)),
         };
         r.finish()?;
@@ -465,6 +484,13 @@ impl ClientFrame {
             ClientFrame::PresenceQuery(user_id) => {
                 out.push(kind::PRESENCE_QUERY);
                 put_user_id(&mut out, user_id);
+            }
+            ClientFrame::PresenceAllow(users) => {
+                out.push(kind::PRESENCE_ALLOW);
+                out.extend_from_slice(&(users.len() as u16).to_be_bytes());
+                for u in users {
+                    put_user_id(&mut out, u);
+                }
             }
         }
         out
@@ -724,6 +750,13 @@ mod tests {
         }
         let ack = ClientFrame::Ack(vec![1, 2, u64::MAX]);
         assert_eq!(ClientFrame::decode(&ack.encode()).unwrap(), ack);
+        let allow = ClientFrame::PresenceAllow(vec!["alice".into(), "carol".into()]);
+        assert_eq!(ClientFrame::decode(&allow.encode()).unwrap(), allow);
+        let too_many = ClientFrame::PresenceAllow(vec!["x".into(); MAX_PRESENCE_VIEWERS + 1]);
+        assert_eq!(
+            ClientFrame::decode(&too_many.encode()),
+            Err(DecodeError::BatchTooLarge)
+        );
     }
 
     #[test]

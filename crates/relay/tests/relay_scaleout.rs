@@ -71,6 +71,31 @@ async fn postgres_mailboxes_store_dedup_fan_out_and_ack() {
         let d = recv_delivery(&mut carol).await;
         assert_eq!(&d.payload[..], b"group");
         carol.send(&ClientFrame::Ack(vec![d.seq])).await.unwrap();
+        // Presence allow lists live in PostgreSQL too.
+        bob.send(&ClientFrame::PresenceAllow(vec!["carol".into()]))
+            .await
+            .unwrap();
+        bob.send(&ClientFrame::PresenceQuery("bob".into()))
+            .await
+            .unwrap();
+        assert!(matches!(
+            bob.recv().await.unwrap(),
+            ServerFrame::Presence { .. }
+        ));
+        carol
+            .send(&ClientFrame::PresenceQuery("bob".into()))
+            .await
+            .unwrap();
+        loop {
+            match carol.recv().await.unwrap() {
+                ServerFrame::Presence { devices, .. } => {
+                    assert_eq!(devices.len(), 1);
+                    break;
+                }
+                ServerFrame::QueueDrained { .. } => continue,
+                other => panic!("{other:?}"),
+            }
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(
             r.relay.mailbox_len(&Address::new("bob", 1)).await.unwrap(),

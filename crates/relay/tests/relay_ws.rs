@@ -1,5 +1,7 @@
 //! Real-socket tests of the relay on SQLite: delivery, acks, dedup, fan-out, presence.
 
+#![allow(clippy::panic, clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -307,6 +309,41 @@ async fn mailbox_survives_a_relay_restart() {
         send_ok(&mut alice, vec![env(2, &[("bob", 1)], b"after")]).await;
         let d2 = recv_delivery(&mut bob).await;
         assert!(d2.seq > d.seq);
+        r.stop().await;
+    });
+}
+
+async fn presence_of(c: &mut e2ee_relay::client::RelayClient, user: &str) -> usize {
+    c.send(&ClientFrame::PresenceQuery(user.into()))
+        .await
+        .unwrap();
+    match c.recv().await.unwrap() {
+        ServerFrame::Presence { devices, .. } => devices.len(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn presence_is_visible_to_the_users_the_owner_allows() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let r = start(config(&key, &dir), key).await;
+        let mut bob = r.connect_empty("bob", 1).await;
+        let mut alice = r.connect_empty("alice", 1).await;
+        let mut carol = r.connect_empty("carol", 1).await;
+        assert_eq!(presence_of(&mut alice, "bob").await, 0);
+        bob.send(&ClientFrame::PresenceAllow(vec!["alice".into()]))
+            .await
+            .unwrap();
+        // Frames are handled in order: once this answers, the allow list is stored.
+        assert_eq!(presence_of(&mut bob, "bob").await, 1);
+        assert_eq!(presence_of(&mut alice, "bob").await, 1);
+        assert_eq!(presence_of(&mut carol, "bob").await, 0);
+        // Replacing the list revokes.
+        bob.send(&ClientFrame::PresenceAllow(vec![])).await.unwrap();
+        assert_eq!(presence_of(&mut bob, "bob").await, 1);
+        assert_eq!(presence_of(&mut alice, "bob").await, 0);
         r.stop().await;
     });
 }

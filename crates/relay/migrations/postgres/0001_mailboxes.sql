@@ -43,3 +43,11 @@ CREATE TABLE last_seen (
     seen_ms   BIGINT NOT NULL,
     PRIMARY KEY (user_id, device_id)
 );
+
+-- Who may read a user's presence, besides the user's own devices: (owner, viewer) pairs set
+-- by the owner with PRESENCE_ALLOW.
+CREATE TABLE presence_allow (
+    owner  TEXT NOT NULL,
+    viewer TEXT NOT NULL,
+    PRIMARY KEY (owner, viewer)
+);

@@ -198,6 +198,26 @@ impl Store {
         }
     }
 
+    /// Replaces who (besides `owner`'s own devices) may read `owner`'s presence.
+    pub async fn set_presence_allow(
+        &self,
+        owner: &str,
+        viewers: &[String],
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(s) => s.set_presence_allow(owner, viewers).await,
+            Store::Postgres(s) => s.set_presence_allow(owner, viewers).await,
+        }
+    }
+
+    /// Whether `owner` allowed `viewer` to read its presence.
+    pub async fn presence_allowed(&self, owner: &str, viewer: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Sqlite(s) => s.presence_allowed(owner, viewer).await,
+            Store::Postgres(s) => s.presence_allowed(owner, viewer).await,
+        }
+    }
+
     /// Number of rows in a device's mailbox (tests and operations).
     pub async fn mailbox_len(&self, device: &Address) -> Result<u64, StoreError> {
         match self {
@@ -560,6 +580,44 @@ macro_rules! store_ops {
                 }
                 tx.commit().await?;
                 Ok(removed)
+            }
+
+            pub(crate) async fn set_presence_allow(
+                &self,
+                owner: &str,
+                viewers: &[String],
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut qb =
+                    sqlx::QueryBuilder::<$db>::new("DELETE FROM presence_allow WHERE owner = ");
+                qb.push_bind(owner);
+                qb.build().execute(&mut *tx).await?;
+                if !viewers.is_empty() {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO presence_allow (owner, viewer) ",
+                    );
+                    qb.push_values(viewers, |mut b, v| {
+                        b.push_bind(owner).push_bind(v.as_str());
+                    });
+                    qb.push(" ON CONFLICT DO NOTHING");
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(crate) async fn presence_allowed(
+                &self,
+                owner: &str,
+                viewer: &str,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT 1 FROM presence_allow WHERE owner = ",
+                );
+                qb.push_bind(owner);
+                qb.push(" AND viewer = ");
+                qb.push_bind(viewer);
+                Ok(qb.build().fetch_optional(&self.pool).await?.is_some())
             }
 
             pub(crate) async fn last_seen(
