@@ -1,0 +1,105 @@
+//! The session logic driven over in-memory channels instead of a socket (it is written over
+//! any `Sink`/`Stream` of WebSocket messages).
+
+#![allow(clippy::panic, clippy::unwrap_used)]
+
+mod common;
+
+use std::{convert::Infallible, time::Duration};
+
+use axum::extract::ws::Message;
+use common::*;
+use e2ee_relay::{
+    Relay, SessionEnd, run_session,
+    wire::{Address, ClientFrame, SendStatus, ServerFrame},
+};
+use futures_util::{sink, stream};
+use tokio::sync::mpsc;
+
+struct Channels {
+    to_session: mpsc::Sender<Message>,
+    from_session: mpsc::Receiver<Message>,
+    task: tokio::task::JoinHandle<SessionEnd>,
+}
+
+fn spawn_session(relay: std::sync::Arc<Relay>, device: Address) -> Channels {
+    let (to_session, rx) = mpsc::channel::<Message>(16);
+    let (tx, from_session) = mpsc::channel::<Message>(16);
+    let out = Box::pin(sink::unfold(tx, |tx, msg: Message| async move {
+        tx.send(msg).await.map_err(|_| "closed")?;
+        Ok::<_, &'static str>(tx)
+    }));
+    let input = Box::pin(stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|m| (Ok::<_, Infallible>(m), rx))
+    }));
+    let task = tokio::spawn(run_session(relay, device, out, input));
+    Channels {
+        to_session,
+        from_session,
+        task,
+    }
+}
+
+async fn next_frame(c: &mut Channels) -> ServerFrame {
+    let msg = tokio::time::timeout(Duration::from_secs(10), c.from_session.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    match msg {
+        Message::Binary(b) => ServerFrame::decode(&b).unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn session_over_channels_sends_delivers_and_ends_when_the_client_goes() {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let relay = Relay::start(&config(&key, &dir)).await.unwrap();
+        let mut alice = spawn_session(relay.clone(), Address::new("alice", 1));
+        let mut bob = spawn_session(relay.clone(), Address::new("bob", 1));
+        assert_eq!(
+            next_frame(&mut alice).await,
+            ServerFrame::QueueDrained { count: 0 }
+        );
+        assert_eq!(
+            next_frame(&mut bob).await,
+            ServerFrame::QueueDrained { count: 0 }
+        );
+
+        let send = ClientFrame::Send(vec![env(3, &[("bob", 1)], b"over channels")]);
+        alice
+            .to_session
+            .send(Message::Binary(send.encode().into()))
+            .await
+            .unwrap();
+        assert_eq!(
+            next_frame(&mut alice).await,
+            ServerFrame::SendResult(vec![(3, SendStatus::Stored)])
+        );
+        match next_frame(&mut bob).await {
+            ServerFrame::Deliver(d) => assert_eq!(&d.payload[..], b"over channels"),
+            other => panic!("{other:?}"),
+        }
+        // Garbage: an ERROR frame, a close frame, and the session ends as a protocol error.
+        bob.to_session
+            .send(Message::Binary(vec![1u8, 0x7f].into()))
+            .await
+            .unwrap();
+        assert!(matches!(
+            next_frame(&mut bob).await,
+            ServerFrame::Error { .. }
+        ));
+        assert!(matches!(
+            bob.from_session.recv().await,
+            Some(Message::Close(Some(_)))
+        ));
+        assert_eq!(bob.task.await.unwrap(), SessionEnd::ProtocolError);
+        // The client going away ends the session cleanly.
+        drop(alice.to_session);
+        assert_eq!(alice.task.await.unwrap(), SessionEnd::ClientGone);
+    })
+    .await
+    .expect("test timed out");
+}
