@@ -17,6 +17,17 @@ impl<'a> Reader<'a> {
         Self { bytes }
     }
 
+    /// Decodes all of `bytes` with `read`, refusing trailing bytes.
+    pub(crate) fn decode_exact<T, E: From<DecodeError>>(
+        bytes: &'a [u8],
+        read: impl FnOnce(&mut Reader<'a>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut reader = Reader::new(bytes);
+        let value = read(&mut reader)?;
+        reader.finish()?;
+        Ok(value)
+    }
+
     pub(crate) fn remaining(&self) -> usize {
         self.bytes.len()
     }

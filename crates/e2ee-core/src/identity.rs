@@ -40,10 +40,7 @@ pub struct IdentityKey {
 impl IdentityKey {
     /// Decodes the 128-byte encoding and verifies the X25519 key's signature.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentityDecodeError> {
-        let mut reader = Reader::new(bytes);
-        let key = Self::read(&mut reader)?;
-        reader.finish()?;
-        Ok(key)
+        Reader::decode_exact(bytes, Self::read)
     }
 
     pub(crate) fn read(reader: &mut Reader<'_>) -> Result<Self, IdentityDecodeError> {

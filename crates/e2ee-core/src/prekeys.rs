@@ -85,10 +85,7 @@ impl SignedPreKeyPublic {
 
     /// Decodes the 108-byte encoding (the signature is checked by [`Self::verify`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut reader = Reader::new(bytes);
-        let key = Self::read(&mut reader)?;
-        reader.finish()?;
-        Ok(key)
+        Reader::decode_exact(bytes, Self::read)
     }
 
     fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -186,10 +183,7 @@ impl OneTimePreKeyPublic {
 
     /// Decodes the 36-byte encoding.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut reader = Reader::new(bytes);
-        let key = Self::read(&mut reader)?;
-        reader.finish()?;
-        Ok(key)
+        Reader::decode_exact(bytes, Self::read)
     }
 
     fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -330,10 +324,7 @@ impl KemPreKeyPublic {
 
     /// Decodes and validates the key (the signature is checked by [`Self::verify`]).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut reader = Reader::new(bytes);
-        let key = Self::read(&mut reader)?;
-        reader.finish()?;
-        Ok(key)
+        Reader::decode_exact(bytes, Self::read)
     }
 
     fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {

@@ -220,10 +220,7 @@ impl SenderKeyDistribution {
 
     /// Decodes a distribution; the signing key must be a valid Ed25519 point.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut reader = Reader::new(bytes);
-        let value = Self::read(&mut reader)?;
-        reader.finish()?;
-        Ok(value)
+        Reader::decode_exact(bytes, Self::read)
     }
 
     pub(crate) fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
