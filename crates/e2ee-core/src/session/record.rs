@@ -148,27 +148,14 @@ impl SessionRecord {
         handshake_digest: &[u8; 32],
         message: &RatchetMessage,
     ) -> Option<Result<Vec<u8>, DecryptError>> {
-        let same_handshake = |s: &SessionState| {
-            s.handshake_digest
-                .is_some_and(|d| bool::from(d.ct_eq(handshake_digest)))
-        };
-        if let Some(current) = self.current.as_mut().filter(|s| &s.base_key == base_key) {
-            if !same_handshake(current) {
-                return Some(Err(DecryptError::AuthenticationFailed));
-            }
-            return Some(current.decrypt(message));
-        }
-        let index = self.previous.iter().position(|s| &s.base_key == base_key)?;
-        if !same_handshake(&self.previous[index]) {
+        let state = self.states().find(|s| &s.base_key == base_key)?;
+        let same_handshake = state
+            .handshake_digest
+            .is_some_and(|d| bool::from(d.ct_eq(handshake_digest)));
+        if !same_handshake {
             return Some(Err(DecryptError::AuthenticationFailed));
         }
-        let result = self.previous[index].decrypt(message);
-        if result.is_ok()
-            && let Some(state) = self.previous.remove(index)
-        {
-            self.promote(state);
-        }
-        Some(result)
+        Some(self.decrypt_where(message, |s| &s.base_key == base_key))
     }
 }
 
