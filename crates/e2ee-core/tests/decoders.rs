@@ -5,7 +5,7 @@
 // Helpers outside #[test] functions are test code too.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::{fs, path::PathBuf};
+mod common;
 
 use e2ee_core::{
     Address, IdentityKey, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind,
@@ -173,12 +173,6 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
-fn corpus_dir(target: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/corpus")
-        .join(target)
-}
-
 #[test]
 fn decoders_survive_random_bytes() {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
@@ -201,22 +195,7 @@ fn decoders_survive_random_bytes() {
 fn decoders_survive_mutations_of_valid_encodings() {
     let mut rng = ChaCha20Rng::seed_from_u64(8);
     for (target, valid) in valid_inputs() {
-        decode(target, &valid);
-        for cut in 0..valid.len().min(400) {
-            decode(target, &valid[..cut]);
-        }
-        for _ in 0..300 {
-            let mut data = valid.clone();
-            let flips = 1 + rng.next_u32() as usize % 4;
-            for _ in 0..flips {
-                let i = rng.next_u32() as usize % data.len();
-                data[i] ^= 1 << (rng.next_u32() % 8);
-            }
-            if rng.next_u32() % 4 == 0 {
-                data.push(rng.next_u32() as u8);
-            }
-            decode(target, &data);
-        }
+        common::decode_mutations(&mut rng, &valid, 400, |data| decode(target, data));
     }
 }
 
@@ -224,24 +203,7 @@ fn decoders_survive_mutations_of_valid_encodings() {
 /// `E2EE_WRITE_FUZZ_SEEDS=1` rewrites the seeds from the valid encodings.
 #[test]
 fn seed_corpora_replay() {
-    if std::env::var_os("E2EE_WRITE_FUZZ_SEEDS").is_some() {
-        for (i, (target, valid)) in valid_inputs().into_iter().enumerate() {
-            let dir = corpus_dir(target);
-            fs::create_dir_all(&dir).unwrap();
-            fs::write(dir.join(format!("seed-{i}")), valid).unwrap();
-        }
-    }
-    let mut replayed = 0;
-    for target in TARGETS {
-        let Ok(entries) = fs::read_dir(corpus_dir(target)) else {
-            continue;
-        };
-        for entry in entries {
-            let data = fs::read(entry.unwrap().path()).unwrap();
-            decode(target, &data);
-            replayed += 1;
-        }
-    }
+    let replayed = common::replay_corpora(&TARGETS, valid_inputs(), decode);
     assert!(
         replayed >= TARGETS.len(),
         "seed corpora missing under fuzz/corpus/ ({replayed} files)"
