@@ -358,25 +358,19 @@ impl Store {
         let device = i64::from(device_id);
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
-            if let Some((key_id, encoded)) = &keys.signed_prekey {
-                sqlx::query(
-                    "INSERT INTO ks_signed_prekeys (user_id, device_id, key_id, encoded) \
+            // The signed prekey and the last-resort KEM key: one per device, replaced.
+            for (table, key) in [
+                ("ks_signed_prekeys", &keys.signed_prekey),
+                ("ks_last_resort_kem_prekeys", &keys.kem_last_resort),
+            ] {
+                let Some((key_id, encoded)) = key else {
+                    continue;
+                };
+                sqlx::query(&format!(
+                    "INSERT INTO {table} (user_id, device_id, key_id, encoded) \
                      VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, device_id) \
-                     DO UPDATE SET key_id = excluded.key_id, encoded = excluded.encoded",
-                )
-                .bind(user_id)
-                .bind(device)
-                .bind(i64::from(*key_id))
-                .bind(encoded.as_slice())
-                .execute(&mut *tx)
-                .await?;
-            }
-            if let Some((key_id, encoded)) = &keys.kem_last_resort {
-                sqlx::query(
-                    "INSERT INTO ks_last_resort_kem_prekeys (user_id, device_id, key_id, encoded) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, device_id) \
-                     DO UPDATE SET key_id = excluded.key_id, encoded = excluded.encoded",
-                )
+                     DO UPDATE SET key_id = excluded.key_id, encoded = excluded.encoded"
+                ))
                 .bind(user_id)
                 .bind(device)
                 .bind(i64::from(*key_id))
