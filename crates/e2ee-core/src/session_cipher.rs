@@ -8,7 +8,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use crate::{
     address::Address,
-    error::{DecryptError, Error, HandshakeError},
+    error::{Error, HandshakeError},
     identity::IdentityKey,
     message::{MessageKind, PreKeyMessage, RatchetMessage},
     pqxdh,
@@ -119,7 +119,6 @@ impl SessionCipher {
                                 address: remote.clone(),
                             });
                         }
-                        Err(DecryptError::NoSession) => return Err(no_session(remote)),
                         Err(e) => return Err(Error::Decrypt(e)),
                     };
                     Ok(())

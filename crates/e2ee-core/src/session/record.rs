@@ -90,11 +90,11 @@ impl SessionRecord {
         identity: &IdentityKey,
         message: &RatchetMessage,
     ) -> Result<Option<Vec<u8>>, DecryptError> {
-        if !self.states().any(|s| s.remote_identity == *identity) {
-            return Ok(None);
+        // decrypt_where reports NoSession exactly when no state was eligible.
+        match self.decrypt_where(message, |s| s.remote_identity == *identity) {
+            Err(DecryptError::NoSession) => Ok(None),
+            result => result.map(Some),
         }
-        self.decrypt_where(message, |s| s.remote_identity == *identity)
-            .map(Some)
     }
 
     fn states(&self) -> impl Iterator<Item = &SessionState> {
