@@ -27,6 +27,7 @@ mod http;
 mod hub;
 pub mod limits;
 mod migrations;
+mod pipeline;
 mod ratelimit;
 mod relay;
 mod session;

@@ -53,3 +53,8 @@ pub const MAX_GROUP_COMMIT: usize = 4_096;
 
 /// A write to a client that does not complete in this time closes the connection.
 pub const WRITE_TIMEOUT_SECS: u64 = 30;
+
+/// `SEND` and `ACK` frames of one connection being committed at once. A session keeps reading
+/// and delivering while its writes commit; past this many it stops reading the socket until
+/// the oldest commit is answered, so a client that floods frames is slowed, not buffered.
+pub const MAX_PIPELINED_WRITES: usize = 16;

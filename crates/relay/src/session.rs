@@ -24,6 +24,7 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt};
 
 use crate::{
     limits::{LIVE_QUEUE_LEN, MAILBOX_PAGE, MAX_INFLIGHT, WRITE_TIMEOUT_SECS},
+    pipeline::{Completed, PendingWrites},
     relay::Relay,
     store::NewEnvelope,
     wire::{
@@ -79,6 +80,8 @@ struct Session<'a, S> {
     held: VecDeque<Delivery>,
     /// Something was not pushed live; reread the mailbox once the window has room.
     need_rescan: bool,
+    /// Sends and acks handed to the writer, not yet committed.
+    pending: PendingWrites,
 }
 
 type Step = Result<(), SessionEnd>;
@@ -282,50 +285,68 @@ where
                 });
             }
         }
-        if !durable.is_empty() {
-            match self.relay.writer.send(durable).await {
-                Ok(results) => {
-                    for (i, s) in durable_idx.into_iter().zip(results) {
-                        statuses[i].1 = s;
-                    }
-                }
-                Err(_) => {
-                    return self
-                        .error(
-                            ErrorCode::Unavailable,
-                            first_id,
-                            0,
-                            "storage unavailable, retry",
-                        )
-                        .await;
-                }
+        let reply = if durable.is_empty() {
+            None
+        } else {
+            match self.relay.writer.submit_send(durable).await {
+                Ok(reply) => Some(reply),
+                Err(_) => return self.send_failed(first_id).await,
             }
-        }
-        self.write(&ServerFrame::SendResult(statuses)).await
+        };
+        // Answered when committed, in frame order; meanwhile the session keeps going.
+        self.pending.push_send(statuses, durable_idx, reply);
+        Ok(())
+    }
+
+    async fn send_failed(&mut self, first_msg_id: u64) -> Step {
+        self.error(
+            ErrorCode::Unavailable,
+            first_msg_id,
+            0,
+            "storage unavailable, retry",
+        )
+        .await
     }
 
     async fn on_ack(&mut self, seqs: Vec<u64>) -> Step {
         match self
             .relay
             .writer
-            .ack(self.device.clone(), seqs.clone())
+            .submit_ack(self.device.clone(), seqs.clone())
             .await
         {
-            Ok(()) => {
+            // The deliveries stay in flight until the delete commits, so a mailbox reread
+            // in between cannot send them again.
+            Ok(reply) => {
+                self.pending.push_ack(seqs, reply);
+                Ok(())
+            }
+            Err(_) => self.ack_failed().await,
+        }
+    }
+
+    async fn ack_failed(&mut self) -> Step {
+        self.error(
+            ErrorCode::Unavailable,
+            0,
+            0,
+            "storage unavailable, ack again",
+        )
+        .await
+    }
+
+    /// A write handed to the writer earlier has been committed (or failed).
+    async fn on_completed(&mut self, done: Completed) -> Step {
+        match done {
+            Completed::Sent(statuses) => self.write(&ServerFrame::SendResult(statuses)).await,
+            Completed::SendFailed { first_msg_id } => self.send_failed(first_msg_id).await,
+            Completed::Acked(seqs) => {
                 for s in seqs {
                     self.inflight.remove(&s);
                 }
                 Ok(())
             }
-            Err(_) => {
-                self.error(
-                    ErrorCode::Unavailable,
-                    0,
-                    0,
-                    "storage unavailable, ack again",
-                )
-                .await
-            }
+            Completed::AckFailed => self.ack_failed().await,
         }
     }
 
@@ -422,6 +443,7 @@ where
         drained: 0,
         held: VecDeque::new(),
         need_rescan: false,
+        pending: PendingWrites::default(),
     };
     tracing::debug!(device = ?device, "connected");
     let end = loop {
@@ -437,13 +459,18 @@ where
             s.need_rescan = true;
         }
         let scanning = s.scan.is_some() && s.inflight.len() < MAX_INFLIGHT;
+        // Backpressure: a client with too many writes in flight is not read until one is
+        // answered.
+        let reading = !s.pending.is_full();
+        let committing = !s.pending.is_empty();
         let step = tokio::select! {
             biased;
             _ = &mut reg.kicked => {
                 s.close(CLOSE_REPLACED, "replaced by a newer connection").await;
                 break SessionEnd::Replaced;
             }
-            msg = stream.next() => match msg {
+            done = s.pending.next(), if committing => Box::pin(s.on_completed(done)).await,
+            msg = stream.next(), if reading => match msg {
                 // Boxed: the frame handlers are the largest states of this loop, and
                 // keeping them out of line keeps every idle connection's task small.
                 Some(Ok(Message::Binary(b))) => Box::pin(s.on_frame(&b)).await,

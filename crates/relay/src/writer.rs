@@ -61,19 +61,27 @@ impl Writer {
         Self { tx }
     }
 
-    pub(crate) async fn send(
+    /// Queues a send for the next group commit and returns where its outcome will arrive.
+    /// Waits only while the writer's queue is full (backpressure), not for the commit, so a
+    /// session can keep reading and delivering while its sends are being committed.
+    pub(crate) async fn submit_send(
         &self,
         envs: Vec<NewEnvelope>,
-    ) -> Result<Vec<SendStatus>, Unavailable> {
+    ) -> Result<oneshot::Receiver<Result<Vec<SendStatus>, Unavailable>>, Unavailable> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(WriteOp::Send { envs, reply })
             .await
             .map_err(|_| Unavailable)?;
-        rx.await.map_err(|_| Unavailable)?
+        Ok(rx)
     }
 
-    pub(crate) async fn ack(&self, device: Address, seqs: Vec<u64>) -> Result<(), Unavailable> {
+    /// Queues acks for the next group commit; the receiver resolves once they are deleted.
+    pub(crate) async fn submit_ack(
+        &self,
+        device: Address,
+        seqs: Vec<u64>,
+    ) -> Result<oneshot::Receiver<Result<(), Unavailable>>, Unavailable> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(WriteOp::Ack {
@@ -83,7 +91,7 @@ impl Writer {
             })
             .await
             .map_err(|_| Unavailable)?;
-        rx.await.map_err(|_| Unavailable)?
+        Ok(rx)
     }
 
     pub(crate) async fn seen(&self, device: Address, at_ms: u64) {

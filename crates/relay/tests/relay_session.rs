@@ -103,3 +103,76 @@ async fn session_over_channels_sends_delivers_and_ends_when_the_client_goes() {
     .await
     .expect("test timed out");
 }
+
+#[tokio::test]
+async fn writes_in_flight_are_bounded_and_answered_in_order() {
+    use e2ee_relay::limits::MAX_PIPELINED_WRITES;
+    use sqlx::{Connection as _, Executor as _};
+
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let cfg = config(&key, &dir);
+        let relay = Relay::start(&cfg).await.unwrap();
+        let mut alice = spawn_session(relay.clone(), Address::new("alice", 1));
+        assert_eq!(
+            next_frame(&mut alice).await,
+            ServerFrame::QueueDrained { count: 0 }
+        );
+
+        // Another connection holds SQLite's write lock, so no group commit can finish.
+        let mut blocker = sqlx::SqliteConnection::connect(&cfg.database_url())
+            .await
+            .unwrap();
+        blocker.execute("BEGIN IMMEDIATE").await.unwrap();
+
+        // Offer far more SEND frames than the session may have in flight. It takes
+        // MAX_PIPELINED_WRITES into the writer, then stops reading: the test channel (16
+        // frames) fills up and refuses the rest.
+        let offered = 4 * MAX_PIPELINED_WRITES + 64;
+        let mut accepted = 0;
+        for id in 0..offered as u64 {
+            let send = ClientFrame::Send(vec![env(id, &[("bob", 1)], b"queued")]);
+            let mut msg = Message::Binary(send.encode().into());
+            let mut taken = false;
+            for _ in 0..20 {
+                match alice.to_session.try_send(msg) {
+                    Ok(()) => {
+                        taken = true;
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Full(m)) => {
+                        msg = m;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            if !taken {
+                break;
+            }
+            accepted += 1;
+        }
+        // Pipelined writes + the channel's 16 + at most one frame being handed over.
+        assert!(accepted >= MAX_PIPELINED_WRITES, "accepted {accepted}");
+        assert!(accepted <= MAX_PIPELINED_WRITES + 17, "accepted {accepted}");
+        // Nothing was answered while the commit could not happen.
+        assert!(alice.from_session.try_recv().is_err());
+
+        blocker.execute("ROLLBACK").await.unwrap();
+        for id in 0..accepted as u64 {
+            assert_eq!(
+                next_frame(&mut alice).await,
+                ServerFrame::SendResult(vec![(id, SendStatus::Stored)])
+            );
+        }
+        assert_eq!(
+            relay.mailbox_len(&Address::new("bob", 1)).await.unwrap(),
+            accepted as u64
+        );
+        drop(alice.to_session);
+        assert_eq!(alice.task.await.unwrap(), SessionEnd::ClientGone);
+    })
+    .await
+    .expect("test timed out");
+}

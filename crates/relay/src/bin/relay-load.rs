@@ -244,41 +244,46 @@ async fn receiver(
     let mut lat_us = Vec::with_capacity(expect as usize);
     let mut seen = HashSet::with_capacity(expect as usize);
     let mut pending_acks = Vec::new();
+    // Acks go out in batches of 256, and whatever is pending every few milliseconds.
+    let mut ack_tick = tokio::time::interval(Duration::from_millis(5));
+    ack_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while (seen.len() as u64) < expect && Instant::now() < deadline {
-        let next = tokio::time::timeout(Duration::from_millis(5), ws.next()).await;
-        let idle = next.is_err();
-        match next {
-            Ok(Some(Ok(Message::Binary(b)))) => match ServerFrame::decode(&b) {
-                Ok(ServerFrame::Deliver(d)) => {
-                    if d.payload.len() >= 8 {
-                        let mut t = [0u8; 8];
-                        t.copy_from_slice(&d.payload[..8]);
-                        let sent_ns = u64::from_be_bytes(t);
-                        let now_ns = base.elapsed().as_nanos() as u64;
-                        lat_us.push(now_ns.saturating_sub(sent_ns) / 1000);
+        let mut flush = false;
+        tokio::select! {
+            biased;
+            next = ws.next() => match next {
+                Some(Ok(Message::Binary(b))) => match ServerFrame::decode(&b) {
+                    Ok(ServerFrame::Deliver(d)) => {
+                        if d.payload.len() >= 8 {
+                            let mut t = [0u8; 8];
+                            t.copy_from_slice(&d.payload[..8]);
+                            let sent_ns = u64::from_be_bytes(t);
+                            let now_ns = base.elapsed().as_nanos() as u64;
+                            lat_us.push(now_ns.saturating_sub(sent_ns) / 1000);
+                        }
+                        if seen.insert(d.msg_id) {
+                            counters.delivered.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if d.seq != 0 {
+                            pending_acks.push(d.seq);
+                        }
                     }
-                    if seen.insert(d.msg_id) {
-                        counters.delivered.fetch_add(1, Ordering::Relaxed);
-                    } else {
-                        counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                    Ok(_) => {}
+                    Err(_) => {
+                        counters.errors.fetch_add(1, Ordering::Relaxed);
                     }
-                    if d.seq != 0 {
-                        pending_acks.push(d.seq);
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => {
+                },
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => {
                     counters.errors.fetch_add(1, Ordering::Relaxed);
+                    break;
                 }
             },
-            Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(_)) | None) => {
-                counters.errors.fetch_add(1, Ordering::Relaxed);
-                break;
-            }
-            Err(_) => {}
+            _ = ack_tick.tick() => flush = true,
         }
-        if pending_acks.len() >= 256 || (!pending_acks.is_empty() && idle) {
+        if pending_acks.len() >= 256 || (flush && !pending_acks.is_empty()) {
             let frame = ClientFrame::Ack(std::mem::take(&mut pending_acks)).encode();
             if ws.send(Message::Binary(frame.into())).await.is_err() {
                 counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -298,6 +303,7 @@ async fn receiver(
 async fn sender(
     ws: Ws,
     to: Address,
+    phase: usize,
     count: u64,
     args: Arc<Args>,
     base: Instant,
@@ -332,10 +338,14 @@ async fn sender(
         }
     });
     let batch = args.batch.max(1) as u64;
+    // Paced senders are spread evenly over one period (sender `phase` of `pairs` starts
+    // phase/pairs of a period late), so the offered load is smooth rather than all senders
+    // bursting at the same instant.
     let mut ticker = (args.rate > 0).then(|| {
         let per_sender = (args.rate as f64 / args.pairs.max(1) as f64).max(1.0);
         let period = Duration::from_secs_f64(batch as f64 / per_sender);
-        let mut i = tokio::time::interval(period);
+        let offset = period.mul_f64(phase as f64 / args.pairs.max(1) as f64);
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         i
     });
@@ -418,6 +428,7 @@ async fn throughput(
         stasks.push(tokio::spawn(sender(
             s,
             to,
+            i,
             per_pair,
             args.clone(),
             base,
