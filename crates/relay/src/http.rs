@@ -60,6 +60,7 @@ async fn upgrade(
         .try_open(relay.settings.max_connections)
         .ok_or(ApiError::TooManyConnections)?;
     let device = Address::new(ticket.user_id, ticket.device_id);
+    let expires_at = ticket.expires_at;
     Ok(ws
         .max_message_size(MAX_FRAME_LEN)
         .max_frame_size(MAX_FRAME_LEN)
@@ -70,7 +71,7 @@ async fn upgrade(
         .on_upgrade(move |socket| async move {
             let _slot = slot;
             let (sink, stream) = socket.split();
-            session::run_session(relay, device, sink, stream).await;
+            session::run_session(relay, device, expires_at, sink, stream).await;
         })
         .into_response())
 }

@@ -39,6 +39,10 @@ pub const CLOSE_REPLACED: u16 = 4001;
 pub const CLOSE_PROTOCOL: u16 = 4002;
 /// Close code: the relay's storage failed while delivering; reconnect later.
 pub const CLOSE_UNAVAILABLE: u16 = 4003;
+/// Close code: the connection ticket expired; reconnect with a fresh one from the key server.
+pub const CLOSE_TICKET_EXPIRED: u16 = 4004;
+/// Close code (RFC 6455): a WebSocket message over [`crate::limits::MAX_FRAME_LEN`].
+pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code: the relay is shutting down.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
 
@@ -63,6 +67,35 @@ pub enum SessionEnd {
     Unavailable,
     /// A write to the client timed out or failed.
     WriteFailed,
+    /// The connection ticket expired.
+    TicketExpired,
+    /// The client sent a WebSocket message over the size limit.
+    TooBig,
+}
+
+/// Whether a read error is the WebSocket layer refusing an oversized message.
+fn is_too_big(e: &(dyn std::error::Error + 'static)) -> bool {
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if matches!(c.downcast_ref::<WsError>(), Some(WsError::Capacity(_))) {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// When a ticket valid until `expires_at_secs` (unix seconds) runs out, as a timer deadline.
+fn ticket_deadline(expires_at_secs: u64) -> tokio::time::Instant {
+    // Capped so that absurd expiry times cannot overflow the clock arithmetic.
+    const FAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+    let left = Duration::from_millis(
+        expires_at_secs
+            .saturating_mul(1000)
+            .saturating_sub(now_ms()),
+    );
+    tokio::time::Instant::now() + left.min(FAR)
 }
 
 struct Session<'a, S> {
@@ -419,17 +452,23 @@ where
     }
 }
 
-/// Runs a device's session until it ends. The caller has authenticated `device`.
+/// Runs a device's session until it ends. The caller has authenticated `device` with a
+/// ticket valid until `ticket_expires_at` (unix seconds); the session is closed with
+/// [`CLOSE_TICKET_EXPIRED`] then, so a revoked device cannot stay connected on an old ticket.
 pub async fn run_session<S, R, E>(
     relay: Arc<Relay>,
     device: Address,
+    ticket_expires_at: u64,
     sink: S,
     mut stream: R,
 ) -> SessionEnd
 where
     S: Sink<Message> + Unpin,
     R: Stream<Item = Result<Message, E>> + Unpin,
+    E: std::error::Error + 'static,
 {
+    let expiry = tokio::time::sleep_until(ticket_deadline(ticket_expires_at));
+    tokio::pin!(expiry);
     let mut reg = relay.hub.register(&device);
     relay.announce(&device).await;
     relay.writer.seen(device.clone(), now_ms()).await;
@@ -469,6 +508,10 @@ where
                 s.close(CLOSE_REPLACED, "replaced by a newer connection").await;
                 break SessionEnd::Replaced;
             }
+            _ = &mut expiry => {
+                s.close(CLOSE_TICKET_EXPIRED, "ticket expired").await;
+                break SessionEnd::TicketExpired;
+            }
             done = s.pending.next(), if committing => Box::pin(s.on_completed(done)).await,
             msg = stream.next(), if reading => match msg {
                 // Boxed: the frame handlers are the largest states of this loop, and
@@ -480,6 +523,10 @@ where
                     Err(SessionEnd::ProtocolError)
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+                Some(Err(e)) if is_too_big(&e) => {
+                    s.close(CLOSE_TOO_BIG, "message too big").await;
+                    Err(SessionEnd::TooBig)
+                }
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Err(SessionEnd::ClientGone),
             },
             d = reg.rx.recv() => match d {

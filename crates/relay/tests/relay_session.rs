@@ -32,7 +32,7 @@ fn spawn_session(relay: std::sync::Arc<Relay>, device: Address) -> Channels {
     let input = Box::pin(stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|m| (Ok::<_, Infallible>(m), rx))
     }));
-    let task = tokio::spawn(run_session(relay, device, out, input));
+    let task = tokio::spawn(run_session(relay, device, now_secs() + 3600, out, input));
     Channels {
         to_session,
         from_session,
