@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use crate::limits::{
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MAILBOX, DEFAULT_SEND_BURST, DEFAULT_SEND_RATE_PER_SEC,
-    DEFAULT_TTL_SECS,
+    DEFAULT_DEDUP_WINDOW_SECS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_MAILBOX, DEFAULT_SEND_BURST,
+    DEFAULT_SEND_RATE_PER_SEC, DEFAULT_TTL_SECS,
 };
 
 /// Relay settings. Every flag can also be given as the environment variable shown in `--help`.
@@ -105,6 +105,12 @@ pub struct Config {
     #[arg(id = "relay_ttl_secs", long = "relay-ttl-secs", env = "E2EE_RELAY_TTL_SECS", default_value_t = DEFAULT_TTL_SECS)]
     pub ttl_secs: u64,
 
+    /// Seconds a (sender, message id) pair is remembered to drop retried sends (default 7
+    /// days, never longer than the TTL). A retry later than this is stored again; recipients'
+    /// sessions refuse the replayed ciphertext.
+    #[arg(id = "relay_dedup_window_secs", long = "relay-dedup-window-secs", env = "E2EE_RELAY_DEDUP_WINDOW_SECS", default_value_t = DEFAULT_DEDUP_WINDOW_SECS)]
+    pub dedup_window_secs: u64,
+
     /// Let any authenticated device read any user's presence. Off by default: a device sees
     /// only the presence of its own user's devices.
     #[arg(
@@ -141,6 +147,7 @@ impl Config {
             send_burst: DEFAULT_SEND_BURST,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             ttl_secs: DEFAULT_TTL_SECS,
+            dedup_window_secs: DEFAULT_DEDUP_WINDOW_SECS,
             presence_public: false,
         }
     }

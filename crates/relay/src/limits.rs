@@ -37,6 +37,12 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
 /// Default time an undelivered envelope is kept: 30 days.
 pub const DEFAULT_TTL_SECS: u64 = 30 * 24 * 60 * 60;
 
+/// Default time a (sender, message id) pair is remembered for deduplicating retries: 7 days,
+/// long enough for a phone switched off over a holiday week to retry its unanswered sends.
+/// Shorter than the TTL because the dedup table otherwise holds a row for every message of
+/// the last 30 days, delivered or not.
+pub const DEFAULT_DEDUP_WINDOW_SECS: u64 = 7 * 24 * 60 * 60;
+
 /// Deliveries sent to one connection and not yet acknowledged. Past this the relay stops
 /// pushing to that device until it acks, so a reader that never acks costs bounded memory.
 pub const MAX_INFLIGHT: usize = 1_024;

@@ -97,6 +97,10 @@ impl Relay {
         let limits = StoreLimits {
             max_mailbox: config.max_mailbox,
             ttl_ms: config.ttl_secs.saturating_mul(1000),
+            dedup_ms: config
+                .dedup_window_secs
+                .min(config.ttl_secs)
+                .saturating_mul(1000),
         };
         let writer = Writer::spawn(store.clone(), hub.clone(), limits);
         let relay = Arc::new(Relay {

@@ -114,6 +114,17 @@ async fn postgres_mailboxes_store_dedup_fan_out_and_ack() {
 }
 
 #[tokio::test]
+async fn postgres_dedup_window_lets_late_retries_through() {
+    bounded!(async {
+        let so = ScaleOut::new();
+        let dir = TempDir::new();
+        let key = signing_key();
+        check_dedup_window(so.config(&key, &dir, false, "a"), key).await;
+        so.cleanup().await;
+    });
+}
+
+#[tokio::test]
 async fn two_nodes_route_live_through_redis_and_keep_one_connection_per_device() {
     bounded!(async {
         let so = ScaleOut::new();

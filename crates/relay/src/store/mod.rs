@@ -81,6 +81,8 @@ pub struct StoreLimits {
     pub max_mailbox: u64,
     /// Envelope lifetime in ms.
     pub ttl_ms: u64,
+    /// How long a (sender, msg id) pair deduplicates retries, in ms (at most `ttl_ms`).
+    pub dedup_ms: u64,
 }
 
 /// Mailbox sizes known to the writer, so checking the mailbox limit does not cost a
@@ -382,9 +384,21 @@ macro_rules! store_ops {
                         b.push_bind(e.sender.user_id.as_str())
                             .push_bind(i64::from(e.sender.device_id))
                             .push_bind(to_db(e.msg_id))
-                            .push_bind(to_db(e.now_ms.saturating_add(limits.ttl_ms)));
+                            .push_bind(to_db(e.now_ms.saturating_add(limits.dedup_ms)));
                     });
-                    qb.push(" ON CONFLICT DO NOTHING RETURNING sender_user, sender_device, msg_id");
+                    // A pair whose window has passed counts as new even before the expiry
+                    // sweep removed it.
+                    let now = chunk
+                        .iter()
+                        .map(|(si, ei)| batch.sends[*si][*ei].now_ms)
+                        .min()
+                        .unwrap_or(0);
+                    qb.push(
+                        " ON CONFLICT (sender_user, sender_device, msg_id) DO UPDATE \
+                         SET expires_at = excluded.expires_at WHERE dedup.expires_at <= ",
+                    );
+                    qb.push_bind(to_db(now));
+                    qb.push(" RETURNING sender_user, sender_device, msg_id");
                     for row in qb.build().fetch_all(&mut *tx).await? {
                         let u: String = row.try_get(0)?;
                         let d: i64 = row.try_get(1)?;

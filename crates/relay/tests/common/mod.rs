@@ -226,3 +226,26 @@ impl ScaleOut {
         }
     }
 }
+
+/// Retries are deduplicated inside the dedup window and stored again after it, before the
+/// expiry sweep has removed the old pair. Run on each back end.
+pub async fn check_dedup_window(mut cfg: Config, key: SigningKey) {
+    cfg.dedup_window_secs = 1;
+    let r = start(cfg, key).await;
+    let mut alice = r.connect_empty("alice", 1).await;
+    let first = send_ok(&mut alice, vec![env(7, &[("bob", 1)], b"x")]).await;
+    assert_eq!(first, vec![(7, SendStatus::Stored)]);
+    let retry = send_ok(&mut alice, vec![env(7, &[("bob", 1)], b"x")]).await;
+    assert_eq!(retry, vec![(7, SendStatus::Duplicate)]);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let late = send_ok(&mut alice, vec![env(7, &[("bob", 1)], b"x")]).await;
+    assert_eq!(late, vec![(7, SendStatus::Stored)]);
+    // The renewed pair deduplicates again.
+    let retry = send_ok(&mut alice, vec![env(7, &[("bob", 1)], b"x")]).await;
+    assert_eq!(retry, vec![(7, SendStatus::Duplicate)]);
+    assert_eq!(
+        r.relay.mailbox_len(&Address::new("bob", 1)).await.unwrap(),
+        2
+    );
+    r.stop().await;
+}
