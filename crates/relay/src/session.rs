@@ -384,14 +384,17 @@ where
     }
 
     async fn on_presence_allow(&mut self, users: Vec<String>) -> Step {
-        // Not answered: the next presence query by those users shows the effect.
         match self
             .relay
             .store
             .set_presence_allow(&self.device.user_id, &users)
             .await
         {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                // The decoder bounds the list far below u16::MAX.
+                let count = u16::try_from(users.len()).unwrap_or(u16::MAX);
+                self.write(&ServerFrame::PresenceAllowed { count }).await
+            }
             Err(e) => {
                 tracing::error!(error = %e, "presence allow list write failed");
                 self.error(ErrorCode::Unavailable, 0, 0, "storage unavailable")

@@ -38,6 +38,8 @@ pub mod kind {
     pub const QUEUE_DRAINED: u8 = 0x84;
     /// Relay to client: answer to a presence query.
     pub const PRESENCE: u8 = 0x85;
+    /// Relay to client: a `PRESENCE_ALLOW` list is stored.
+    pub const PRESENCE_ALLOWED: u8 = 0x86;
 }
 
 /// A device address: user id plus device id.
@@ -244,6 +246,11 @@ pub enum ServerFrame {
         user_id: String,
         /// Its known devices.
         devices: Vec<DevicePresence>,
+    },
+    /// The allow list sent with `PRESENCE_ALLOW` is stored and in effect.
+    PresenceAllowed {
+        /// Number of users now allowed.
+        count: u16,
     },
 }
 
@@ -551,6 +558,10 @@ impl ServerFrame {
                     out.extend_from_slice(&d.last_seen_ms.to_be_bytes());
                 }
             }
+            ServerFrame::PresenceAllowed { count } => {
+                out.push(kind::PRESENCE_ALLOWED);
+                out.extend_from_slice(&count.to_be_bytes());
+            }
         }
         out
     }
@@ -617,6 +628,7 @@ impl ServerFrame {
                 }
                 ServerFrame::Presence { user_id, devices }
             }
+            kind::PRESENCE_ALLOWED => ServerFrame::PresenceAllowed { count: r.u16()? },
             other => return Err(DecodeError::UnknownKind(other)),
         };
         r.finish()?;
@@ -744,6 +756,7 @@ mod tests {
                     last_seen_ms: 99,
                 }],
             },
+            ServerFrame::PresenceAllowed { count: 2 },
         ];
         for f in frames {
             assert_eq!(ServerFrame::decode(&f.encode()).unwrap(), f);

@@ -75,6 +75,10 @@ async fn postgres_mailboxes_store_dedup_fan_out_and_ack() {
         bob.send(&ClientFrame::PresenceAllow(vec!["carol".into()]))
             .await
             .unwrap();
+        assert_eq!(
+            bob.recv().await.unwrap(),
+            ServerFrame::PresenceAllowed { count: 1 }
+        );
         bob.send(&ClientFrame::PresenceQuery("bob".into()))
             .await
             .unwrap();

@@ -345,12 +345,19 @@ async fn presence_is_visible_to_the_users_the_owner_allows() {
         bob.send(&ClientFrame::PresenceAllow(vec!["alice".into()]))
             .await
             .unwrap();
-        // Frames are handled in order: once this answers, the allow list is stored.
+        assert_eq!(
+            bob.recv().await.unwrap(),
+            ServerFrame::PresenceAllowed { count: 1 }
+        );
         assert_eq!(presence_of(&mut bob, "bob").await, 1);
         assert_eq!(presence_of(&mut alice, "bob").await, 1);
         assert_eq!(presence_of(&mut carol, "bob").await, 0);
         // Replacing the list revokes.
         bob.send(&ClientFrame::PresenceAllow(vec![])).await.unwrap();
+        assert_eq!(
+            bob.recv().await.unwrap(),
+            ServerFrame::PresenceAllowed { count: 0 }
+        );
         assert_eq!(presence_of(&mut bob, "bob").await, 1);
         assert_eq!(presence_of(&mut alice, "bob").await, 0);
         r.stop().await;
