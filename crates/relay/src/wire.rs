@@ -618,7 +618,11 @@ impl ServerFrame {
                 let mut devices = Vec::with_capacity(n);
                 for _ in 0..n {
                     let device_id = r.u32()?;
-                    let online = r.u8()? != 0;
+                    let online = match r.u8()? {
+                        0 => false,
+                        1 => true,
+                        _ => return Err(DecodeError::Invalid("online flag")),
+                    };
                     let last_seen_ms = r.u64()?;
                     devices.push(DevicePresence {
                         device_id,
@@ -637,15 +641,15 @@ impl ServerFrame {
 }
 
 /// Node-to-node message kinds (multi-node routing over Redis; not part of the client protocol).
-pub(crate) mod routed {
+pub mod routed {
     /// Deliveries for devices connected to the receiving node.
-    pub(crate) const DELIVERIES: u8 = 1;
+    pub const DELIVERIES: u8 = 1;
     /// Close the device's connection: it connected to another node.
-    pub(crate) const KICK: u8 = 2;
+    pub const KICK: u8 = 2;
 }
 
 /// Encodes deliveries for another node: `1 || count u32 || (address || len u32 || DELIVER frame)*`.
-pub(crate) fn encode_routed(items: &[(Address, Delivery)]) -> Vec<u8> {
+pub fn encode_routed(items: &[(Address, Delivery)]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 * items.len());
     out.push(routed::DELIVERIES);
     out.extend_from_slice(&(items.len() as u32).to_be_bytes());
@@ -659,21 +663,23 @@ pub(crate) fn encode_routed(items: &[(Address, Delivery)]) -> Vec<u8> {
 }
 
 /// Encodes a kick for another node: `2 || address`.
-pub(crate) fn encode_kick(device: &Address) -> Vec<u8> {
+pub fn encode_kick(device: &Address) -> Vec<u8> {
     let mut out = vec![routed::KICK];
     put_address(&mut out, device);
     out
 }
 
 /// A decoded node-to-node message.
-#[derive(Debug)]
-pub(crate) enum Routed {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routed {
+    /// Deliveries for devices connected to the receiving node.
     Deliveries(Vec<(Address, Delivery)>),
+    /// Close this device's connection on the receiving node.
     Kick(Address),
 }
 
 /// Decodes a node-to-node message.
-pub(crate) fn decode_routed(bytes: &[u8]) -> Result<Routed, DecodeError> {
+pub fn decode_routed(bytes: &[u8]) -> Result<Routed, DecodeError> {
     let mut r = Reader { buf: bytes };
     let msg = match r.u8()? {
         routed::DELIVERIES => {
