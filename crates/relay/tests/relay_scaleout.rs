@@ -129,6 +129,17 @@ async fn postgres_dedup_window_lets_late_retries_through() {
 }
 
 #[tokio::test]
+async fn postgres_acks_only_delete_the_acking_devices_own_rows() {
+    bounded!(async {
+        let so = ScaleOut::new();
+        let dir = TempDir::new();
+        let key = signing_key();
+        check_acks_only_delete_own_rows(so.config(&key, &dir, false, "a"), key).await;
+        so.cleanup().await;
+    });
+}
+
+#[tokio::test]
 async fn two_nodes_route_live_through_redis_and_keep_one_connection_per_device() {
     bounded!(async {
         let so = ScaleOut::new();

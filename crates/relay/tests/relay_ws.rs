@@ -97,6 +97,15 @@ async fn mailbox_delivered_in_order_on_connect_and_unacked_redelivered() {
 }
 
 #[tokio::test]
+async fn acks_only_delete_the_acking_devices_own_rows() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        check_acks_only_delete_own_rows(config(&key, &dir), key).await;
+    });
+}
+
+#[tokio::test]
 async fn retry_after_the_dedup_window_is_stored_again() {
     bounded!(async {
         let dir = TempDir::new();

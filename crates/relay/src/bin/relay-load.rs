@@ -98,6 +98,10 @@ struct Args {
     /// Throughput: target total messages/s (0 = as fast as possible).
     #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// Throughput with --rate: every sender sends at the same instant of each period (the
+    /// worst case: pairs x batch envelopes arrive at once), instead of spread evenly.
+    #[arg(long)]
+    synchronized: bool,
     /// Throughput: payload bytes per message (at least 8: a timestamp).
     #[arg(long, default_value_t = 64)]
     payload: usize,
@@ -344,7 +348,11 @@ async fn sender(
     let mut ticker = (args.rate > 0).then(|| {
         let per_sender = (args.rate as f64 / args.pairs.max(1) as f64).max(1.0);
         let period = Duration::from_secs_f64(batch as f64 / per_sender);
-        let offset = period.mul_f64(phase as f64 / args.pairs.max(1) as f64);
+        let offset = if args.synchronized {
+            Duration::ZERO
+        } else {
+            period.mul_f64(phase as f64 / args.pairs.max(1) as f64)
+        };
         let mut i = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         i
@@ -456,6 +464,7 @@ async fn throughput(
         "batch": args.batch,
         "window": args.window,
         "target_rate": args.rate,
+        "synchronized": args.synchronized,
         "payload_bytes": args.payload.max(8),
         "messages_requested": per_pair * args.pairs as u64,
         "messages_sent": counters.sent.load(Ordering::Relaxed),

@@ -288,28 +288,36 @@ macro_rules! store_ops {
 
                 let mut tx = self.pool.begin().await?;
 
-                // 1. Acks: delete the rows, then release group payload references.
+                // 1. Acks: delete the rows, then release group payload references. One
+                //    statement for every device's acks (not one per device): the join keeps
+                //    each device to rows of its own mailbox, and SQLite still finds the rows
+                //    by primary key.
                 let mut released: HashMap<i64, i64> = HashMap::new();
-                for (device, seqs) in &batch.acks {
-                    for chunk in seqs.chunks(MAX_BINDS / 2) {
-                        let mut qb =
-                            sqlx::QueryBuilder::<$db>::new("DELETE FROM mailbox WHERE user_id = ");
-                        qb.push_bind(device.user_id.as_str());
-                        qb.push(" AND device_id = ");
-                        qb.push_bind(i64::from(device.device_id));
-                        qb.push(" AND seq IN (");
-                        let mut sep = qb.separated(", ");
-                        for s in chunk {
-                            sep.push_bind(to_db(*s));
-                        }
-                        qb.push(") RETURNING payload_id");
-                        let rows = qb.build().fetch_all(&mut *tx).await?;
-                        counts.add(device, -(rows.len() as i64));
-                        for row in rows {
-                            let pid: Option<i64> = row.try_get(0)?;
-                            if let Some(pid) = pid {
-                                *released.entry(pid).or_default() += 1;
-                            }
+                let acks: Vec<(&$crate::wire::Address, u64)> = batch
+                    .acks
+                    .iter()
+                    .flat_map(|(device, seqs)| seqs.iter().map(move |s| (device, *s)))
+                    .collect();
+                for chunk in acks.chunks(MAX_BINDS / 3) {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "DELETE FROM mailbox WHERE seq IN (SELECT v.column1 FROM (",
+                    );
+                    qb.push_values(chunk, |mut b, (device, seq)| {
+                        b.push_bind(to_db(*seq))
+                            .push_bind(device.user_id.as_str())
+                            .push_bind(i64::from(device.device_id));
+                    });
+                    qb.push(
+                        ") AS v JOIN mailbox o ON o.seq = v.column1 AND o.user_id = v.column2 \
+                         AND o.device_id = v.column3) RETURNING user_id, device_id, payload_id",
+                    );
+                    for row in qb.build().fetch_all(&mut *tx).await? {
+                        let user_id: String = row.try_get(0)?;
+                        let device_id: i64 = row.try_get(1)?;
+                        counts.add(&$crate::wire::Address::new(user_id, device_id as u32), -1);
+                        let pid: Option<i64> = row.try_get(2)?;
+                        if let Some(pid) = pid {
+                            *released.entry(pid).or_default() += 1;
                         }
                     }
                 }

@@ -249,3 +249,51 @@ pub async fn check_dedup_window(mut cfg: Config, key: SigningKey) {
     );
     r.stop().await;
 }
+
+/// Polls until `device`'s mailbox holds `n` rows (acks are not answered), then asserts it.
+pub async fn wait_mailbox_len(r: &TestRelay, device: &Address, n: u64) {
+    for _ in 0..100 {
+        if r.relay.mailbox_len(device).await.unwrap() == n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(r.relay.mailbox_len(device).await.unwrap(), n);
+}
+
+/// A device's acks delete rows of its own mailbox only, even when they name another
+/// device's sequence numbers and are committed together with that device's own acks.
+pub async fn check_acks_only_delete_own_rows(cfg: Config, key: SigningKey) {
+    let r = start(cfg, key).await;
+    let mut alice = r.connect_empty("alice", 1).await;
+    let mut bob = r.connect_empty("bob", 1).await;
+    let mut mallory = r.connect_empty("mallory", 1).await;
+    send_ok(
+        &mut alice,
+        vec![
+            env(1, &[("bob", 1)], b"for bob"),
+            env(2, &[("mallory", 1)], b"for mallory"),
+            env(3, &[("bob", 1), ("mallory", 1)], b"for both"),
+        ],
+    )
+    .await;
+    let mut bob_seqs = Vec::new();
+    for _ in 0..2 {
+        bob_seqs.push(recv_delivery(&mut bob).await.seq);
+    }
+    let mut mallory_seqs = Vec::new();
+    for _ in 0..2 {
+        mallory_seqs.push(recv_delivery(&mut mallory).await.seq);
+    }
+    let (bob_addr, mallory_addr) = (Address::new("bob", 1), Address::new("mallory", 1));
+    // Mallory acks her own rows and bob's, in one frame.
+    let mut acks = mallory_seqs.clone();
+    acks.extend(&bob_seqs);
+    mallory.send(&ClientFrame::Ack(acks)).await.unwrap();
+    wait_mailbox_len(&r, &mallory_addr, 0).await;
+    assert_eq!(r.relay.mailbox_len(&bob_addr).await.unwrap(), 2);
+    // Bob's own acks still work, including the group row mallory released her share of.
+    bob.send(&ClientFrame::Ack(bob_seqs)).await.unwrap();
+    wait_mailbox_len(&r, &bob_addr, 0).await;
+    r.stop().await;
+}
