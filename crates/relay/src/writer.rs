@@ -51,13 +51,10 @@ pub(crate) struct Writer {
 impl Writer {
     pub(crate) fn spawn(store: Store, hub: Arc<Hub>, limits: StoreLimits) -> Self {
         let (tx, rx) = mpsc::channel(8192);
-        // A single SQLite process owns its counts; PostgreSQL nodes share mailboxes, so their
-        // cached counts are refreshed often.
-        let max_age = match store {
-            Store::Sqlite(_) => Duration::from_secs(600),
-            Store::Postgres(_) => Duration::from_secs(5),
-        };
-        tokio::spawn(run(rx, store, hub, limits, MailboxCounts::new(max_age)));
+        // Mailbox sizes for the PostgreSQL commit. Nodes share mailboxes, so the cached
+        // counts are refreshed often. (SQLite's commit connection keeps its own.)
+        let counts = MailboxCounts::new(Duration::from_secs(5));
+        tokio::spawn(run(rx, store, hub, limits, counts));
         Self { tx }
     }
 
@@ -153,6 +150,7 @@ async fn run(
                 WriteOp::Expire { now_ms } => expire_at = Some(now_ms),
             }
         }
+        let batch = Arc::new(batch);
         match store.commit(&batch, &mut counts, limits).await {
             Ok(results) => {
                 for r in ack_replies {

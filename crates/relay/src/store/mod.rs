@@ -1,15 +1,18 @@
 //! Durable mailboxes: SQLite (embedded default) or PostgreSQL (scale-out).
 //!
-//! Both back ends run the same SQL text through `sqlx::QueryBuilder` (which writes each
-//! database's own placeholders); the `store_ops!` macro stamps that one code path out for
-//! each database type, so there is no `query!` checked against only one of them. What
-//! differs is connecting, migrations and how mailbox sequence numbers are allocated.
+//! Reads and the rarer writes run the same SQL text on both back ends through
+//! `sqlx::QueryBuilder` (which writes each database's own placeholders); the `store_ops!`
+//! macro stamps that one code path out for each database type, so there is no `query!`
+//! checked against only one of them. The group commit differs: PostgreSQL gets batched
+//! multi-row statements (`batched_commit!`, each statement a round trip), SQLite a blocking
+//! call with cached single-row statements (`sqlite_commit.rs`, no round trips to save).
 //!
 //! All writes go through one writer task per process, which hands this module a whole batch
 //! of sends, acks and presence updates to commit in one transaction (group commit).
 
 mod postgres;
 mod sqlite;
+mod sqlite_commit;
 
 use std::{
     collections::HashMap,
@@ -29,6 +32,9 @@ pub enum StoreError {
     /// The database driver failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// SQLite failed in the group commit.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// Migrations failed.
     #[error("migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -157,15 +163,17 @@ impl Store {
         }
     }
 
-    /// Commits a batch in one transaction; returns one `Vec<Committed>` per send.
+    /// Commits a batch in one transaction; returns one `Vec<Committed>` per send. `counts`
+    /// is the writer's cache of mailbox sizes (PostgreSQL; the SQLite commit connection
+    /// keeps its own).
     pub async fn commit(
         &self,
-        batch: &WriteBatch,
+        batch: &Arc<WriteBatch>,
         counts: &mut MailboxCounts,
         limits: StoreLimits,
     ) -> Result<Vec<Vec<Committed>>, StoreError> {
         match self {
-            Store::Sqlite(s) => s.commit(batch, counts, limits).await,
+            Store::Sqlite(s) => s.commit(batch.clone(), limits).await,
             Store::Postgres(s) => s.commit(batch, counts, limits).await,
         }
     }
@@ -187,7 +195,11 @@ impl Store {
     /// Deletes everything whose TTL has passed. Returns the number of mailbox rows removed.
     pub async fn expire(&self, now_ms: u64) -> Result<u64, StoreError> {
         match self {
-            Store::Sqlite(s) => s.expire(now_ms).await,
+            Store::Sqlite(s) => {
+                let removed = s.expire(now_ms).await;
+                s.forget_counts();
+                removed
+            }
             Store::Postgres(s) => s.expire(now_ms).await,
         }
     }
@@ -271,6 +283,137 @@ macro_rules! store_ops {
                 Ok($crate::store::from_db(n))
             }
 
+            pub(crate) async fn fetch(
+                &self,
+                device: &$crate::wire::Address,
+                after: u64,
+                limit: usize,
+                now_ms: u64,
+            ) -> Result<Vec<$crate::wire::Delivery>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+
+                use $crate::store::{from_db, to_db};
+
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT m.seq, m.flags, m.created_ms, m.sender_user, m.sender_device, m.msg_id, \
+                     COALESCE(m.body, p.body) FROM mailbox m LEFT JOIN payloads p ON p.id = m.payload_id \
+                     WHERE m.user_id = ",
+                );
+                qb.push_bind(device.user_id.as_str());
+                qb.push(" AND m.device_id = ");
+                qb.push_bind(i64::from(device.device_id));
+                qb.push(" AND m.seq > ");
+                qb.push_bind(to_db(after));
+                qb.push(" AND m.expires_at > ");
+                qb.push_bind(to_db(now_ms));
+                qb.push(" ORDER BY m.seq LIMIT ");
+                qb.push_bind(limit as i64);
+                let rows = qb.build().fetch_all(&self.pool).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let body: Option<Vec<u8>> = row.try_get(6)?;
+                    let Some(body) = body else { continue };
+                    let flags: i64 = row.try_get(1)?;
+                    let sender_device: i64 = row.try_get(4)?;
+                    out.push($crate::wire::Delivery {
+                        seq: from_db(row.try_get(0)?),
+                        flags: flags as u8,
+                        server_ts_ms: from_db(row.try_get(2)?),
+                        sender: $crate::wire::Address {
+                            user_id: row.try_get(3)?,
+                            device_id: sender_device as u32,
+                        },
+                        msg_id: from_db(row.try_get(5)?),
+                        payload: body.into(),
+                    });
+                }
+                Ok(out)
+            }
+
+            pub(crate) async fn expire(&self, now_ms: u64) -> Result<u64, $crate::store::StoreError> {
+                let now = $crate::store::to_db(now_ms);
+                let mut tx = self.pool.begin().await?;
+                let mut removed = 0;
+                for table in ["mailbox", "payloads", "dedup"] {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
+                        "DELETE FROM {table} WHERE expires_at <= "
+                    ));
+                    qb.push_bind(now);
+                    let r = qb.build().execute(&mut *tx).await?;
+                    if table == "mailbox" {
+                        removed = r.rows_affected();
+                    }
+                }
+                tx.commit().await?;
+                Ok(removed)
+            }
+
+            pub(crate) async fn set_presence_allow(
+                &self,
+                owner: &str,
+                viewers: &[String],
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let mut qb =
+                    sqlx::QueryBuilder::<$db>::new("DELETE FROM presence_allow WHERE owner = ");
+                qb.push_bind(owner);
+                qb.build().execute(&mut *tx).await?;
+                if !viewers.is_empty() {
+                    let mut qb = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO presence_allow (owner, viewer) ",
+                    );
+                    qb.push_values(viewers, |mut b, v| {
+                        b.push_bind(owner).push_bind(v.as_str());
+                    });
+                    qb.push(" ON CONFLICT DO NOTHING");
+                    qb.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            pub(crate) async fn presence_allowed(
+                &self,
+                owner: &str,
+                viewer: &str,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT 1 FROM presence_allow WHERE owner = ",
+                );
+                qb.push_bind(owner);
+                qb.push(" AND viewer = ");
+                qb.push_bind(viewer);
+                Ok(qb.build().fetch_optional(&self.pool).await?.is_some())
+            }
+
+            pub(crate) async fn last_seen(
+                &self,
+                user_id: &str,
+            ) -> Result<Vec<(u32, u64)>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT device_id, seen_ms FROM last_seen WHERE user_id = ",
+                );
+                qb.push_bind(user_id);
+                qb.push(" ORDER BY device_id");
+                let mut out = Vec::new();
+                for row in qb.build().fetch_all(&self.pool).await? {
+                    let d: i64 = row.try_get(0)?;
+                    let s: i64 = row.try_get(1)?;
+                    out.push((d as u32, $crate::store::from_db(s)));
+                }
+                Ok(out)
+            }
+        }
+    };
+}
+pub(crate) use store_ops;
+
+/// The group commit as batched multi-row statements: the right shape for PostgreSQL, where
+/// every statement is a network round trip. (SQLite has its own, `sqlite_commit.rs`.)
+macro_rules! batched_commit {
+    ($store:ty, $db:ty) => {
+        impl $store {
             pub(crate) async fn commit(
                 &self,
                 batch: &$crate::store::WriteBatch,
@@ -538,129 +681,7 @@ macro_rules! store_ops {
                 tx.commit().await?;
                 Ok(results)
             }
-
-            pub(crate) async fn fetch(
-                &self,
-                device: &$crate::wire::Address,
-                after: u64,
-                limit: usize,
-                now_ms: u64,
-            ) -> Result<Vec<$crate::wire::Delivery>, $crate::store::StoreError> {
-                use sqlx::Row as _;
-
-                use $crate::store::{from_db, to_db};
-
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT m.seq, m.flags, m.created_ms, m.sender_user, m.sender_device, m.msg_id, \
-                     COALESCE(m.body, p.body) FROM mailbox m LEFT JOIN payloads p ON p.id = m.payload_id \
-                     WHERE m.user_id = ",
-                );
-                qb.push_bind(device.user_id.as_str());
-                qb.push(" AND m.device_id = ");
-                qb.push_bind(i64::from(device.device_id));
-                qb.push(" AND m.seq > ");
-                qb.push_bind(to_db(after));
-                qb.push(" AND m.expires_at > ");
-                qb.push_bind(to_db(now_ms));
-                qb.push(" ORDER BY m.seq LIMIT ");
-                qb.push_bind(limit as i64);
-                let rows = qb.build().fetch_all(&self.pool).await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for row in rows {
-                    let body: Option<Vec<u8>> = row.try_get(6)?;
-                    let Some(body) = body else { continue };
-                    let flags: i64 = row.try_get(1)?;
-                    let sender_device: i64 = row.try_get(4)?;
-                    out.push($crate::wire::Delivery {
-                        seq: from_db(row.try_get(0)?),
-                        flags: flags as u8,
-                        server_ts_ms: from_db(row.try_get(2)?),
-                        sender: $crate::wire::Address {
-                            user_id: row.try_get(3)?,
-                            device_id: sender_device as u32,
-                        },
-                        msg_id: from_db(row.try_get(5)?),
-                        payload: body.into(),
-                    });
-                }
-                Ok(out)
-            }
-
-            pub(crate) async fn expire(&self, now_ms: u64) -> Result<u64, $crate::store::StoreError> {
-                let now = $crate::store::to_db(now_ms);
-                let mut tx = self.pool.begin().await?;
-                let mut removed = 0;
-                for table in ["mailbox", "payloads", "dedup"] {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
-                        "DELETE FROM {table} WHERE expires_at <= "
-                    ));
-                    qb.push_bind(now);
-                    let r = qb.build().execute(&mut *tx).await?;
-                    if table == "mailbox" {
-                        removed = r.rows_affected();
-                    }
-                }
-                tx.commit().await?;
-                Ok(removed)
-            }
-
-            pub(crate) async fn set_presence_allow(
-                &self,
-                owner: &str,
-                viewers: &[String],
-            ) -> Result<(), $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let mut qb =
-                    sqlx::QueryBuilder::<$db>::new("DELETE FROM presence_allow WHERE owner = ");
-                qb.push_bind(owner);
-                qb.build().execute(&mut *tx).await?;
-                if !viewers.is_empty() {
-                    let mut qb = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO presence_allow (owner, viewer) ",
-                    );
-                    qb.push_values(viewers, |mut b, v| {
-                        b.push_bind(owner).push_bind(v.as_str());
-                    });
-                    qb.push(" ON CONFLICT DO NOTHING");
-                    qb.build().execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
-
-            pub(crate) async fn presence_allowed(
-                &self,
-                owner: &str,
-                viewer: &str,
-            ) -> Result<bool, $crate::store::StoreError> {
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT 1 FROM presence_allow WHERE owner = ",
-                );
-                qb.push_bind(owner);
-                qb.push(" AND viewer = ");
-                qb.push_bind(viewer);
-                Ok(qb.build().fetch_optional(&self.pool).await?.is_some())
-            }
-
-            pub(crate) async fn last_seen(
-                &self,
-                user_id: &str,
-            ) -> Result<Vec<(u32, u64)>, $crate::store::StoreError> {
-                use sqlx::Row as _;
-                let mut qb = sqlx::QueryBuilder::<$db>::new(
-                    "SELECT device_id, seen_ms FROM last_seen WHERE user_id = ",
-                );
-                qb.push_bind(user_id);
-                qb.push(" ORDER BY device_id");
-                let mut out = Vec::new();
-                for row in qb.build().fetch_all(&self.pool).await? {
-                    let d: i64 = row.try_get(0)?;
-                    let s: i64 = row.try_get(1)?;
-                    out.push((d as u32, $crate::store::from_db(s)));
-                }
-                Ok(out)
-            }
         }
     };
 }
-pub(crate) use store_ops;
+pub(crate) use batched_commit;

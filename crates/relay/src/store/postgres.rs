@@ -11,7 +11,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
 };
 
-use super::{StoreError, from_db, store_ops};
+use super::{StoreError, batched_commit, from_db, store_ops};
 use crate::migrations::Embedded;
 
 /// PostgreSQL mailboxes.
@@ -102,3 +102,4 @@ impl PgStore {
 }
 
 store_ops!(PgStore, Postgres);
+batched_commit!(PgStore, Postgres);

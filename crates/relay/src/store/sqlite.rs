@@ -7,25 +7,32 @@
 
 use std::{
     str::FromStr,
-    sync::{
-        Arc,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex, atomic::AtomicU64},
     time::Duration,
 };
 
 use sqlx::{
-    Row as _, Sqlite, SqlitePool, Transaction,
+    Row as _, Sqlite, SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
-use super::{StoreError, from_db, store_ops, to_db};
+use super::{
+    Committed, MailboxCounts, StoreError, StoreLimits, WriteBatch, from_db,
+    sqlite_commit::CommitConnection, store_ops,
+};
 use crate::migrations::Embedded;
+
+/// Mailbox sizes counted by the only writer of the file stay valid until rows are removed
+/// by something else (the expiry sweep clears them); recounted now and then regardless.
+const SQLITE_COUNTS_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// SQLite mailboxes.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reads, presence lists and the expiry sweep.
     pool: SqlitePool,
+    /// The group commit's own connection.
+    commit_conn: Arc<Mutex<CommitConnection>>,
     next_seq: Arc<AtomicU64>,
 }
 
@@ -43,6 +50,7 @@ impl SqliteStore {
             })
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536");
+        let path = options.get_filename().to_owned();
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -59,30 +67,38 @@ impl SqliteStore {
         .fetch_one(&pool)
         .await?;
         let next: i64 = row.try_get(0)?;
+        let commit_conn =
+            CommitConnection::open(&path, full_sync, MailboxCounts::new(SQLITE_COUNTS_MAX_AGE))?;
         Ok(Self {
             pool,
+            commit_conn: Arc::new(Mutex::new(commit_conn)),
             next_seq: Arc::new(AtomicU64::new(from_db(next).max(1))),
         })
     }
 
-    async fn alloc_seqs(
+    /// Commits a batch on the writer connection, on a blocking thread (see
+    /// `sqlite_commit.rs`). SQLite mailbox sizes are counted by that connection itself.
+    pub(crate) async fn commit(
         &self,
-        _tx: &mut Transaction<'_, Sqlite>,
-        n: usize,
-    ) -> Result<Vec<u64>, StoreError> {
-        let first = self.next_seq.fetch_add(n as u64, Ordering::SeqCst);
-        Ok((first..first + n as u64).collect())
+        batch: Arc<WriteBatch>,
+        limits: StoreLimits,
+    ) -> Result<Vec<Vec<Committed>>, StoreError> {
+        let conn = self.commit_conn.clone();
+        let next_seq = self.next_seq.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            conn.commit(&batch, limits, &next_seq)
+        })
+        .await
+        .map_err(|_| StoreError::Config("group commit thread failed".into()))?
+        .map_err(StoreError::from)
     }
 
-    async fn persist_seq(&self, tx: &mut Transaction<'_, Sqlite>) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO relay_meta (key, value) VALUES ('next_seq', ?) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(to_db(self.next_seq.load(Ordering::SeqCst)))
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+    /// Forgets the counted mailbox sizes (after rows were removed behind the writer's back,
+    /// by the expiry sweep).
+    pub(crate) fn forget_counts(&self) {
+        let mut conn = self.commit_conn.lock().unwrap_or_else(|e| e.into_inner());
+        conn.counts.clear();
     }
 }
 
