@@ -20,7 +20,7 @@ use std::{
 };
 
 use axum::extract::ws::{CloseFrame, Message};
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 
 use crate::{
     limits::{LIVE_QUEUE_LEN, MAILBOX_PAGE, MAX_INFLIGHT, WRITE_TIMEOUT_SECS},
@@ -369,9 +369,19 @@ where
     }
 
     /// A write handed to the writer earlier has been committed (or failed).
+    /// Handles a finished write and every other one already finished (one commit often
+    /// answers several of a connection's frames), then flushes once.
     async fn on_completed(&mut self, done: Completed) -> Step {
+        self.complete(done).await?;
+        while let Some(done) = self.pending.next().now_or_never() {
+            self.complete(done).await?;
+        }
+        self.flush().await
+    }
+
+    async fn complete(&mut self, done: Completed) -> Step {
         match done {
-            Completed::Sent(statuses) => self.write(&ServerFrame::SendResult(statuses)).await,
+            Completed::Sent(statuses) => self.feed(&ServerFrame::SendResult(statuses)).await,
             Completed::SendFailed { first_msg_id } => self.send_failed(first_msg_id).await,
             Completed::Acked(seqs) => {
                 for s in seqs {
