@@ -80,6 +80,23 @@ pub struct WriteBatch {
     pub seen: Vec<(Address, u64)>,
 }
 
+impl WriteBatch {
+    /// One outcome per envelope, each `Duplicate` until the commit stores it.
+    fn outcomes_before_dedup(&self) -> Vec<Vec<Committed>> {
+        self.sends
+            .iter()
+            .map(|envs| {
+                envs.iter()
+                    .map(|_| Committed {
+                        status: SendStatus::Duplicate,
+                        stored: Vec::new(),
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+}
+
 /// Bounds the store applies while committing.
 #[derive(Debug, Clone, Copy)]
 pub struct StoreLimits {
@@ -425,7 +442,7 @@ macro_rules! batched_commit {
                 use sqlx::Row as _;
 
                 use $crate::{
-                    store::{Committed, MAX_BINDS, from_db, to_db},
+                    store::{MAX_BINDS, from_db, to_db},
                     wire::SendStatus,
                 };
 
@@ -503,19 +520,8 @@ macro_rules! batched_commit {
                 }
 
                 // 3. Deduplicate sends on (sender, msg_id): first within the batch, then
-                //    against the table. The dedup row outlives the mailbox rows (TTL).
-                let mut results: Vec<Vec<Committed>> = batch
-                    .sends
-                    .iter()
-                    .map(|envs| {
-                        envs.iter()
-                            .map(|_| Committed {
-                                status: SendStatus::Duplicate,
-                                stored: Vec::new(),
-                            })
-                            .collect()
-                    })
-                    .collect();
+                //    against the table. The dedup row outlives the mailbox rows (dedup window).
+                let mut results = batch.outcomes_before_dedup();
                 let mut seen_keys: HashSet<(&str, u32, u64)> = HashSet::new();
                 let mut candidates: Vec<(usize, usize)> = Vec::new();
                 for (si, envs) in batch.sends.iter().enumerate() {

@@ -144,19 +144,7 @@ fn store_sends(
     limits: StoreLimits,
     next_seq: &AtomicU64,
 ) -> Result<Vec<Vec<Committed>>, rusqlite::Error> {
-    // Everything starts as a duplicate; what is stored says so below.
-    let mut results: Vec<Vec<Committed>> = batch
-        .sends
-        .iter()
-        .map(|envs| {
-            envs.iter()
-                .map(|_| Committed {
-                    status: SendStatus::Duplicate,
-                    stored: Vec::new(),
-                })
-                .collect()
-        })
-        .collect();
+    let mut results = batch.outcomes_before_dedup();
     let mut claim = tx.prepare_cached(
         "INSERT INTO dedup (sender_user, sender_device, msg_id, expires_at) \
          VALUES (?1, ?2, ?3, ?4) ON CONFLICT (sender_user, sender_device, msg_id) DO UPDATE \
