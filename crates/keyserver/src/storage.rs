@@ -521,6 +521,41 @@ impl Store {
         }
     }
 
+    /// Removes a device: its credential (so it can no longer authenticate or get relay
+    /// tickets) and every key it uploaded, in one transaction. Returns whether it existed.
+    pub(crate) async fn remove_device(
+        &self,
+        user_id: &str,
+        device_id: u32,
+    ) -> Result<bool, StoreError> {
+        const KEY_TABLES: [&str; 4] = [
+            "ks_signed_prekeys",
+            "ks_one_time_prekeys",
+            "ks_kem_prekeys",
+            "ks_last_resort_kem_prekeys",
+        ];
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            // Keys first: they reference the device row.
+            for table in KEY_TABLES {
+                let sql = format!("DELETE FROM {table} WHERE user_id = $1 AND device_id = $2");
+                sqlx::query(&sql)
+                    .bind(user_id)
+                    .bind(i64::from(device_id))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let device =
+                sqlx::query("DELETE FROM ks_devices WHERE user_id = $1 AND device_id = $2")
+                    .bind(user_id)
+                    .bind(i64::from(device_id))
+                    .execute(&mut *tx)
+                    .await?;
+            tx.commit().await?;
+            Ok(device.rows_affected() == 1)
+        })
+    }
+
     /// Stores a device list if its version is greater than the stored one. Returns whether it
     /// was stored.
     pub(crate) async fn put_device_list(

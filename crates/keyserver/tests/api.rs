@@ -30,6 +30,7 @@ on_both_backends!(
     tickets_verify_with_the_published_key,
     one_account_cannot_drain_one_time_keys,
     concurrent_all_device_fetches_take_one_key_per_device,
+    a_device_is_removed_by_its_own_account_with_its_keys_and_credential,
 );
 
 fn decode(v: &Value) -> Vec<u8> {
@@ -818,5 +819,82 @@ async fn concurrent_all_device_fetches_take_one_key_per_device(backend: Backend)
     assert_eq!(served[0].len(), FETCHES / 2);
     assert_eq!(served[1].len(), OTK);
     let server = std::sync::Arc::into_inner(server).unwrap();
+    server.stop().await;
+}
+
+async fn a_device_is_removed_by_its_own_account_with_its_keys_and_credential(backend: Backend) {
+    let server = Server::start(backend).await;
+    let mut alice = Account::register(&server, "alice").await;
+    let lost = alice.add_device(&server, 2).await;
+    let bob = Account::register(&server, "bob").await;
+    let (s, b) = server
+        .post(
+            "/v1/keys",
+            Some(alice.token(lost)),
+            &key_upload(&alice.devices[lost].identity, 10, 5, 2, true),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let path = format!("/v1/accounts/{}/devices/2", alice.user_id);
+    let delete = |token: Option<String>| {
+        let (server, path) = (&server, path.clone());
+        async move {
+            server
+                .raw(Method::DELETE, &path, token.as_deref(), None, vec![])
+                .await
+        }
+    };
+
+    // Nobody else may remove it.
+    let (s, _, b) = delete(None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+    let (s, _, b) = delete(Some(bob.token(0).to_owned())).await;
+    assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
+    let (s, b) = server
+        .get(
+            &format!("/v1/bundles/{}/2", alice.user_id),
+            Some(bob.token(0)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+
+    // Another device of the account removes it: 204 and an empty body.
+    let (s, _, b) = delete(Some(alice.token(0).to_owned())).await;
+    assert_eq!((s, &b), (StatusCode::NO_CONTENT, &Value::Null));
+    // Its keys are gone, its credential no longer works, the account view no longer lists it.
+    let (s, b) = server
+        .get(
+            &format!("/v1/bundles/{}/2", alice.user_id),
+            Some(bob.token(0)),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "unknown_device");
+    let (s, b) = server
+        .post("/v1/tickets", Some(alice.token(lost)), &json!({}))
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+    let (s, b) = server
+        .get(
+            &format!("/v1/accounts/{}", alice.user_id),
+            Some(bob.token(0)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let ids: Vec<u64> = b["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["device_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![1]);
+    // Removing it again: 404. The remaining device still works.
+    let (s, _, b) = delete(Some(alice.token(0).to_owned())).await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "unknown_device");
+    let (s, b) = server
+        .post("/v1/tickets", Some(alice.token(0)), &json!({}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // The device id can be certified and registered again.
+    alice.add_device(&server, 2).await;
     server.stop().await;
 }

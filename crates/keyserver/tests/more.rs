@@ -33,6 +33,7 @@ async fn openapi_describes_every_route() {
         ("/v1/accounts", "post"),
         ("/v1/accounts/{user_id}", "get"),
         ("/v1/accounts/{user_id}/devices", "post"),
+        ("/v1/accounts/{user_id}/devices/{device_id}", "delete"),
         ("/v1/keys", "post"),
         ("/v1/keys/counts", "get"),
         ("/v1/bundles/{user_id}", "get"),

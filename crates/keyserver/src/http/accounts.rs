@@ -4,7 +4,7 @@ use axum::{
     Router,
     extract::State,
     http::{HeaderMap, StatusCode},
-    routing::{get, post, put},
+    routing::{delete, get, post, put},
 };
 use e2ee_core::account::{AccountIdentityKey, DeviceCertificate, DeviceList};
 use serde::{Deserialize, Serialize};
@@ -21,6 +21,10 @@ pub(super) fn router() -> Router<AppState> {
         .route("/v1/accounts", post(register_account))
         .route("/v1/accounts/{user_id}", get(get_account))
         .route("/v1/accounts/{user_id}/devices", post(register_device))
+        .route(
+            "/v1/accounts/{user_id}/devices/{device_id}",
+            delete(remove_device),
+        )
         .route("/v1/device-list", put(put_device_list))
         .route("/v1/device-list/{user_id}", get(get_device_list))
 }
@@ -237,6 +241,30 @@ async fn get_account(
             })
             .collect(),
     }))
+}
+
+/// Removes a device of the caller's own account (a lost phone, or signing out): its
+/// credential stops working at once, its keys are no longer served, and the relay closes its
+/// connection when its current ticket expires. Clients should also publish a device list
+/// without it, which only the account key can sign.
+async fn remove_device(
+    State(state): State<AppState>,
+    auth: AuthDevice,
+    ApiPath((user_id, device_id)): ApiPath<(String, u32)>,
+) -> Result<StatusCode, ApiError> {
+    check_user_id(&user_id)?;
+    if user_id != auth.user_id {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "a device may only remove devices of its own account",
+        ));
+    }
+    if !state.0.store.remove_device(&user_id, device_id).await? {
+        return Err(ApiError::not_found("unknown_device", "no such device"));
+    }
+    tracing::info!(user_id = %user_id, device_id, by = auth.device_id, "device removed");
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn put_device_list(
