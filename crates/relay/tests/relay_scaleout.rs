@@ -140,6 +140,18 @@ async fn postgres_acks_only_delete_the_acking_devices_own_rows() {
 }
 
 #[tokio::test]
+async fn postgres_expiry_sweep_removes_expired_rows_and_keeps_the_rest() {
+    bounded!(async {
+        let so = ScaleOut::new();
+        let store = e2ee_relay::store::Store::open(&pg_url(), &so.schema, true)
+            .await
+            .unwrap();
+        check_expiry_sweep(store).await;
+        so.cleanup().await;
+    });
+}
+
+#[tokio::test]
 async fn two_nodes_route_live_through_redis_and_keep_one_connection_per_device() {
     bounded!(async {
         let so = ScaleOut::new();

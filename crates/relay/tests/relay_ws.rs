@@ -106,6 +106,18 @@ async fn acks_only_delete_the_acking_devices_own_rows() {
 }
 
 #[tokio::test]
+async fn expiry_sweep_removes_expired_rows_and_keeps_the_rest() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let url = format!("sqlite://{}", dir.0.join("sweep.db").display());
+        let store = e2ee_relay::store::Store::open(&url, "unused", true)
+            .await
+            .unwrap();
+        check_expiry_sweep(store).await;
+    });
+}
+
+#[tokio::test]
 async fn retry_after_the_dedup_window_is_stored_again() {
     bounded!(async {
         let dir = TempDir::new();

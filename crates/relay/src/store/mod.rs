@@ -350,16 +350,26 @@ macro_rules! store_ops {
             pub(crate) async fn expire(&self, now_ms: u64) -> Result<u64, $crate::store::StoreError> {
                 let now = $crate::store::to_db(now_ms);
                 let mut tx = self.pool.begin().await?;
-                let mut removed = 0;
-                for table in ["mailbox", "payloads", "dedup"] {
+                // The mailbox has no index on expires_at (it would cost two B-tree writes per
+                // message). Rows expire in sequence order when the TTL is constant, so the
+                // sweep deletes the expired rows below the oldest unexpired one: a primary-key
+                // range, not a scan of every waiting envelope while the write lock is held. An
+                // expired row above it (after the TTL was lowered) is never delivered (reads
+                // filter on expires_at) and goes in a later sweep.
+                let mut qb = sqlx::QueryBuilder::<$db>::new(
+                    "DELETE FROM mailbox WHERE expires_at <= ",
+                );
+                qb.push_bind(now);
+                qb.push(" AND seq < COALESCE((SELECT seq FROM mailbox WHERE expires_at > ");
+                qb.push_bind(now);
+                qb.push(" ORDER BY seq LIMIT 1), 9223372036854775807)");
+                let removed = qb.build().execute(&mut *tx).await?.rows_affected();
+                for table in ["payloads", "dedup"] {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(format!(
                         "DELETE FROM {table} WHERE expires_at <= "
                     ));
                     qb.push_bind(now);
-                    let r = qb.build().execute(&mut *tx).await?;
-                    if table == "mailbox" {
-                        removed = r.rows_affected();
-                    }
+                    qb.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(removed)

@@ -297,3 +297,65 @@ pub async fn check_acks_only_delete_own_rows(cfg: Config, key: SigningKey) {
     wait_mailbox_len(&r, &bob_addr, 0).await;
     r.stop().await;
 }
+
+/// The expiry sweep removes exactly the expired mailbox rows (oldest first) and their group
+/// payloads, and keeps everything younger. Run on each back end's store directly.
+pub async fn check_expiry_sweep(store: e2ee_relay::store::Store) {
+    use e2ee_relay::store::{MailboxCounts, NewEnvelope, StoreLimits, WriteBatch};
+
+    let limits = StoreLimits {
+        max_mailbox: 1_000,
+        ttl_ms: 1_000,
+        dedup_ms: 1_000,
+    };
+    let bob = Address::new("bob", 1);
+    let carol = Address::new("carol", 1);
+    let envelope = |id: u64, to: Vec<Address>, now_ms: u64| NewEnvelope {
+        sender: Address::new("alice", 1),
+        msg_id: id,
+        flags: 0,
+        recipients: to,
+        payload: vec![7u8; 16].into(),
+        now_ms,
+    };
+    let mut counts = MailboxCounts::new(Duration::from_secs(5));
+    // Three old envelopes (one a group envelope for bob and carol), then two young ones.
+    let old = WriteBatch {
+        sends: vec![vec![
+            envelope(1, vec![bob.clone()], 1_000),
+            envelope(2, vec![bob.clone()], 1_000),
+            envelope(3, vec![bob.clone(), carol.clone()], 1_000),
+        ]],
+        ..WriteBatch::default()
+    };
+    store
+        .commit(&Arc::new(old), &mut counts, limits)
+        .await
+        .unwrap();
+    let young = WriteBatch {
+        sends: vec![vec![
+            envelope(4, vec![bob.clone()], 5_000),
+            envelope(5, vec![bob.clone(), carol.clone()], 5_000),
+        ]],
+        ..WriteBatch::default()
+    };
+    store
+        .commit(&Arc::new(young), &mut counts, limits)
+        .await
+        .unwrap();
+    assert_eq!(store.mailbox_len(&bob).await.unwrap(), 5);
+
+    // At 3 s the old rows (expired at 2 s) go: 3 of bob's, 1 of carol's.
+    assert_eq!(store.expire(3_000).await.unwrap(), 4);
+    assert_eq!(store.mailbox_len(&bob).await.unwrap(), 2);
+    assert_eq!(store.mailbox_len(&carol).await.unwrap(), 1);
+    let left = store.fetch(&bob, 0, 10, 3_000).await.unwrap();
+    let ids: Vec<u64> = left.iter().map(|d| d.msg_id).collect();
+    assert_eq!(ids, vec![4, 5]);
+    assert!(left.iter().all(|d| d.payload[..] == [7u8; 16]));
+    // Nothing else is due yet; at 7 s everything is.
+    assert_eq!(store.expire(3_000).await.unwrap(), 0);
+    assert_eq!(store.expire(7_000).await.unwrap(), 3);
+    assert_eq!(store.mailbox_len(&bob).await.unwrap(), 0);
+    assert_eq!(store.mailbox_len(&carol).await.unwrap(), 0);
+}
