@@ -104,6 +104,12 @@ async fn serve(
             .await?
         }
     };
+    // A device removed at the key server is disconnected from the relay at once (4005),
+    // not only when its ticket expires.
+    let relay_for_removals = relay.clone();
+    keyserver.on_device_removed(move |user_id, device_id| {
+        relay_for_removals.disconnect_removed_device(user_id, device_id);
+    });
     let app = keyserver.router().merge(e2ee_relay::router(relay));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "e2ee server (key server + relay) listening");

@@ -32,6 +32,86 @@ fn ticket(key: &SigningKey, user: &str) -> String {
     .unwrap()
 }
 
+/// One HTTP/1.1 request on its own connection: (status, JSON body or Null).
+async fn http_json(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let json = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.trim())
+        .filter(|b| !b.is_empty())
+        .map(|b| serde_json::from_str(b).unwrap())
+        .unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+/// Registers `user` with devices 1 and 2; returns their credentials.
+async fn register_two_devices(addr: &str, user: &str) -> (String, String) {
+    use e2ee_core::{
+        IdentityKeyPair,
+        account::{AccountIdentityKeyPair, DeviceCertificate},
+    };
+    use rand_core::OsRng;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let account = AccountIdentityKeyPair::generate(&mut OsRng);
+    let certificate = |device_id: u32| {
+        let identity = IdentityKeyPair::generate(&mut OsRng);
+        let cert = DeviceCertificate::sign(&account, user, device_id, identity.public(), now);
+        STANDARD.encode(cert.unwrap().to_bytes())
+    };
+    let (s, first) = http_json(
+        addr,
+        "POST",
+        "/v1/accounts",
+        None,
+        Some(&serde_json::json!({
+            "user_id": user,
+            "account_key": STANDARD.encode(account.public().to_bytes()),
+            "device_certificate": certificate(1),
+        })),
+    )
+    .await;
+    assert_eq!(s, 201, "{first}");
+    let (s, second) = http_json(
+        addr,
+        "POST",
+        &format!("/v1/accounts/{user}/devices"),
+        None,
+        Some(&serde_json::json!({ "device_certificate": certificate(2) })),
+    )
+    .await;
+    assert_eq!(s, 201, "{second}");
+    let credential = |v: &serde_json::Value| v["credential"].as_str().unwrap().to_owned();
+    (credential(&first), credential(&second))
+}
+
 async fn http_get_status(addr: &str, path: &str) -> String {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
@@ -126,6 +206,39 @@ async fn all_in_one_binary_serves_key_server_and_relay_on_one_port() {
         match bob.recv().await.unwrap() {
             ServerFrame::Deliver(d) => assert_eq!(&d.payload[..], b"ciphertext"),
             other => panic!("{other:?}"),
+        }
+        // A device removed at the key server is disconnected from the relay at once.
+        let (first, second) = register_two_devices(&addr, "carol").await;
+        let (st, issued) = http_json(
+            &addr,
+            "POST",
+            "/v1/tickets",
+            Some(&second),
+            Some(&serde_json::json!({})),
+        )
+        .await;
+        assert_eq!(st, 200, "{issued}");
+        let mut doomed = RelayClient::connect(&addr, issued["ticket"].as_str().unwrap())
+            .await
+            .unwrap();
+        assert_eq!(
+            doomed.recv().await.unwrap(),
+            ServerFrame::QueueDrained { count: 0 }
+        );
+        let (st, body) = http_json(
+            &addr,
+            "DELETE",
+            "/v1/accounts/carol/devices/2",
+            Some(&first),
+            None,
+        )
+        .await;
+        assert_eq!(st, 204, "{body}");
+        match doomed.recv().await {
+            Err(e2ee_relay::client::ClientError::Closed(Some(code))) => {
+                assert_eq!(code, e2ee_relay::CLOSE_REVOKED)
+            }
+            other => panic!("expected close 4005, got {other:?}"),
         }
         // Both databases live under the one data directory.
         assert!(dir.join("relay.db").exists());

@@ -112,6 +112,7 @@ impl Keyserver {
             ),
             jwt,
             max_stored_prekeys: i64::from(config.max_stored_prekeys),
+            device_removed: std::sync::OnceLock::new(),
         }));
         Ok(Self {
             router: http::router(state.clone(), config.max_body_bytes),
@@ -128,6 +129,16 @@ impl Keyserver {
     /// The public key relays verify connection tickets with.
     pub fn ticket_verifying_key(&self) -> VerifyingKey {
         self.ticket_key
+    }
+
+    /// Runs `hook(user_id, device_id)` after every device removal, so a relay in the same
+    /// process can close the device's connection at once. Only the first hook set is kept.
+    pub fn on_device_removed(&self, hook: impl Fn(&str, u32) + Send + Sync + 'static) {
+        let _ = self
+            .state
+            .0
+            .device_removed
+            .set(http::DeviceRemovedHook(Box::new(hook)));
     }
 
     /// Closes the database pool (after serving has stopped).

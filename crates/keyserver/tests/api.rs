@@ -845,6 +845,13 @@ async fn a_device_is_removed_by_its_own_account_with_its_keys_and_credential(bac
         }
     };
 
+    // The all-in-one server hooks its relay in here.
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = told.clone();
+    server.keyserver.on_device_removed(move |user, device| {
+        sink.lock().unwrap().push((user.to_owned(), device))
+    });
+
     // Nobody else may remove it.
     let (s, _, b) = delete(None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
@@ -859,8 +866,10 @@ async fn a_device_is_removed_by_its_own_account_with_its_keys_and_credential(bac
     assert_eq!(s, StatusCode::OK, "{b}");
 
     // Another device of the account removes it: 204 and an empty body.
+    assert!(told.lock().unwrap().is_empty());
     let (s, _, b) = delete(Some(alice.token(0).to_owned())).await;
     assert_eq!((s, &b), (StatusCode::NO_CONTENT, &Value::Null));
+    assert_eq!(*told.lock().unwrap(), vec![(alice.user_id.clone(), 2)]);
     // Its keys are gone, its credential no longer works, the account view no longer lists it.
     let (s, b) = server
         .get(
@@ -894,6 +903,7 @@ async fn a_device_is_removed_by_its_own_account_with_its_keys_and_credential(bac
         .post("/v1/tickets", Some(alice.token(0)), &json!({}))
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(told.lock().unwrap().len(), 1);
     // The device id can be certified and registered again.
     alice.add_device(&server, 2).await;
     server.stop().await;

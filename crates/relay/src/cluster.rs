@@ -19,7 +19,7 @@ use futures_util::StreamExt;
 use redis::{AsyncCommands, Client, aio::MultiplexedConnection};
 
 use crate::{
-    hub::Hub,
+    hub::{Hub, Kick},
     wire::{Address, Delivery, Routed, decode_routed, encode_kick, encode_routed},
 };
 
@@ -227,7 +227,9 @@ async fn subscriber(
                             let _ = c.hub.deliver_local(&to, d);
                         }
                     }
-                    Ok(Routed::Kick(device)) => c.hub.kick(&device),
+                    Ok(Routed::Kick(device)) => {
+                        c.hub.kick(&device, Kick::Replaced);
+                    }
                     Err(e) => tracing::warn!(error = %e, "bad message on the node channel"),
                 }
             }

@@ -21,13 +21,22 @@ use crate::{
     wire::{Address, Delivery},
 };
 
+/// Why a connection is closed by the relay rather than by its client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kick {
+    /// A newer connection of the device (here or on another node) took over.
+    Replaced,
+    /// The device was removed from its account.
+    Revoked,
+}
+
 #[derive(Debug)]
 struct Entry {
     id: u64,
     // Boxed: the channel preallocates a block of slots per connection, and most
     // connections are idle, so a slot is one pointer rather than a whole Delivery.
     tx: mpsc::Sender<Box<Delivery>>,
-    kick: Option<oneshot::Sender<()>>,
+    kick: Option<oneshot::Sender<Kick>>,
     lagged: Arc<AtomicBool>,
 }
 
@@ -36,7 +45,7 @@ struct Entry {
 pub(crate) struct Registration {
     pub(crate) id: u64,
     pub(crate) rx: mpsc::Receiver<Box<Delivery>>,
-    pub(crate) kicked: oneshot::Receiver<()>,
+    pub(crate) kicked: oneshot::Receiver<Kick>,
     pub(crate) lagged: Arc<AtomicBool>,
 }
 
@@ -104,7 +113,7 @@ impl Hub {
         if let Some(mut old) = self.lock().insert(device.clone(), entry)
             && let Some(k) = old.kick.take()
         {
-            let _ = k.send(());
+            let _ = k.send(Kick::Replaced);
         }
         Registration {
             id,
@@ -125,13 +134,15 @@ impl Hub {
         }
     }
 
-    /// Kicks the device's connection here, if any (another node took it over).
-    pub(crate) fn kick(&self, device: &Address) {
+    /// Closes the device's connection here, if any, telling it why. Returns whether there
+    /// was one.
+    pub(crate) fn kick(&self, device: &Address, why: Kick) -> bool {
         if let Some(mut e) = self.lock().remove(device)
             && let Some(k) = e.kick.take()
         {
-            let _ = k.send(());
+            return k.send(why).is_ok();
         }
+        false
     }
 
     /// Whether the device is connected to this process.

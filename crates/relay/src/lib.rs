@@ -40,8 +40,8 @@ pub use error::ApiError;
 pub use http::{WS_PATH, router};
 pub use relay::{Relay, StartError, parse_ticket_key};
 pub use session::{
-    CLOSE_GOING_AWAY, CLOSE_PROTOCOL, CLOSE_REPLACED, CLOSE_TICKET_EXPIRED, CLOSE_TOO_BIG,
-    CLOSE_UNAVAILABLE, SessionEnd, run_session,
+    CLOSE_GOING_AWAY, CLOSE_PROTOCOL, CLOSE_REPLACED, CLOSE_REVOKED, CLOSE_TICKET_EXPIRED,
+    CLOSE_TOO_BIG, CLOSE_UNAVAILABLE, SessionEnd, run_session,
 };
 
 /// Starts a relay from `config` and serves it on `listen` until `shutdown` resolves.

@@ -8,7 +8,7 @@ use ed25519_dalek::VerifyingKey;
 use crate::{
     cluster::Cluster,
     config::Config,
-    hub::Hub,
+    hub::{Hub, Kick},
     ratelimit::RateLimiter,
     session::now_ms,
     store::{Store, StoreError, StoreLimits},
@@ -141,6 +141,14 @@ impl Relay {
     /// Number of rows in a device's mailbox (operations and tests).
     pub async fn mailbox_len(&self, device: &Address) -> Result<u64, StoreError> {
         self.store.mailbox_len(device).await
+    }
+
+    /// Closes a removed device's connection on this process at once (close code 4005)
+    /// instead of when its ticket expires. The all-in-one server calls this when its key
+    /// server removes a device. Returns whether the device was connected here.
+    pub fn disconnect_removed_device(&self, user_id: &str, device_id: u32) -> bool {
+        self.hub
+            .kick(&Address::new(user_id.to_owned(), device_id), Kick::Revoked)
     }
 
     /// Open WebSocket connections on this process.

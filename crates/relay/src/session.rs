@@ -23,6 +23,7 @@ use axum::extract::ws::{CloseFrame, Message};
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 
 use crate::{
+    hub::Kick,
     limits::{LIVE_QUEUE_LEN, MAILBOX_PAGE, MAX_INFLIGHT, WRITE_TIMEOUT_SECS},
     pipeline::{Completed, PendingWrites},
     relay::Relay,
@@ -39,6 +40,8 @@ pub const CLOSE_REPLACED: u16 = 4001;
 pub const CLOSE_PROTOCOL: u16 = 4002;
 /// Close code: the relay's storage failed while delivering; reconnect later.
 pub const CLOSE_UNAVAILABLE: u16 = 4003;
+/// Close code: the device was removed from its account (the key server told the relay).
+pub const CLOSE_REVOKED: u16 = 4005;
 /// Close code: the connection ticket expired; reconnect with a fresh one from the key server.
 pub const CLOSE_TICKET_EXPIRED: u16 = 4004;
 /// Close code (RFC 6455): a WebSocket message over [`crate::limits::MAX_FRAME_LEN`].
@@ -69,6 +72,8 @@ pub enum SessionEnd {
     WriteFailed,
     /// The connection ticket expired.
     TicketExpired,
+    /// The device was removed from its account.
+    Revoked,
     /// The client sent a WebSocket message over the size limit.
     TooBig,
 }
@@ -517,7 +522,11 @@ where
         let committing = !s.pending.is_empty();
         let step = tokio::select! {
             biased;
-            _ = &mut reg.kicked => {
+            why = &mut reg.kicked => {
+                if why == Ok(Kick::Revoked) {
+                    s.close(CLOSE_REVOKED, "device removed from its account").await;
+                    break SessionEnd::Revoked;
+                }
                 s.close(CLOSE_REPLACED, "replaced by a newer connection").await;
                 break SessionEnd::Replaced;
             }

@@ -228,6 +228,30 @@ async fn online_only_envelopes_are_dropped_when_offline_and_never_stored() {
 }
 
 #[tokio::test]
+async fn a_removed_device_is_disconnected_at_once_with_4005() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let r = start(config(&key, &dir), key).await;
+        let mut kept = r.connect_empty("bob", 1).await;
+        let mut removed = r.connect_empty("bob", 2).await;
+        assert!(r.relay.disconnect_removed_device("bob", 2));
+        match removed.recv().await {
+            Err(e2ee_relay::client::ClientError::Closed(Some(code))) => {
+                assert_eq!(code, e2ee_relay::CLOSE_REVOKED)
+            }
+            other => panic!("expected close 4005, got {other:?}"),
+        }
+        // Not connected any more; the other device is untouched.
+        assert!(!r.relay.disconnect_removed_device("bob", 2));
+        let mut alice = r.connect_empty("alice", 1).await;
+        send_ok(&mut alice, vec![env(1, &[("bob", 1)], b"still here")]).await;
+        assert_eq!(&recv_delivery(&mut kept).await.payload[..], b"still here");
+        r.stop().await;
+    });
+}
+
+#[tokio::test]
 async fn newer_connection_replaces_older_one() {
     bounded!(async {
         let dir = TempDir::new();

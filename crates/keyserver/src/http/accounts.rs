@@ -264,6 +264,9 @@ async fn remove_device(
         return Err(ApiError::not_found("unknown_device", "no such device"));
     }
     tracing::info!(user_id = %user_id, device_id, by = auth.device_id, "device removed");
+    if let Some(hook) = state.0.device_removed.get() {
+        (hook.0)(&user_id, device_id);
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

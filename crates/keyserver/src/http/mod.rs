@@ -41,6 +41,20 @@ pub(crate) struct Inner {
     pub(crate) one_time_limiter: RateLimiter,
     pub(crate) jwt: Option<JwtVerifier>,
     pub(crate) max_stored_prekeys: i64,
+    /// Told about every removed device (the all-in-one server disconnects it from its relay).
+    pub(crate) device_removed: std::sync::OnceLock<DeviceRemovedHook>,
+}
+
+/// Called with (user id, device id).
+type DeviceRemovedFn = dyn Fn(&str, u32) + Send + Sync;
+
+/// A callback run after a device was removed.
+pub(crate) struct DeviceRemovedHook(pub(crate) Box<DeviceRemovedFn>);
+
+impl std::fmt::Debug for DeviceRemovedHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DeviceRemovedHook")
+    }
 }
 
 /// Builds the router with its layers.
