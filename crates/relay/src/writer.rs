@@ -5,14 +5,14 @@
 //! then routes the new envelopes to connected recipients. So one fsync covers many senders,
 //! and an envelope is pushed to its recipient only once it is durable.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     hub::Hub,
     limits::MAX_GROUP_COMMIT,
-    store::{MailboxCounts, NewEnvelope, Store, StoreError, StoreLimits, WriteBatch},
+    store::{NewEnvelope, Store, StoreError, StoreLimits, WriteBatch},
     wire::{Address, Delivery, SendStatus},
 };
 
@@ -51,10 +51,7 @@ pub(crate) struct Writer {
 impl Writer {
     pub(crate) fn spawn(store: Store, hub: Arc<Hub>, limits: StoreLimits) -> Self {
         let (tx, rx) = mpsc::channel(8192);
-        // Mailbox sizes for the PostgreSQL commit. Nodes share mailboxes, so the cached
-        // counts are refreshed often. (SQLite's commit connection keeps its own.)
-        let counts = MailboxCounts::new(Duration::from_secs(5));
-        tokio::spawn(run(rx, store, hub, limits, counts));
+        tokio::spawn(run(rx, store, hub, limits));
         Self { tx }
     }
 
@@ -108,13 +105,7 @@ fn weight(op: &WriteOp) -> usize {
     }
 }
 
-async fn run(
-    mut rx: mpsc::Receiver<WriteOp>,
-    store: Store,
-    hub: Arc<Hub>,
-    limits: StoreLimits,
-    mut counts: MailboxCounts,
-) {
+async fn run(mut rx: mpsc::Receiver<WriteOp>, store: Store, hub: Arc<Hub>, limits: StoreLimits) {
     let mut ops = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut total = weight(&first);
@@ -151,7 +142,7 @@ async fn run(
             }
         }
         let batch = Arc::new(batch);
-        match store.commit(&batch, &mut counts, limits).await {
+        match store.commit(&batch, limits).await {
             Ok(results) => {
                 for r in ack_replies {
                     let _ = r.send(Ok(()));
@@ -183,7 +174,6 @@ async fn run(
             }
             Err(e) => {
                 log_store_error(&e);
-                counts.clear();
                 for r in ack_replies {
                     let _ = r.send(Err(Unavailable));
                 }
@@ -201,7 +191,6 @@ async fn run(
                 }
                 Err(e) => log_store_error(&e),
             }
-            counts.clear();
         }
     }
 }

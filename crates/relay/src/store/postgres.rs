@@ -4,20 +4,27 @@
 //! lives in its own schema (default `relay`) so its migration history cannot clash with the
 //! key server's in a shared database.
 
-use std::{str::FromStr, time::Duration};
+mod commit;
+
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
-    Postgres, Row as _, Transaction,
+    Postgres,
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
 };
 
-use super::{StoreError, batched_commit, from_db, store_ops};
+use super::{MailboxCounts, StoreError, store_ops};
 use crate::migrations::Embedded;
+
+/// Nodes share mailboxes, so cached mailbox sizes are recounted often.
+const PG_COUNTS_MAX_AGE: Duration = Duration::from_secs(5);
 
 /// PostgreSQL mailboxes.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Mailbox sizes counted by this node's group commit (only the writer locks it).
+    counts: Arc<tokio::sync::Mutex<MailboxCounts>>,
 }
 
 fn valid_schema(s: &str) -> bool {
@@ -56,32 +63,17 @@ impl PgStore {
             .await?
             .run(&pool)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            counts: Arc::new(tokio::sync::Mutex::new(MailboxCounts::new(
+                PG_COUNTS_MAX_AGE,
+            ))),
+        })
     }
 
-    async fn alloc_seqs(
-        &self,
-        tx: &mut Transaction<'_, Postgres>,
-        n: usize,
-    ) -> Result<Vec<u64>, StoreError> {
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let rows = sqlx::query("SELECT nextval('mailbox_seq') FROM generate_series(1, $1)")
-            .bind(n as i64)
-            .fetch_all(&mut **tx)
-            .await?;
-        let mut seqs = Vec::with_capacity(n);
-        for row in rows {
-            let v: i64 = row.try_get(0)?;
-            seqs.push(from_db(v));
-        }
-        seqs.sort_unstable();
-        Ok(seqs)
-    }
-
-    async fn persist_seq(&self, _tx: &mut Transaction<'_, Postgres>) -> Result<(), StoreError> {
-        Ok(())
+    /// Forgets the counted mailbox sizes (after the expiry sweep removed rows).
+    pub(crate) async fn forget_counts(&self) {
+        self.counts.lock().await.clear();
     }
 
     /// Drops `schema` and everything in it (tests clean up with this).
@@ -102,4 +94,3 @@ impl PgStore {
 }
 
 store_ops!(PgStore, Postgres);
-batched_commit!(PgStore, Postgres);

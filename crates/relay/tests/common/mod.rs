@@ -301,7 +301,7 @@ pub async fn check_acks_only_delete_own_rows(cfg: Config, key: SigningKey) {
 /// The expiry sweep removes exactly the expired mailbox rows (oldest first) and their group
 /// payloads, and keeps everything younger. Run on each back end's store directly.
 pub async fn check_expiry_sweep(store: e2ee_relay::store::Store) {
-    use e2ee_relay::store::{MailboxCounts, NewEnvelope, StoreLimits, WriteBatch};
+    use e2ee_relay::store::{NewEnvelope, StoreLimits, WriteBatch};
 
     let limits = StoreLimits {
         max_mailbox: 1_000,
@@ -318,7 +318,6 @@ pub async fn check_expiry_sweep(store: e2ee_relay::store::Store) {
         payload: vec![7u8; 16].into(),
         now_ms,
     };
-    let mut counts = MailboxCounts::new(Duration::from_secs(5));
     // Three old envelopes (one a group envelope for bob and carol), then two young ones.
     let old = WriteBatch {
         sends: vec![vec![
@@ -328,10 +327,7 @@ pub async fn check_expiry_sweep(store: e2ee_relay::store::Store) {
         ]],
         ..WriteBatch::default()
     };
-    store
-        .commit(&Arc::new(old), &mut counts, limits)
-        .await
-        .unwrap();
+    store.commit(&Arc::new(old), limits).await.unwrap();
     let young = WriteBatch {
         sends: vec![vec![
             envelope(4, vec![bob.clone()], 5_000),
@@ -339,10 +335,7 @@ pub async fn check_expiry_sweep(store: e2ee_relay::store::Store) {
         ]],
         ..WriteBatch::default()
     };
-    store
-        .commit(&Arc::new(young), &mut counts, limits)
-        .await
-        .unwrap();
+    store.commit(&Arc::new(young), limits).await.unwrap();
     assert_eq!(store.mailbox_len(&bob).await.unwrap(), 5);
 
     // At 3 s the old rows (expired at 2 s) go: 3 of bob's, 1 of carol's.
