@@ -135,6 +135,24 @@ impl MailboxCounts {
     fn set(&mut self, a: &Address, n: u64) {
         self.counts.insert(a.clone(), (n, Instant::now()));
     }
+    /// Whether `a`'s mailbox must be counted (unknown or stale) before [`Self::admit`].
+    fn needs_count(&self, a: &Address) -> bool {
+        self.get(a).is_none()
+    }
+    /// The mailbox limit: the recipients whose mailbox has room, each counted one envelope
+    /// fuller. Every recipient must have been counted first; one that was not is refused.
+    fn admit<'a>(&mut self, recipients: &'a [Address], max_mailbox: u64) -> Vec<&'a Address> {
+        let mut accepted = Vec::with_capacity(recipients.len());
+        for to in recipients {
+            if let Some((n, _)) = self.counts.get_mut(to)
+                && *n < max_mailbox
+            {
+                *n += 1;
+                accepted.push(to);
+            }
+        }
+        accepted
+    }
     fn add(&mut self, a: &Address, delta: i64) {
         if let Some((n, _)) = self.counts.get_mut(a) {
             *n = n.saturating_add_signed(delta);

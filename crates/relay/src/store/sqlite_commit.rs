@@ -180,22 +180,14 @@ fn store_sends(
             if !fresh {
                 continue;
             }
-            let mut accepted = Vec::with_capacity(e.recipients.len());
             for to in &e.recipients {
-                let n = match counts.get(to) {
-                    Some(n) => n,
-                    None => {
-                        let n: i64 =
-                            count.query_row(params![to.user_id, to.device_id], |r| r.get(0))?;
-                        counts.set(to, from_db(n));
-                        from_db(n)
-                    }
-                };
-                if n < limits.max_mailbox {
-                    counts.add(to, 1);
-                    accepted.push(to);
+                if counts.needs_count(to) {
+                    let n: i64 =
+                        count.query_row(params![to.user_id, to.device_id], |r| r.get(0))?;
+                    counts.set(to, from_db(n));
                 }
             }
+            let accepted = counts.admit(&e.recipients, limits.max_mailbox);
             let result = &mut results[si][ei];
             if accepted.is_empty() {
                 // Refused everywhere: must not block its own retry as a duplicate.

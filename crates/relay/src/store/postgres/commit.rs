@@ -170,21 +170,13 @@ impl PgStore {
             if !fresh.contains(&key) {
                 continue;
             }
-            let mut accepted = Vec::with_capacity(e.recipients.len());
             for to in &e.recipients {
-                let n = match counts.get(to) {
-                    Some(n) => n,
-                    None => {
-                        let n = Self::count_on(&mut tx, to).await?;
-                        counts.set(to, n);
-                        n
-                    }
-                };
-                if n < limits.max_mailbox {
-                    counts.add(to, 1);
-                    accepted.push(to);
+                if counts.needs_count(to) {
+                    let n = Self::count_on(&mut tx, to).await?;
+                    counts.set(to, n);
                 }
             }
+            let accepted = counts.admit(&e.recipients, limits.max_mailbox);
             if accepted.is_empty() {
                 refused.push(e);
                 results[*si][*ei].status = SendStatus::MailboxFull;
