@@ -822,6 +822,17 @@ async fn concurrent_all_device_fetches_take_one_key_per_device(backend: Backend)
     server.stop().await;
 }
 
+async fn delete_device(
+    server: &Server,
+    user_id: &str,
+    device_id: u32,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
+    let path = format!("/v1/accounts/{user_id}/devices/{device_id}");
+    let (s, _, b) = server.raw(Method::DELETE, &path, token, None, vec![]).await;
+    (s, b)
+}
+
 async fn a_device_is_removed_by_its_own_account_with_its_keys_and_credential(backend: Backend) {
     let server = Server::start(backend).await;
     let mut alice = Account::register(&server, "alice").await;
@@ -835,15 +846,7 @@ async fn a_device_is_removed_by_its_own_account_with_its_keys_and_credential(bac
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let path = format!("/v1/accounts/{}/devices/2", alice.user_id);
-    let delete = |token: Option<String>| {
-        let (server, path) = (&server, path.clone());
-        async move {
-            server
-                .raw(Method::DELETE, &path, token.as_deref(), None, vec![])
-                .await
-        }
-    };
+    let remove = |token| delete_device(&server, &alice.user_id, 2, token);
 
     // The all-in-one server hooks its relay in here.
     let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -853,9 +856,9 @@ async fn a_device_is_removed_by_its_own_account_with_its_keys_and_credential(bac
     });
 
     // Nobody else may remove it.
-    let (s, _, b) = delete(None).await;
+    let (s, b) = remove(None).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
-    let (s, _, b) = delete(Some(bob.token(0).to_owned())).await;
+    let (s, b) = remove(Some(bob.token(0))).await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "forbidden");
     let (s, b) = server
         .get(
@@ -867,7 +870,7 @@ async fn a_device_is_removed_by_its_own_account_with_its_keys_and_credential(bac
 
     // Another device of the account removes it: 204 and an empty body.
     assert!(told.lock().unwrap().is_empty());
-    let (s, _, b) = delete(Some(alice.token(0).to_owned())).await;
+    let (s, b) = remove(Some(alice.token(0))).await;
     assert_eq!((s, &b), (StatusCode::NO_CONTENT, &Value::Null));
     assert_eq!(*told.lock().unwrap(), vec![(alice.user_id.clone(), 2)]);
     // Its keys are gone, its credential no longer works, the account view no longer lists it.
@@ -897,7 +900,7 @@ async fn a_device_is_removed_by_its_own_account_with_its_keys_and_credential(bac
         .collect();
     assert_eq!(ids, vec![1]);
     // Removing it again: 404. The remaining device still works.
-    let (s, _, b) = delete(Some(alice.token(0).to_owned())).await;
+    let (s, b) = remove(Some(alice.token(0))).await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "unknown_device");
     let (s, b) = server
         .post("/v1/tickets", Some(alice.token(0)), &json!({}))
