@@ -40,10 +40,10 @@ pub const CLOSE_REPLACED: u16 = 4001;
 pub const CLOSE_PROTOCOL: u16 = 4002;
 /// Close code: the relay's storage failed while delivering; reconnect later.
 pub const CLOSE_UNAVAILABLE: u16 = 4003;
-/// Close code: the device was removed from its account (the key server told the relay).
-pub const CLOSE_REVOKED: u16 = 4005;
 /// Close code: the connection ticket expired; reconnect with a fresh one from the key server.
 pub const CLOSE_TICKET_EXPIRED: u16 = 4004;
+/// Close code: the device was removed from its account (the key server told the relay).
+pub const CLOSE_REVOKED: u16 = 4005;
 /// Close code (RFC 6455): a WebSocket message over [`crate::limits::MAX_FRAME_LEN`].
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code: the relay is shutting down.
@@ -373,9 +373,9 @@ where
         .await
     }
 
-    /// A write handed to the writer earlier has been committed (or failed).
-    /// Handles a finished write and every other one already finished (one commit often
-    /// answers several of a connection's frames), then flushes once.
+    /// A write handed to the writer earlier was committed (or failed): answers it and every
+    /// other one already finished (one commit often answers several of a connection's
+    /// frames), then flushes once.
     async fn on_completed(&mut self, done: Completed) -> Step {
         self.complete(done).await?;
         while let Some(done) = self.pending.next().now_or_never() {
