@@ -20,7 +20,7 @@ const CREATED_AT: u64 = 1_700_000_000;
 /// The responder: its keys (kept so a fresh store can be made per iteration), its bundle
 /// and its long-lived store.
 pub(crate) struct Responder {
-    identity: IdentityKeyPair,
+    pub(crate) identity: IdentityKeyPair,
     signed_prekey: SignedPreKey,
     one_time_prekey: OneTimePreKey,
     kem_prekey: KemPreKey,
@@ -127,6 +127,47 @@ impl Ours {
             cipher.decrypt(&mut self.bob.store, a, &bytes).unwrap(),
             PLAINTEXT
         );
+    }
+
+    /// A store for Alice holding `states` sessions with Bob, each created by a first message
+    /// from Bob (a fresh handshake against Alice's last-resort KEM prekey), so each state has
+    /// a receiving chain. The newest is current; the rest are archived.
+    pub(crate) fn victim_store(
+        &self,
+        rng: &mut (impl RngCore + CryptoRng),
+        states: usize,
+    ) -> InMemoryStore {
+        let cipher = SessionCipher::default();
+        let signed = SignedPreKey::generate(rng, &self.alice_identity, 1, CREATED_AT);
+        let kem = KemPreKey::generate(
+            rng,
+            &self.alice_identity,
+            1,
+            KemPreKeyKind::LastResort,
+            CREATED_AT,
+        );
+        let bundle = PreKeyBundle {
+            identity: *self.alice_identity.public(),
+            signed_prekey: signed.public().clone(),
+            one_time_prekey: None,
+            kem_prekey: Some(kem.public().clone()),
+        };
+        let mut victim = self.alice_store();
+        victim.add_signed_prekey(signed);
+        victim.add_kem_prekey(kem);
+        for _ in 0..states {
+            let mut bob = InMemoryStore::new(self.bob.identity.clone());
+            cipher
+                .process_bundle(&mut bob, rng, &self.alice_address, &bundle)
+                .unwrap();
+            let first = cipher
+                .encrypt(&mut bob, rng, &self.alice_address, &PLAINTEXT)
+                .unwrap();
+            cipher
+                .decrypt(&mut victim, &self.bob_address, &first)
+                .unwrap();
+        }
+        victim
     }
 
     /// A copy of Alice's session record (the session-level API, no store).
