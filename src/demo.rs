@@ -2,14 +2,17 @@
 //! exchange messages through the Double Ratchet, then compare safety numbers.
 
 use e2ee_core::{
-    Address, Error, IdentityKeyPair, IdentityStore, InMemoryStore, KemPreKey, KemPreKeyKind,
+    DeviceAddress, Error, IdentityKeyPair, IdentityStore, InMemoryStore, KemPreKey, KemPreKeyKind,
     OneTimePreKey, PreKeyBundle, SafetyNumber, SessionCipher, SignedPreKey,
 };
 use rand_core::OsRng;
 
 pub(crate) fn run() -> Result<(), Error> {
     let cipher = SessionCipher::default();
-    let (alice_addr, bob_addr) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    let (alice_addr, bob_addr) = (
+        DeviceAddress::new("alice", 1)?,
+        DeviceAddress::new("bob", 1)?,
+    );
     let mut alice = InMemoryStore::new(IdentityKeyPair::generate(&mut OsRng));
     let bob_identity = IdentityKeyPair::generate(&mut OsRng);
     let mut bob = InMemoryStore::new(bob_identity.clone());
@@ -58,21 +61,22 @@ pub(crate) fn run() -> Result<(), Error> {
         );
     }
 
-    let number = |me: &InMemoryStore, my: &Address, peer: &Address| -> Result<String, Error> {
-        let mine = me.identity_key_pair()?.public().signing_key();
-        let theirs = me
-            .trusted_identity(peer)?
-            .ok_or(Error::InvalidArgument("no trusted identity"))?
-            .signing_key();
-        Ok(SafetyNumber::new(
-            my.user_id().as_bytes(),
-            &mine,
-            peer.user_id().as_bytes(),
-            &theirs,
-        )
-        .displayable()
-        .to_owned())
-    };
+    let number =
+        |me: &InMemoryStore, my: &DeviceAddress, peer: &DeviceAddress| -> Result<String, Error> {
+            let mine = me.identity_key_pair()?.public().signing_key();
+            let theirs = me
+                .trusted_identity(peer)?
+                .ok_or(Error::InvalidArgument("no trusted identity"))?
+                .signing_key();
+            Ok(SafetyNumber::new(
+                my.user_id().as_bytes(),
+                &mine,
+                peer.user_id().as_bytes(),
+                &theirs,
+            )
+            .displayable()
+            .to_owned())
+        };
     let (a, b) = (
         number(&alice, &alice_addr, &bob_addr)?,
         number(&bob, &bob_addr, &alice_addr)?,

@@ -25,8 +25,8 @@ use std::{
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use e2ee_core::{
-    Address, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, PreKeyBundle, SessionCipher,
-    SignedPreKey,
+    DeviceAddress, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, PreKeyBundle,
+    SessionCipher, SignedPreKey,
     group::{GroupId, GroupSession},
 };
 use rand_chacha::ChaCha20Rng;
@@ -38,8 +38,8 @@ use vodozemac::megolm::{
 const PLAINTEXT: [u8; 100] = [0x42; 100];
 const SIZES: [usize; 4] = [2, 32, 256, 1_024];
 
-fn addr(i: usize) -> Address {
-    Address::new(format!("member-{i}"), 1).unwrap()
+fn addr(i: usize) -> DeviceAddress {
+    DeviceAddress::new(format!("member-{i}"), 1).unwrap()
 }
 
 fn gid() -> GroupId {
@@ -182,7 +182,7 @@ fn device(i: usize, rng: &mut ChaCha20Rng) -> (InMemoryStore, PreKeyBundle) {
 }
 
 /// The sender's store with an established (answered) session to each of `n - 1` members.
-fn pairwise(n: usize, rng: &mut ChaCha20Rng) -> (InMemoryStore, Vec<Address>) {
+fn pairwise(n: usize, rng: &mut ChaCha20Rng) -> (InMemoryStore, Vec<DeviceAddress>) {
     let cipher = SessionCipher::default();
     let (mut sender, _) = device(0, rng);
     let me = addr(0);

@@ -32,8 +32,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::{
-    address::MAX_USER_ID_LEN,
-    codec::Reader,
+    MAX_USER_ID_LEN, Reader,
     dh::hex_prefix,
     error::{DecodeError, Error, KeyError},
     identity::{IDENTITY_KEY_LEN, IdentityDecodeError, IdentityKey},

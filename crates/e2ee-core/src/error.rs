@@ -7,31 +7,10 @@
 //! * [`StoreError`]: the caller's store failed.
 //! * [`Error`]: what the session API returns; wraps the above and adds trust failures.
 
-use crate::address::Address;
+use e2ee_encoding::AddressError;
+pub(crate) use e2ee_encoding::DecodeError;
 
-/// The bytes are not a valid encoding of the expected value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The input ended before the value did.
-    #[error("input truncated")]
-    Truncated,
-    /// Bytes remained after a complete value.
-    #[error("trailing bytes after value")]
-    TrailingBytes,
-    /// The version or type byte is not one this implementation knows.
-    #[error("unknown version or type byte {0:#04x}")]
-    UnknownVersion(u8),
-    /// A field uses a non-canonical encoding (padded varint, unknown flag bits, ...).
-    #[error("non-canonical encoding")]
-    NonCanonical,
-    /// A length or count exceeds its limit.
-    #[error("length or count over its limit")]
-    TooLarge,
-    /// A field that must be valid (UTF-8, a curve point, a KEM key) is not.
-    #[error("invalid field: {0}")]
-    InvalidField(&'static str),
-}
+use crate::DeviceAddress;
 
 /// A key or signature failed a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -135,17 +114,20 @@ pub enum Error {
     #[error("identity key of {address} changed")]
     IdentityChanged {
         /// Whose identity changed.
-        address: Address,
+        address: DeviceAddress,
     },
     /// There is no session with this address: fetch a bundle first.
     #[error("no session with {address}")]
     NoSession {
         /// The peer.
-        address: Address,
+        address: DeviceAddress,
     },
     /// A caller mistake: an argument outside its documented range.
     #[error("invalid argument: {0}")]
     InvalidArgument(&'static str),
+    /// A user id or address breaks the rule of [`crate::UserId`].
+    #[error(transparent)]
+    Address(#[from] AddressError),
 }
 
 impl From<KeyError> for Error {

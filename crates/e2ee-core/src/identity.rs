@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::{
-    codec::Reader,
+    Reader,
     dh::{DhKeyPair, DhPublicKey, hex_prefix},
     error::{DecodeError, KeyError},
 };

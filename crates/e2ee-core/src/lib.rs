@@ -21,8 +21,6 @@
 #![deny(missing_docs)]
 
 pub mod account;
-mod address;
-mod codec;
 pub mod control;
 mod dh;
 mod error;
@@ -46,9 +44,10 @@ mod tests;
 #[cfg(test)]
 mod vectors;
 
-pub use address::{Address, MAX_USER_ID_LEN};
 pub use dh::{DhKeyPair, DhPublicKey};
-pub use error::{DecodeError, DecryptError, Error, HandshakeError, KeyError, StoreError};
+pub use e2ee_encoding::{AddressError, Codec, DecodeError, DeviceAddress, MAX_USER_ID_LEN, UserId};
+pub(crate) use e2ee_encoding::{Reader, put_varint};
+pub use error::{DecryptError, Error, HandshakeError, KeyError, StoreError};
 pub use fingerprint::{FINGERPRINT_ITERATIONS, SCANNABLE_LEN, SafetyNumber};
 pub use identity::{
     IDENTITY_KEY_LEN, IDENTITY_SECRET_LEN, IdentityDecodeError, IdentityKey, IdentityKeyPair,

@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::{
-    address::Address,
+    DeviceAddress,
     dh::DhPublicKey,
     error::{Error, StoreError},
     identity::{IdentityKey, IdentityKeyPair},
@@ -15,12 +15,12 @@ use crate::{
 /// Keeps everything in hash maps.
 pub struct InMemoryStore {
     identity: IdentityKeyPair,
-    trusted: HashMap<Address, IdentityKey>,
+    trusted: HashMap<DeviceAddress, IdentityKey>,
     signed_prekeys: HashMap<u32, SignedPreKey>,
     one_time_prekeys: HashMap<u32, OneTimePreKey>,
     kem_prekeys: HashMap<u32, KemPreKey>,
     last_resort_uses: HashSet<(u32, [u8; 32])>,
-    sessions: HashMap<Address, SessionRecord>,
+    sessions: HashMap<DeviceAddress, SessionRecord>,
 }
 
 impl InMemoryStore {
@@ -74,13 +74,13 @@ impl IdentityStore for InMemoryStore {
         Ok(self.identity.clone())
     }
 
-    fn trusted_identity(&self, address: &Address) -> Result<Option<IdentityKey>, StoreError> {
+    fn trusted_identity(&self, address: &DeviceAddress) -> Result<Option<IdentityKey>, StoreError> {
         Ok(self.trusted.get(address).copied())
     }
 
     fn trust_identity(
         &mut self,
-        address: &Address,
+        address: &DeviceAddress,
         identity: &IdentityKey,
     ) -> Result<(), StoreError> {
         self.trusted.insert(address.clone(), *identity);
@@ -123,7 +123,7 @@ impl PreKeyStore for InMemoryStore {
 impl SessionStore for InMemoryStore {
     fn update_session(
         &mut self,
-        address: &Address,
+        address: &DeviceAddress,
         update: &mut dyn FnMut(&mut SessionRecord) -> Result<(), Error>,
     ) -> Result<bool, Error> {
         match self.sessions.get_mut(address) {
@@ -132,13 +132,13 @@ impl SessionStore for InMemoryStore {
         }
     }
 
-    fn load_session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError> {
+    fn load_session(&self, address: &DeviceAddress) -> Result<Option<SessionRecord>, StoreError> {
         Ok(self.sessions.get(address).cloned())
     }
 
     fn store_session(
         &mut self,
-        address: &Address,
+        address: &DeviceAddress,
         record: &SessionRecord,
     ) -> Result<(), StoreError> {
         self.sessions.insert(address.clone(), record.clone());

@@ -16,7 +16,7 @@ use std::fmt;
 use rand_core::{CryptoRng, RngCore};
 
 use crate::{
-    codec::Reader,
+    Reader,
     dh::{DhKeyPair, DhPublicKey},
     error::{DecodeError, KeyError},
     identity::{IdentityDecodeError, IdentityKey, IdentityKeyPair},

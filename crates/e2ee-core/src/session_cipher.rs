@@ -7,7 +7,7 @@
 use rand_core::{CryptoRng, RngCore};
 
 use crate::{
-    address::Address,
+    DeviceAddress,
     error::{Error, HandshakeError},
     identity::IdentityKey,
     message::{MessageKind, PreKeyMessage, RatchetMessage},
@@ -43,7 +43,7 @@ impl SessionCipher {
         &self,
         store: &mut dyn ProtocolStore,
         rng: &mut (impl RngCore + CryptoRng),
-        remote: &Address,
+        remote: &DeviceAddress,
         bundle: &PreKeyBundle,
     ) -> Result<(), Error> {
         check_trust(store, remote, &bundle.identity)?;
@@ -71,7 +71,7 @@ impl SessionCipher {
         &self,
         store: &mut dyn ProtocolStore,
         rng: &mut (impl RngCore + CryptoRng),
-        remote: &Address,
+        remote: &DeviceAddress,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, Error> {
         let trusted = store.trusted_identity(remote)?;
@@ -100,7 +100,7 @@ impl SessionCipher {
     pub fn decrypt(
         &self,
         store: &mut dyn ProtocolStore,
-        remote: &Address,
+        remote: &DeviceAddress,
         bytes: &[u8],
     ) -> Result<Vec<u8>, Error> {
         match MessageKind::of(bytes)? {
@@ -141,7 +141,7 @@ impl SessionCipher {
     fn decrypt_prekey_message(
         &self,
         store: &mut dyn ProtocolStore,
-        remote: &Address,
+        remote: &DeviceAddress,
         message: &PreKeyMessage,
     ) -> Result<Vec<u8>, Error> {
         let parts = &message.parts;
@@ -225,13 +225,13 @@ impl SessionCipher {
     pub fn session(
         &self,
         store: &dyn ProtocolStore,
-        remote: &Address,
+        remote: &DeviceAddress,
     ) -> Result<Option<SessionRecord>, Error> {
         Ok(store.load_session(remote)?)
     }
 }
 
-fn no_session(remote: &Address) -> Error {
+fn no_session(remote: &DeviceAddress) -> Error {
     Error::NoSession {
         address: remote.clone(),
     }
@@ -239,7 +239,7 @@ fn no_session(remote: &Address) -> Error {
 
 fn check_trust(
     store: &dyn ProtocolStore,
-    remote: &Address,
+    remote: &DeviceAddress,
     identity: &IdentityKey,
 ) -> Result<(), Error> {
     match store.trusted_identity(remote)? {

@@ -3,7 +3,7 @@
 //! can implement them. All are object safe: the API takes `&mut dyn ProtocolStore`.
 
 use crate::{
-    address::Address,
+    DeviceAddress,
     dh::DhPublicKey,
     error::{Error, StoreError},
     identity::{IdentityKey, IdentityKeyPair},
@@ -16,11 +16,11 @@ pub trait IdentityStore {
     /// This device's identity.
     fn identity_key_pair(&self) -> Result<IdentityKeyPair, StoreError>;
     /// The identity trusted for `address`, if any.
-    fn trusted_identity(&self, address: &Address) -> Result<Option<IdentityKey>, StoreError>;
+    fn trusted_identity(&self, address: &DeviceAddress) -> Result<Option<IdentityKey>, StoreError>;
     /// Trusts `identity` for `address` (first use, or after the user accepted a change).
     fn trust_identity(
         &mut self,
-        address: &Address,
+        address: &DeviceAddress,
         identity: &IdentityKey,
     ) -> Result<(), StoreError>;
 }
@@ -49,11 +49,11 @@ pub trait PreKeyStore {
 /// Session records per peer device.
 pub trait SessionStore {
     /// The record for `address`, if any.
-    fn load_session(&self, address: &Address) -> Result<Option<SessionRecord>, StoreError>;
+    fn load_session(&self, address: &DeviceAddress) -> Result<Option<SessionRecord>, StoreError>;
     /// Replaces the record for `address`.
     fn store_session(
         &mut self,
-        address: &Address,
+        address: &DeviceAddress,
         record: &SessionRecord,
     ) -> Result<(), StoreError>;
 
@@ -66,7 +66,7 @@ pub trait SessionStore {
     /// keeps the per-message path free of record copies.
     fn update_session(
         &mut self,
-        address: &Address,
+        address: &DeviceAddress,
         update: &mut dyn FnMut(&mut SessionRecord) -> Result<(), Error>,
     ) -> Result<bool, Error> {
         let Some(mut record) = self.load_session(address)? else {
@@ -82,7 +82,7 @@ pub trait SessionStore {
 #[derive(Debug)]
 pub struct AcceptedFirstMessage<'a> {
     /// The initiator.
-    pub address: &'a Address,
+    pub address: &'a DeviceAddress,
     /// The initiator's identity, to trust (first use) or already trusted.
     pub identity: &'a IdentityKey,
     /// The session record with the new session current.

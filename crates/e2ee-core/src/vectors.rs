@@ -27,7 +27,7 @@ use rand_core::{CryptoRng, RngCore, SeedableRng};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Address, InMemoryStore, SessionCipher,
+    DeviceAddress, InMemoryStore, SessionCipher,
     dh::{DhKeyPair, DhPublicKey},
     message::{MessageKind, PreKeyMessage, RatchetMessage},
     ratchet::{ChainKey, RootKey},
@@ -319,7 +319,7 @@ pub(super) fn describe_wire(wire: &[u8], plaintext_len: usize) -> WireMessage {
 pub(super) fn current_state(
     cipher: &SessionCipher,
     store: &InMemoryStore,
-    peer: &Address,
+    peer: &DeviceAddress,
 ) -> SessionState {
     cipher
         .session(store, peer)
@@ -330,19 +330,19 @@ pub(super) fn current_state(
 }
 
 /// The serialised session record (to check that a failed decrypt changed nothing).
-pub(super) fn record_bytes(store: &InMemoryStore, peer: &Address) -> Option<Vec<u8>> {
+pub(super) fn record_bytes(store: &InMemoryStore, peer: &DeviceAddress) -> Option<Vec<u8>> {
     store
         .load_session(peer)
         .unwrap()
         .map(|record| record.to_bytes().to_vec())
 }
 
-pub(super) fn alice() -> Address {
-    Address::new("alice", 1).unwrap()
+pub(super) fn alice() -> DeviceAddress {
+    DeviceAddress::new("alice", 1).unwrap()
 }
 
-pub(super) fn bob() -> Address {
-    Address::new("bob", 1).unwrap()
+pub(super) fn bob() -> DeviceAddress {
+    DeviceAddress::new("bob", 1).unwrap()
 }
 
 /// Asserts two vectors are equal, naming the first differing field.

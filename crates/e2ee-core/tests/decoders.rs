@@ -8,7 +8,7 @@
 mod common;
 
 use e2ee_core::{
-    Address, IdentityKey, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind,
+    DeviceAddress, IdentityKey, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind,
     KemPreKeyPublic, OneTimePreKey, OneTimePreKeyPublic, PreKeyBundle, SessionCipher,
     SessionRecord, SessionStore, SignedPreKey, SignedPreKeyPublic,
     account::{
@@ -124,8 +124,8 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
     bob.add_one_time_prekeys([otk.clone()]);
     bob.add_kem_prekey(kem.clone());
     let (a, b) = (
-        Address::new("alice", 1).unwrap(),
-        Address::new("bob", 1).unwrap(),
+        DeviceAddress::new("alice", 1).unwrap(),
+        DeviceAddress::new("bob", 1).unwrap(),
     );
     let cipher = SessionCipher::default();
     cipher

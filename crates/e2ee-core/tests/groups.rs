@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use e2ee_core::{
-    Address, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, PreKeyBundle, SessionCipher,
-    SignedPreKey,
+    DeviceAddress, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, PreKeyBundle,
+    SessionCipher, SignedPreKey,
     control::{Content, Receipt, ReceiptEvent, ReceiptKind, ReceiptTracker},
     group::{
         GroupError, GroupId, GroupMessage, GroupSend, GroupSession, MAX_GROUP_MEMBERS,
@@ -21,8 +21,8 @@ use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-fn addr(user: &str, device: u32) -> Address {
-    Address::new(user, device).unwrap()
+fn addr(user: &str, device: u32) -> DeviceAddress {
+    DeviceAddress::new(user, device).unwrap()
 }
 
 fn gid() -> GroupId {
@@ -47,7 +47,11 @@ fn group_of(names: &[&str]) -> BTreeMap<String, GroupSession> {
 }
 
 /// Delivers a send's distribution to the devices it names.
-fn distribute(from: &Address, send: &GroupSend, sessions: &mut BTreeMap<String, GroupSession>) {
+fn distribute(
+    from: &DeviceAddress,
+    send: &GroupSend,
+    sessions: &mut BTreeMap<String, GroupSession>,
+) {
     if let Some(d) = &send.distribution {
         for to in &send.distribute_to {
             if let Some(s) = sessions.get_mut(to.user_id()) {
@@ -83,7 +87,7 @@ fn read(
 
 /// A device with a store and prekeys, able to run pairwise sessions.
 struct Device {
-    address: Address,
+    address: DeviceAddress,
     identity: IdentityKeyPair,
     store: InMemoryStore,
     rng: ChaCha20Rng,
@@ -396,7 +400,7 @@ fn a_members_new_device_gets_the_current_key() {
 fn one_ciphertext_for_a_group_of_256() {
     let mut r = rng(9);
     let sender = addr("alice", 1);
-    let others: Vec<Address> = (0..255).map(|i| addr(&format!("m{i}"), 1)).collect();
+    let others: Vec<DeviceAddress> = (0..255).map(|i| addr(&format!("m{i}"), 1)).collect();
     let mut small = GroupSession::new(gid(), sender.clone());
     small.add_member(others[0].clone()).unwrap();
     let mut big = GroupSession::new(gid(), sender.clone());
@@ -556,7 +560,7 @@ fn limits_and_misuse_are_typed_errors() {
         Err(GroupError::NotAMember(addr("mallory", 1)))
     );
     // Too many members at once.
-    let many: Vec<Address> = (0..MAX_GROUP_MEMBERS as u32)
+    let many: Vec<DeviceAddress> = (0..MAX_GROUP_MEMBERS as u32)
         .map(|i| addr("m", i))
         .collect();
     assert_eq!(
@@ -646,7 +650,7 @@ proptest! {
     ) {
         const N: usize = 5;
         let mut r = rng(seed);
-        let devices: Vec<Address> = (0..N).map(|i| addr(&format!("u{i}"), 1)).collect();
+        let devices: Vec<DeviceAddress> = (0..N).map(|i| addr(&format!("u{i}"), 1)).collect();
         let mut member = [true, true, true, false, false];
         let mut epoch = [0u64; N];
         let mut view = [[0u64; N]; N];

@@ -8,7 +8,7 @@
 mod common;
 
 use e2ee_core::{
-    Address,
+    DeviceAddress,
     control::{Content, Receipt, ReceiptKind, Typing},
     group::{GroupId, GroupMessage, GroupSession, MessageId, SenderKeyDistribution},
 };
@@ -51,8 +51,10 @@ fn decode(target: &str, data: &[u8]) {
 fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
     let mut rng = ChaCha20Rng::seed_from_u64(42);
     let group = GroupId::new(b"decoder-group").unwrap();
-    let mut session = GroupSession::new(group.clone(), Address::new("alice", 1).unwrap());
-    session.add_member(Address::new("bob", 1).unwrap()).unwrap();
+    let mut session = GroupSession::new(group.clone(), DeviceAddress::new("alice", 1).unwrap());
+    session
+        .add_member(DeviceAddress::new("bob", 1).unwrap())
+        .unwrap();
     let send = session.encrypt(&mut rng, b"hello").unwrap();
     let distribution = send.distribution.clone().unwrap();
     let contents = [
@@ -70,9 +72,9 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
     // Bob's side, with a sender key from Alice and a skipped key, and his own outbound key.
     let mut bob = GroupSession::new(
         GroupId::new(b"decoder-group").unwrap(),
-        Address::new("bob", 1).unwrap(),
+        DeviceAddress::new("bob", 1).unwrap(),
     );
-    let alice = Address::new("alice", 1).unwrap();
+    let alice = DeviceAddress::new("alice", 1).unwrap();
     bob.add_member(alice.clone()).unwrap();
     bob.process_distribution(&alice, &distribution).unwrap();
     let later = session.encrypt(&mut rng, b"later").unwrap();

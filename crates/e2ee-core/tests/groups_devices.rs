@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use e2ee_core::{
-    Address, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, PreKeyBundle, SessionCipher,
-    SignedPreKey,
+    DeviceAddress, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, PreKeyBundle,
+    SessionCipher, SignedPreKey,
     account::{AccountIdentityKeyPair, DeviceCertificate, DeviceEntry, DeviceList},
     group::{DeviceDirectory, GroupError, GroupId, GroupSession},
 };
@@ -14,7 +14,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 struct Device {
-    address: Address,
+    address: DeviceAddress,
     identity: IdentityKeyPair,
     store: InMemoryStore,
     rng: ChaCha20Rng,
@@ -26,7 +26,7 @@ impl Device {
         let identity = IdentityKeyPair::generate(&mut rng);
         let store = InMemoryStore::new(identity.clone());
         Self {
-            address: Address::new(user, device_id).unwrap(),
+            address: DeviceAddress::new(user, device_id).unwrap(),
             identity,
             store,
             rng,
@@ -105,7 +105,7 @@ fn fan_out_covers_the_recipients_devices_and_our_other_devices() {
     let (me, rest) = alice.devices.split_first_mut().unwrap();
 
     let plan = dir.plan(&me.store, &me.address, &["bob"]).unwrap();
-    let expected: Vec<Address> = rest
+    let expected: Vec<DeviceAddress> = rest
         .iter()
         .chain(&bob.devices)
         .map(|d| d.address.clone())

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use aes_gcm::{Aes256Gcm, KeyInit, aead::Aead};
 use e2ee_core::{
-    Address, IdentityKeyPair,
+    DeviceAddress, IdentityKeyPair,
     account::{
         AccountIdentityKey, AccountIdentityKeyPair, DeviceCertificate, DeviceEntry, DeviceList,
     },
@@ -38,11 +38,11 @@ fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../vectors/groups/groups.json")
 }
 
-fn alice() -> Address {
-    Address::new("alice", 1).unwrap()
+fn alice() -> DeviceAddress {
+    DeviceAddress::new("alice", 1).unwrap()
 }
-fn bob() -> Address {
-    Address::new("bob", 1).unwrap()
+fn bob() -> DeviceAddress {
+    DeviceAddress::new("bob", 1).unwrap()
 }
 
 fn error_name(e: &GroupError) -> String {
@@ -137,7 +137,7 @@ fn generate() -> Value {
     // A member joining after message 5: its distribution starts at iteration 6.
     let mut late_sender = sender;
     late_sender
-        .add_member(Address::new("carol", 1).unwrap())
+        .add_member(DeviceAddress::new("carol", 1).unwrap())
         .unwrap();
     let m6 = late_sender.encrypt(&mut rng, b"m6 for carol too").unwrap();
     let late = m6.distribution.clone().unwrap();
@@ -346,7 +346,7 @@ fn group_vectors_match_the_spec() {
     assert_eq!(late.iteration(), 6);
     let mut carol = GroupSession::new(
         GroupId::new(&group_id).unwrap(),
-        Address::new("carol", 1).unwrap(),
+        DeviceAddress::new("carol", 1).unwrap(),
     );
     carol.add_member(alice()).unwrap();
     carol.process_distribution(&alice(), &late).unwrap();

@@ -6,8 +6,8 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use e2ee_core::{
-    Address, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, OneTimePreKey, PreKeyBundle,
-    SessionCipher, SessionRecord, SignedPreKey,
+    DeviceAddress, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, OneTimePreKey,
+    PreKeyBundle, SessionCipher, SessionRecord, SignedPreKey,
 };
 use rand_core::{CryptoRng, RngCore};
 use vodozemac::olm::{Account, OlmMessage, Session, SessionConfig as OlmConfig};
@@ -67,8 +67,8 @@ pub(crate) struct Ours {
     alice_identity: IdentityKeyPair,
     pub(crate) alice: InMemoryStore,
     pub(crate) bob: Responder,
-    pub(crate) alice_address: Address,
-    pub(crate) bob_address: Address,
+    pub(crate) alice_address: DeviceAddress,
+    pub(crate) bob_address: DeviceAddress,
 }
 
 impl Ours {
@@ -78,8 +78,8 @@ impl Ours {
             alice: InMemoryStore::new(alice_identity.clone()),
             alice_identity,
             bob: Responder::new(rng),
-            alice_address: Address::new("alice", 1).unwrap(),
-            bob_address: Address::new("bob", 1).unwrap(),
+            alice_address: DeviceAddress::new("alice", 1).unwrap(),
+            bob_address: DeviceAddress::new("bob", 1).unwrap(),
         }
     }
 

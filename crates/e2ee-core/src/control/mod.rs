@@ -26,10 +26,11 @@ use zeroize::Zeroizing;
 
 pub use self::receipts::{ReceiptEvent, ReceiptStatus, ReceiptTracker};
 use crate::{
-    codec::{Reader, put_varint},
+    Reader,
     error::DecodeError,
     group::{GroupId, MessageId, SenderKeyDistribution},
     limits::MAX_PLAINTEXT_LEN,
+    put_varint,
 };
 
 /// Every encoded [`Content`] is a multiple of this many bytes.
@@ -298,10 +299,10 @@ mod tests {
         for (len, fits) in [(52, true), (53, false)] {
             let mut session = crate::group::GroupSession::new(
                 GroupId::new(&vec![b'g'; len]).unwrap(),
-                crate::Address::new("a", 1).unwrap(),
+                crate::DeviceAddress::new("a", 1).unwrap(),
             );
             session
-                .add_member(crate::Address::new("b", 1).unwrap())
+                .add_member(crate::DeviceAddress::new("b", 1).unwrap())
                 .unwrap();
             let d = session
                 .encrypt(&mut rng, b"x")

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 
 use super::{Receipt, ReceiptKind};
 use crate::{
-    address::Address,
+    DeviceAddress,
     group::{MAX_TRACKED_MESSAGES, MessageId},
 };
 
@@ -45,9 +45,9 @@ impl ReceiptStatus {
 
 #[derive(Debug)]
 struct Tracked {
-    recipients: BTreeSet<Address>,
-    delivered: BTreeSet<Address>,
-    read: BTreeSet<Address>,
+    recipients: BTreeSet<DeviceAddress>,
+    delivered: BTreeSet<DeviceAddress>,
+    read: BTreeSet<DeviceAddress>,
     delivered_reported: bool,
     read_reported: bool,
 }
@@ -89,7 +89,7 @@ impl ReceiptTracker {
 
     /// Starts following `id`, sent to `recipients` (for a group: [`crate::group::GroupSend`]'s
     /// `recipients`). Tracking an id again replaces it.
-    pub fn track(&mut self, id: MessageId, recipients: impl IntoIterator<Item = Address>) {
+    pub fn track(&mut self, id: MessageId, recipients: impl IntoIterator<Item = DeviceAddress>) {
         if self.messages.contains_key(&id) {
             self.order.retain(|m| *m != id);
         }
@@ -113,7 +113,7 @@ impl ReceiptTracker {
 
     /// Records a receipt from device `from`; returns the events it completes. Receipts for
     /// unknown messages or from devices the message was not sent to are ignored.
-    pub fn record(&mut self, from: &Address, receipt: &Receipt) -> Vec<ReceiptEvent> {
+    pub fn record(&mut self, from: &DeviceAddress, receipt: &Receipt) -> Vec<ReceiptEvent> {
         let mut events = Vec::new();
         for id in &receipt.message_ids {
             let Some(tracked) = self.messages.get_mut(id) else {
@@ -133,7 +133,7 @@ impl ReceiptTracker {
 
     /// Stops waiting for `device` (removed from the group, or dropped from its user's device
     /// list); returns the events that completes.
-    pub fn forget_device(&mut self, device: &Address) -> Vec<ReceiptEvent> {
+    pub fn forget_device(&mut self, device: &DeviceAddress) -> Vec<ReceiptEvent> {
         let mut events = Vec::new();
         for id in &self.order {
             if let Some(tracked) = self.messages.get_mut(id)
@@ -157,8 +157,8 @@ impl ReceiptTracker {
 mod tests {
     use super::*;
 
-    fn device(name: &str, id: u32) -> Address {
-        Address::new(name, id).unwrap()
+    fn device(name: &str, id: u32) -> DeviceAddress {
+        DeviceAddress::new(name, id).unwrap()
     }
 
     fn receipt(kind: ReceiptKind, id: MessageId) -> Receipt {

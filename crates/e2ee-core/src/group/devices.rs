@@ -16,8 +16,8 @@ use rand_core::{CryptoRng, RngCore};
 
 use super::GroupError;
 use crate::{
+    DeviceAddress,
     account::{AccountIdentityKey, DeviceCertificate, DeviceList},
-    address::Address,
     fingerprint::SafetyNumber,
     identity::IdentityKey,
     prekeys::PreKeyBundle,
@@ -43,16 +43,16 @@ pub struct DeviceDirectory {
 pub struct FanoutPlan {
     /// Listed devices without a session: fetch their bundles, pass them to
     /// [`DeviceDirectory::process_bundle`], then plan again.
-    pub needs_session: Vec<Address>,
+    pub needs_session: Vec<DeviceAddress>,
     /// Listed devices with a session whose identity matches the list.
-    pub ready: Vec<Address>,
+    pub ready: Vec<DeviceAddress>,
 }
 
 /// One pairwise ciphertext for the transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
     /// The device it is for.
-    pub to: Address,
+    pub to: DeviceAddress,
     /// A 1:1 message (first or ratchet message).
     pub ciphertext: Vec<u8>,
 }
@@ -159,7 +159,7 @@ impl DeviceDirectory {
     }
 
     /// The listed devices of `user_id`.
-    pub fn devices(&self, user_id: &str) -> Result<Vec<Address>, GroupError> {
+    pub fn devices(&self, user_id: &str) -> Result<Vec<DeviceAddress>, GroupError> {
         let list = self
             .device_list(user_id)
             .ok_or_else(|| GroupError::NoDeviceList {
@@ -167,12 +167,12 @@ impl DeviceDirectory {
             })?;
         list.devices()
             .iter()
-            .map(|d| Address::new(user_id, d.device_id).map_err(GroupError::from))
+            .map(|d| DeviceAddress::new(user_id, d.device_id).map_err(GroupError::from))
             .collect()
     }
 
     /// The listed identity of `device`.
-    pub fn device_identity(&self, device: &Address) -> Option<IdentityKey> {
+    pub fn device_identity(&self, device: &DeviceAddress) -> Option<IdentityKey> {
         self.device_list(device.user_id())?
             .devices()
             .iter()
@@ -181,7 +181,11 @@ impl DeviceDirectory {
     }
 
     /// Fails unless `device` is listed with exactly `identity`.
-    pub fn check_device(&self, device: &Address, identity: &IdentityKey) -> Result<(), GroupError> {
+    pub fn check_device(
+        &self,
+        device: &DeviceAddress,
+        identity: &IdentityKey,
+    ) -> Result<(), GroupError> {
         match self.device_identity(device) {
             Some(listed) if listed == *identity => Ok(()),
             _ => Err(GroupError::DeviceNotInList(device.clone())),
@@ -190,14 +194,17 @@ impl DeviceDirectory {
 
     /// Verifies a device certificate under the trusted account identity and checks that the
     /// device is in the newest list with the certified identity. Returns its address.
-    pub fn verify_certificate(&self, cert: &DeviceCertificate) -> Result<Address, GroupError> {
+    pub fn verify_certificate(
+        &self,
+        cert: &DeviceCertificate,
+    ) -> Result<DeviceAddress, GroupError> {
         let account = self
             .account(cert.user_id())
             .ok_or_else(|| GroupError::UntrustedAccount {
                 user_id: cert.user_id().to_owned(),
             })?;
         cert.verify(account)?;
-        let address = Address::new(cert.user_id(), cert.device_id())?;
+        let address = DeviceAddress::new(cert.user_id(), cert.device_id())?;
         self.check_device(&address, cert.identity())?;
         Ok(address)
     }
@@ -209,7 +216,7 @@ impl DeviceDirectory {
         cipher: &SessionCipher,
         store: &mut dyn ProtocolStore,
         rng: &mut (impl RngCore + CryptoRng),
-        device: &Address,
+        device: &DeviceAddress,
         bundle: &PreKeyBundle,
     ) -> Result<(), GroupError> {
         self.check_device(device, &bundle.identity)?;
@@ -224,7 +231,7 @@ impl DeviceDirectory {
     pub fn plan(
         &self,
         store: &dyn ProtocolStore,
-        own: &Address,
+        own: &DeviceAddress,
         recipients: &[&str],
     ) -> Result<FanoutPlan, GroupError> {
         let mut devices = BTreeSet::new();

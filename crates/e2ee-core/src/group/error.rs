@@ -1,7 +1,7 @@
 //! Errors of the group and multi-device layer.
 
 use crate::{
-    address::Address,
+    DeviceAddress,
     error::{DecodeError, Error, KeyError},
 };
 
@@ -24,7 +24,7 @@ pub enum GroupError {
     #[error("no sender key {key_id:#010x} from {sender}")]
     UnknownSenderKey {
         /// The sender device.
-        sender: Address,
+        sender: DeviceAddress,
         /// The key id in the message.
         key_id: u32,
     },
@@ -54,7 +54,7 @@ pub enum GroupError {
     WrongGroup,
     /// The device is not a member of the group.
     #[error("{0} is not a member of the group")]
-    NotAMember(Address),
+    NotAMember(DeviceAddress),
     /// The group would exceed [`crate::group::MAX_GROUP_MEMBERS`].
     #[error("too many members in the group")]
     TooManyMembers,
@@ -87,7 +87,7 @@ pub enum GroupError {
     },
     /// The device (or its identity key) is not in the newest verified device list of its user.
     #[error("{0} is not in its user's verified device list")]
-    DeviceNotInList(Address),
+    DeviceNotInList(DeviceAddress),
     /// The pairwise session layer failed.
     #[error(transparent)]
     Session(#[from] Error),
@@ -99,5 +99,11 @@ pub enum GroupError {
 impl From<crate::error::StoreError> for GroupError {
     fn from(e: crate::error::StoreError) -> Self {
         GroupError::Session(Error::Store(e))
+    }
+}
+
+impl From<e2ee_encoding::AddressError> for GroupError {
+    fn from(e: e2ee_encoding::AddressError) -> Self {
+        GroupError::Session(Error::Address(e))
     }
 }

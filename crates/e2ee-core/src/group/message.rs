@@ -22,11 +22,7 @@ use ed25519_dalek::VerifyingKey;
 use zeroize::Zeroizing;
 
 use super::{GroupError, MAX_GROUP_ID_LEN, MAX_GROUP_MESSAGE_LEN, cipher::TAG_LEN};
-use crate::{
-    codec::{Reader, put_varint},
-    dh::hex_prefix,
-    error::DecodeError,
-};
+use crate::{Reader, dh::hex_prefix, error::DecodeError, put_varint};
 
 /// Version byte of both group wire formats.
 pub const GROUP_FORMAT_VERSION: u8 = 0x01;

@@ -18,7 +18,7 @@ use super::{
     message::{GroupId, GroupMessage, SenderKeyDistribution, associated_data},
 };
 use crate::{
-    codec::Reader,
+    Reader,
     dh::hex_prefix,
     error::{DecodeError, KeyError},
     limits::{MAX_FORWARD_JUMP, MAX_SKIPPED_KEYS},

@@ -22,11 +22,7 @@ use super::{
     message::{GroupId, GroupMessage, MessageId, SenderKeyDistribution},
     sender_key::{OutboundSenderKey, SenderKeyRecord},
 };
-use crate::{
-    address::{Address, MAX_USER_ID_LEN},
-    codec::Reader,
-    error::DecodeError,
-};
+use crate::{DeviceAddress, MAX_USER_ID_LEN, Reader, error::DecodeError};
 
 /// Version byte of a serialised [`GroupSession`].
 pub const GROUP_SESSION_FORMAT_VERSION: u8 = 0x01;
@@ -35,21 +31,21 @@ const FLAG_OUTBOUND: u8 = 0x02;
 const MEMBER_HAS_KEY: u8 = 0x01;
 const MEMBER_HAS_RECORD: u8 = 0x02;
 
-fn put_address(out: &mut Vec<u8>, address: &Address) {
-    // 1..=128 bytes, checked by Address::new.
+fn put_address(out: &mut Vec<u8>, address: &DeviceAddress) {
+    // 1..=128 bytes, checked by DeviceAddress::new.
     out.push(u8::try_from(address.user_id().len()).unwrap_or(0));
     out.extend_from_slice(address.user_id().as_bytes());
     out.extend_from_slice(&address.device_id().to_be_bytes());
 }
 
-fn read_address(reader: &mut Reader<'_>) -> Result<Address, DecodeError> {
+fn read_address(reader: &mut Reader<'_>) -> Result<DeviceAddress, DecodeError> {
     let len = usize::from(reader.u8()?);
     if len == 0 || len > MAX_USER_ID_LEN {
         return Err(DecodeError::InvalidField("user id length"));
     }
     let user_id = std::str::from_utf8(reader.take(len)?)
         .map_err(|_| DecodeError::InvalidField("user id not UTF-8"))?;
-    Address::new(user_id, reader.u32()?).map_err(|_| DecodeError::InvalidField("address"))
+    DeviceAddress::new(user_id, reader.u32()?).map_err(|_| DecodeError::InvalidField("address"))
 }
 
 /// What one [`GroupSession::encrypt`] asks the caller to send.
@@ -62,14 +58,14 @@ pub struct GroupSend {
     /// Our current sender key, if some members do not hold it yet.
     pub distribution: Option<SenderKeyDistribution>,
     /// The member devices that must receive `distribution` first.
-    pub distribute_to: Vec<Address>,
+    pub distribute_to: Vec<DeviceAddress>,
     /// The group message: one ciphertext for every member.
     pub message: Vec<u8>,
     /// Its id, for receipts.
     pub message_id: MessageId,
     /// Every other member device, sorted. Shared (not copied) between sends while the
     /// membership is unchanged, so its cost does not grow with the group per message.
-    pub recipients: Arc<[Address]>,
+    pub recipients: Arc<[DeviceAddress]>,
 }
 
 /// A decrypted group message.
@@ -85,21 +81,21 @@ pub struct GroupPlaintext {
 #[derive(Debug)]
 pub struct GroupSession {
     group_id: GroupId,
-    own: Address,
+    own: DeviceAddress,
     /// Other member devices.
-    members: BTreeSet<Address>,
+    members: BTreeSet<DeviceAddress>,
     outbound: Option<OutboundSenderKey>,
     rotate: bool,
     /// Members holding our current sender key.
-    distributed: BTreeSet<Address>,
-    inbound: BTreeMap<Address, SenderKeyRecord>,
+    distributed: BTreeSet<DeviceAddress>,
+    inbound: BTreeMap<DeviceAddress, SenderKeyRecord>,
     /// `members` as a shared slice; rebuilt after a membership change.
-    recipients: Option<Arc<[Address]>>,
+    recipients: Option<Arc<[DeviceAddress]>>,
 }
 
 impl GroupSession {
     /// A group with no other members yet; `own` is this device's address.
-    pub fn new(group_id: GroupId, own: Address) -> Self {
+    pub fn new(group_id: GroupId, own: DeviceAddress) -> Self {
         Self {
             group_id,
             own,
@@ -118,24 +114,24 @@ impl GroupSession {
     }
 
     /// This device.
-    pub fn own_address(&self) -> &Address {
+    pub fn own_address(&self) -> &DeviceAddress {
         &self.own
     }
 
     /// Every other member device, sorted.
-    pub fn members(&self) -> impl Iterator<Item = &Address> {
+    pub fn members(&self) -> impl Iterator<Item = &DeviceAddress> {
         self.members.iter()
     }
 
     /// Whether `device` is a member (this device counts).
-    pub fn is_member(&self, device: &Address) -> bool {
+    pub fn is_member(&self, device: &DeviceAddress) -> bool {
         *device == self.own || self.members.contains(device)
     }
 
     /// Adds a member device (a new member, or a new device of a member). It receives our
     /// sender key with our next message, from that message on. Returns `false` if it was
     /// already a member.
-    pub fn add_member(&mut self, device: Address) -> Result<bool, GroupError> {
+    pub fn add_member(&mut self, device: DeviceAddress) -> Result<bool, GroupError> {
         if self.is_member(&device) {
             return Ok(false);
         }
@@ -150,7 +146,7 @@ impl GroupSession {
 
     /// Removes a member device: forgets its sender keys and rotates ours before our next
     /// message. Returns `false` if it was not a member.
-    pub fn remove_member(&mut self, device: &Address) -> bool {
+    pub fn remove_member(&mut self, device: &DeviceAddress) -> bool {
         if !self.members.remove(device) {
             return false;
         }
@@ -164,7 +160,7 @@ impl GroupSession {
     /// Removes every device of `user_id` (a member leaving or being removed). Returns how
     /// many devices were removed.
     pub fn remove_user(&mut self, user_id: &str) -> usize {
-        let devices: Vec<Address> = self
+        let devices: Vec<DeviceAddress> = self
             .members
             .iter()
             .filter(|a| a.user_id() == user_id)
@@ -177,13 +173,14 @@ impl GroupSession {
     /// ones, removes (and rotates for) the missing ones. Our own address is ignored.
     pub fn set_members(
         &mut self,
-        devices: impl IntoIterator<Item = Address>,
+        devices: impl IntoIterator<Item = DeviceAddress>,
     ) -> Result<(), GroupError> {
-        let wanted: BTreeSet<Address> = devices.into_iter().filter(|d| *d != self.own).collect();
+        let wanted: BTreeSet<DeviceAddress> =
+            devices.into_iter().filter(|d| *d != self.own).collect();
         if wanted.len() + 1 > MAX_GROUP_MEMBERS {
             return Err(GroupError::TooManyMembers);
         }
-        let gone: Vec<Address> = self.members.difference(&wanted).cloned().collect();
+        let gone: Vec<DeviceAddress> = self.members.difference(&wanted).cloned().collect();
         for device in &gone {
             self.remove_member(device);
         }
@@ -222,7 +219,7 @@ impl GroupSession {
         let Some(outbound) = self.outbound.as_mut() else {
             return Err(GroupError::ChainExhausted);
         };
-        let distribute_to: Vec<Address> = self
+        let distribute_to: Vec<DeviceAddress> = self
             .members
             .difference(&self.distributed)
             .cloned()
@@ -241,7 +238,7 @@ impl GroupSession {
         })
     }
 
-    fn recipients(&mut self) -> Arc<[Address]> {
+    fn recipients(&mut self) -> Arc<[DeviceAddress]> {
         self.recipients
             .get_or_insert_with(|| self.members.iter().cloned().collect())
             .clone()
@@ -258,7 +255,7 @@ impl GroupSession {
     /// Stores a sender key that `sender` sent us over our pairwise session.
     pub fn process_distribution(
         &mut self,
-        sender: &Address,
+        sender: &DeviceAddress,
         distribution: &SenderKeyDistribution,
     ) -> Result<(), GroupError> {
         if distribution.group_id != self.group_id {
@@ -277,7 +274,7 @@ impl GroupSession {
     /// proves it). On any error nothing changes.
     pub fn decrypt(
         &mut self,
-        sender: &Address,
+        sender: &DeviceAddress,
         bytes: &[u8],
     ) -> Result<GroupPlaintext, GroupError> {
         let message = GroupMessage::decode(bytes)?;
@@ -391,7 +388,7 @@ impl GroupSession {
     }
 
     /// Sender-key states held for `sender` (for tests and diagnostics).
-    pub fn sender_key_states(&self, sender: &Address) -> usize {
+    pub fn sender_key_states(&self, sender: &DeviceAddress) -> usize {
         self.inbound.get(sender).map_or(0, SenderKeyRecord::len)
     }
 }

@@ -11,7 +11,7 @@
 use sha2::{Digest, Sha256};
 
 use crate::{
-    codec::Reader,
+    Reader,
     dh::DhPublicKey,
     error::DecodeError,
     identity::{IdentityDecodeError, IdentityKey},

@@ -8,10 +8,7 @@
 //! With 5 plaintext bytes and counters below 128 the message is 1 + 32 + 1 + 1 + 5 + 16 = 56 bytes.
 
 use crate::{
-    codec::{Reader, put_varint},
-    dh::DhPublicKey,
-    error::DecodeError,
-    limits::MAX_MESSAGE_LEN,
+    Reader, dh::DhPublicKey, error::DecodeError, limits::MAX_MESSAGE_LEN, put_varint,
     ratchet::MessageKey,
 };
 

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use super::{SessionRecord, SessionState, state::Role};
 use crate::{
-    codec::Reader,
+    Reader,
     dh::{DhKeyPair, DhPublicKey},
     error::DecodeError,
     identity::IdentityKey,

@@ -4,12 +4,12 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use crate::{
-    Address, InMemoryStore, KemPreKey, KemPreKeyKind, OneTimePreKey, PreKeyBundle, SessionCipher,
-    SessionConfig, SignedPreKey, identity::IdentityKeyPair,
+    DeviceAddress, InMemoryStore, KemPreKey, KemPreKeyKind, OneTimePreKey, PreKeyBundle,
+    SessionCipher, SessionConfig, SignedPreKey, identity::IdentityKeyPair,
 };
 
 pub(crate) struct Device {
-    pub(crate) address: Address,
+    pub(crate) address: DeviceAddress,
     pub(crate) store: InMemoryStore,
     pub(crate) rng: ChaCha20Rng,
     pub(crate) cipher: SessionCipher,
@@ -35,7 +35,7 @@ impl Device {
             1_700_000_000,
         ));
         Self {
-            address: Address::new(name, 1).unwrap(),
+            address: DeviceAddress::new(name, 1).unwrap(),
             store,
             rng,
             cipher: SessionCipher::new(SessionConfig::default()),
@@ -95,7 +95,7 @@ impl Device {
             .unwrap();
     }
 
-    pub(crate) fn encrypt(&mut self, to: &Address, plaintext: &[u8]) -> Vec<u8> {
+    pub(crate) fn encrypt(&mut self, to: &DeviceAddress, plaintext: &[u8]) -> Vec<u8> {
         self.cipher
             .encrypt(&mut self.store, &mut self.rng, to, plaintext)
             .unwrap()
@@ -103,7 +103,7 @@ impl Device {
 
     pub(crate) fn decrypt(
         &mut self,
-        from: &Address,
+        from: &DeviceAddress,
         bytes: &[u8],
     ) -> Result<Vec<u8>, crate::Error> {
         self.cipher.decrypt(&mut self.store, from, bytes)

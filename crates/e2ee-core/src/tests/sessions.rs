@@ -452,7 +452,7 @@ fn garbage_session_records_fail_cleanly() {
 #[test]
 fn messages_without_a_session_are_typed_errors() {
     let (mut alice, bob) = established(28);
-    let stranger = crate::Address::new("carol", 1).unwrap();
+    let stranger = crate::DeviceAddress::new("carol", 1).unwrap();
     let msg = alice.encrypt(&bob.address.clone(), b"x");
     let mut carol = Device::new("carol", 29);
     assert_eq!(
@@ -596,13 +596,13 @@ impl IdentityStore for FlakyStore {
     }
     fn trusted_identity(
         &self,
-        address: &crate::Address,
+        address: &crate::DeviceAddress,
     ) -> Result<Option<crate::IdentityKey>, crate::StoreError> {
         self.inner.trusted_identity(address)
     }
     fn trust_identity(
         &mut self,
-        address: &crate::Address,
+        address: &crate::DeviceAddress,
         identity: &crate::IdentityKey,
     ) -> Result<(), crate::StoreError> {
         self.inner.trust_identity(address, identity)
@@ -637,13 +637,13 @@ impl PreKeyStore for FlakyStore {
 impl SessionStore for FlakyStore {
     fn load_session(
         &self,
-        address: &crate::Address,
+        address: &crate::DeviceAddress,
     ) -> Result<Option<SessionRecord>, crate::StoreError> {
         self.inner.load_session(address)
     }
     fn store_session(
         &mut self,
-        address: &crate::Address,
+        address: &crate::DeviceAddress,
         record: &SessionRecord,
     ) -> Result<(), crate::StoreError> {
         if std::mem::take(&mut self.fail_next_session_write) {

@@ -8,7 +8,7 @@ use super::{
     MessageKeys, RootStep, ScriptedRng, WireMessage, alice, bob, current_state, describe_wire,
     draw, h, handshake, message_keys, record_bytes, root_step, seeded, spec, unh32,
 };
-use crate::{Address, InMemoryStore, SessionCipher, ratchet::ChainKey};
+use crate::{DeviceAddress, InMemoryStore, SessionCipher, ratchet::ChainKey};
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -154,7 +154,7 @@ fn script() -> Vec<Op> {
 
 struct Device {
     store: InMemoryStore,
-    peer: Address,
+    peer: DeviceAddress,
 }
 
 /// Runs `ops` from the handshake inputs; `ratchet_secret(id)` supplies the secret of each

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 use super::{ScriptedRng, alice, bob, draw, h, handshake, record_bytes, seeded, unh};
 use crate::{
     DhKeyPair, InMemoryStore, PreKeyBundle, SessionCipher, SessionConfig, SessionRecord,
-    codec::put_varint,
     limits::MAX_FORWARD_JUMP,
     message::{PreKeyMessage, RATCHET_MESSAGE_TYPE},
+    put_varint,
     store::SessionStore,
 };
 
