@@ -3,6 +3,7 @@
 //! * [`DecodeError`]: the bytes are not a well-formed encoding.
 //! * [`KeyError`]: a key or signature is unusable (bad signature, low-order point).
 //! * [`HandshakeError`]: setting up a session failed.
+//! * [`EncryptError`]: a message could not be encrypted; the session is unchanged.
 //! * [`DecryptError`]: a message could not be decrypted; the session is unchanged.
 //! * [`StoreError`]: the caller's store failed.
 //! * [`Error`]: what the session API returns; wraps the above and adds trust failures.
@@ -80,12 +81,27 @@ pub enum DecryptError {
     /// The peer's ratchet key is unusable (a low-order point).
     #[error(transparent)]
     Key(KeyError),
-    /// No session exists for this peer (and the message is not a first message).
-    #[error("no session")]
-    NoSession,
-    /// The session has no sending chain and no peer ratchet key to derive one from.
+}
+
+/// A message could not be encrypted. The session state is exactly as before.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncryptError {
+    /// The plaintext is longer than [`crate::limits::MAX_PLAINTEXT_LEN`].
+    #[error("plaintext of {len} bytes is over the limit")]
+    PlaintextTooLarge {
+        /// The plaintext's length.
+        len: usize,
+    },
+    /// The record holds no current session state to encrypt with.
+    #[error("no current session state")]
+    NoCurrentState,
+    /// The state has no sending chain and no peer ratchet key to derive one from.
     #[error("session cannot send: it has no sending chain")]
-    CannotSend,
+    NoSendingChain,
+    /// The sending DH step failed: the peer's ratchet key is of low order.
+    #[error(transparent)]
+    Key(KeyError),
 }
 
 /// A store operation failed. The caller's storage layer provides the reason.
@@ -103,6 +119,9 @@ pub enum Error {
     /// Session set-up failed.
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
+    /// Encryption failed; the session is unchanged.
+    #[error(transparent)]
+    Encrypt(#[from] EncryptError),
     /// Decryption failed; the session is unchanged.
     #[error(transparent)]
     Decrypt(#[from] DecryptError),

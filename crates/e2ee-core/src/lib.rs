@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod account;
+mod aead;
 pub mod control;
 mod dh;
 mod error;
@@ -47,7 +48,7 @@ mod vectors;
 pub use dh::{DhKeyPair, DhPublicKey};
 pub use e2ee_encoding::{AddressError, Codec, DecodeError, DeviceAddress, MAX_USER_ID_LEN, UserId};
 pub(crate) use e2ee_encoding::{Reader, put_varint};
-pub use error::{DecryptError, Error, HandshakeError, KeyError, StoreError};
+pub use error::{DecryptError, EncryptError, Error, HandshakeError, KeyError, StoreError};
 pub use fingerprint::{FINGERPRINT_ITERATIONS, SCANNABLE_LEN, SafetyNumber};
 pub use identity::{
     IDENTITY_KEY_LEN, IDENTITY_SECRET_LEN, IdentityDecodeError, IdentityKey, IdentityKeyPair,

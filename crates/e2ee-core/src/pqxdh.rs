@@ -24,7 +24,7 @@ use crate::{
     dh::{DhKeyPair, DhPublicKey},
     error::HandshakeError,
     identity::{IdentityKey, IdentityKeyPair},
-    kdf::{INFO_PQXDH, INFO_X3DH, hkdf},
+    kdf::{INFO_PQXDH, INFO_X3DH, ZERO_SALT, hkdf},
     kem::KEM_CIPHERTEXT_LEN,
     message::PreKeyMessageParts,
     prekeys::{KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey},
@@ -138,7 +138,7 @@ fn derive_shared_key(dh: &[Zeroizing<[u8; 32]>], kem: Option<&[u8; 32]>) -> Zero
         }
         None => INFO_X3DH,
     };
-    Zeroizing::new(hkdf(Some(&[0u8; 32]), &ikm, info))
+    hkdf(&ZERO_SALT, &ikm, info)
 }
 
 /// `AD = initiator identity public bytes || responder identity public bytes`.

@@ -111,15 +111,17 @@ impl SessionCipher {
                     .ok_or_else(|| no_session(remote))?;
                 let mut plaintext = Vec::new();
                 let found = store.update_session(remote, &mut |record| {
+                    if record.is_empty() {
+                        return Err(no_session(remote));
+                    }
                     // Only sessions with the trusted identity may decrypt.
                     plaintext = match record.decrypt_from(&trusted, &message) {
-                        Ok(Some(plaintext)) => plaintext,
-                        Ok(None) => {
+                        Some(result) => result?,
+                        None => {
                             return Err(Error::IdentityChanged {
                                 address: remote.clone(),
                             });
                         }
-                        Err(e) => return Err(Error::Decrypt(e)),
                     };
                     Ok(())
                 })?;

@@ -263,7 +263,7 @@ pub(super) struct MessageKeys {
 pub(super) fn message_keys(chain: &ChainKey) -> MessageKeys {
     let mut next = chain.clone();
     let key = next.step();
-    let expanded = key.expanded_bytes();
+    let expanded = crate::aead::expanded(&key, crate::kdf::INFO_MESSAGE_KEYS);
     MessageKeys {
         chain_index: chain.index(),
         chain_key: h(chain.as_bytes()),

@@ -21,8 +21,8 @@ use std::fmt;
 use ed25519_dalek::VerifyingKey;
 use zeroize::Zeroizing;
 
-use super::{GroupError, MAX_GROUP_ID_LEN, MAX_GROUP_MESSAGE_LEN, cipher::TAG_LEN};
-use crate::{Reader, dh::hex_prefix, error::DecodeError, put_varint};
+use super::{GroupError, MAX_GROUP_ID_LEN, MAX_GROUP_MESSAGE_LEN};
+use crate::{Reader, aead::TAG_LEN, dh::hex_prefix, error::DecodeError, put_varint};
 
 /// Version byte of both group wire formats.
 pub const GROUP_FORMAT_VERSION: u8 = 0x01;

@@ -16,7 +16,6 @@
 //! newest device list each signed; [`FanoutPlan`] says which devices a message goes to and
 //! which of them need a session first.
 
-mod cipher;
 mod devices;
 mod error;
 mod limits;

@@ -14,11 +14,11 @@ use zeroize::Zeroizing;
 
 use super::{
     GroupError, MAX_GROUP_PLAINTEXT_LEN, MAX_SENDER_KEY_STATES,
-    cipher::{open, seal},
     message::{GroupId, GroupMessage, SenderKeyDistribution, associated_data},
 };
 use crate::{
     Reader,
+    aead::MessageCipher,
     dh::hex_prefix,
     error::{DecodeError, KeyError},
     limits::{MAX_FORWARD_JUMP, MAX_SKIPPED_KEYS},
@@ -106,7 +106,9 @@ impl OutboundSenderKey {
         let ad = associated_data(group_id, &out);
         out.reserve(plaintext.len() + 16 + 64);
         out.extend_from_slice(plaintext);
-        seal(&key, &ad, &mut out, header_len);
+        MessageCipher::sender_key(&key)
+            .seal(&ad, &mut out, header_len)
+            .map_err(|_| GroupError::InvalidArgument("group plaintext too large for AES-GCM"))?;
         let mut signed = ad;
         signed.extend_from_slice(&out[header_len..]);
         out.extend_from_slice(&self.signing.sign(&signed).to_bytes());
@@ -224,7 +226,7 @@ impl InboundSenderKey {
             let plaintext = self
                 .skipped
                 .get(position)
-                .map(|key| open(key, &ad, message.ciphertext_and_tag()))
+                .map(|key| open(key, &ad, message))
                 .ok_or(GroupError::Duplicate { iteration })??;
             self.skipped.remove(position);
             return Ok(plaintext);
@@ -247,7 +249,7 @@ impl InboundSenderKey {
             }
         }
         let key = chain.step();
-        let plaintext = open(&key, &ad, message.ciphertext_and_tag())?;
+        let plaintext = open(&key, &ad, message)?;
         self.chain = chain;
         self.skipped.append(&mut newly_skipped);
         while self.skipped.len() > MAX_SKIPPED_KEYS {
@@ -255,6 +257,12 @@ impl InboundSenderKey {
         }
         Ok(plaintext)
     }
+}
+
+fn open(key: &MessageKey, ad: &[u8], message: &GroupMessage) -> Result<Vec<u8>, GroupError> {
+    MessageCipher::sender_key(key)
+        .open(ad, message.ciphertext_and_tag())
+        .map_err(|_| GroupError::AuthenticationFailed)
 }
 
 impl fmt::Debug for InboundSenderKey {

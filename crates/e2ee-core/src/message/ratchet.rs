@@ -8,15 +8,18 @@
 //! With 5 plaintext bytes and counters below 128 the message is 1 + 32 + 1 + 1 + 5 + 16 = 56 bytes.
 
 use crate::{
-    Reader, dh::DhPublicKey, error::DecodeError, limits::MAX_MESSAGE_LEN, put_varint,
-    ratchet::MessageKey,
+    Reader,
+    aead::{MessageCipher, SealFailed, TAG_LEN},
+    dh::DhPublicKey,
+    error::DecodeError,
+    limits::MAX_MESSAGE_LEN,
+    put_varint,
 };
 
 use super::RATCHET_MESSAGE_TYPE;
 
 /// Longest header: type, key, two 5-byte varints.
 pub(crate) const MAX_HEADER_LEN: usize = 1 + 32 + 5 + 5;
-const TAG_LEN: usize = 16;
 
 /// A decoded Double Ratchet message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,24 +58,25 @@ impl RatchetMessage {
         })
     }
 
-    /// Builds and encrypts a message.
+    /// Builds and encrypts message number `counter` of the sender's chain.
     pub(crate) fn seal(
         ratchet_key: DhPublicKey,
         previous_counter: u32,
-        key: &MessageKey,
+        counter: u32,
+        cipher: &MessageCipher,
         associated_data: &[u8; 128],
         plaintext: &[u8],
-    ) -> Vec<u8> {
+    ) -> Result<Vec<u8>, SealFailed> {
         let mut bytes = Vec::with_capacity(MAX_HEADER_LEN + plaintext.len() + TAG_LEN);
         bytes.push(RATCHET_MESSAGE_TYPE);
         bytes.extend_from_slice(&ratchet_key.0);
         put_varint(&mut bytes, previous_counter);
-        put_varint(&mut bytes, key.index());
+        put_varint(&mut bytes, counter);
         let header_len = bytes.len();
         let ad = aead_ad(associated_data, &bytes);
         bytes.extend_from_slice(plaintext);
-        key.encrypt(&ad.0[..ad.1], &mut bytes, header_len);
-        bytes
+        cipher.seal(&ad.0[..ad.1], &mut bytes, header_len)?;
+        Ok(bytes)
     }
 
     /// The sender's current ratchet public key.
@@ -119,11 +123,17 @@ fn aead_ad(associated_data: &[u8; 128], header: &[u8]) -> ([u8; 128 + MAX_HEADER
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ratchet::MessageKey;
+
+    fn cipher() -> MessageCipher {
+        MessageCipher::pairwise(&MessageKey::new([1; 32], 3))
+    }
 
     #[test]
     fn five_byte_message_is_56_bytes_and_round_trips() {
-        let key = MessageKey::new([1; 32], 3);
-        let bytes = RatchetMessage::seal(DhPublicKey([2; 32]), 7, &key, &[0; 128], b"hello");
+        let bytes =
+            RatchetMessage::seal(DhPublicKey([2; 32]), 7, 3, &cipher(), &[0; 128], b"hello")
+                .unwrap();
         assert_eq!(bytes.len(), 56);
         let msg = RatchetMessage::decode(&bytes).unwrap();
         assert_eq!(
@@ -131,7 +141,10 @@ mod tests {
             (3, 7, DhPublicKey([2; 32]))
         );
         let (ad, len) = msg.aead_ad(&[0; 128]);
-        assert_eq!(key.decrypt(&ad[..len], msg.ciphertext()).unwrap(), b"hello");
+        assert_eq!(
+            cipher().open(&ad[..len], msg.ciphertext()).unwrap(),
+            b"hello"
+        );
     }
 
     #[test]
@@ -141,8 +154,8 @@ mod tests {
             RatchetMessage::decode(&[0x21; 60]),
             Err(DecodeError::UnknownVersion(0x21))
         );
-        let key = MessageKey::new([1; 32], 3);
-        let bytes = RatchetMessage::seal(DhPublicKey([2; 32]), 0, &key, &[0; 128], b"");
+        let bytes =
+            RatchetMessage::seal(DhPublicKey([2; 32]), 0, 3, &cipher(), &[0; 128], b"").unwrap();
         assert_eq!(
             RatchetMessage::decode(&bytes[..bytes.len() - 1]),
             Err(DecodeError::Truncated)

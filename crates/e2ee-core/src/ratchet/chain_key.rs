@@ -1,11 +1,10 @@
 //! Symmetric-key ratchet: one HMAC for the message key, one for the next chain key.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::MessageKey;
-use crate::kdf::{CHAIN_MESSAGE_KEY_SEED, CHAIN_NEXT_KEY_SEED};
+use crate::kdf::{CHAIN_MESSAGE_KEY_SEED, CHAIN_NEXT_KEY_SEED, hmac_sha256};
 
 /// A chain key `CK` and the index of the next message key it yields.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -35,19 +34,35 @@ impl ChainKey {
     ///
     /// Both HMACs share one keyed state, so the key pads are hashed once.
     pub(crate) fn step(&mut self) -> MessageKey {
-        let (message, next) = self.derive();
+        let (mut message, mut next) = self.derive();
         let index = self.index;
         *self.key = next;
         self.index = index.wrapping_add(1);
-        MessageKey::new(message, index)
+        let key = MessageKey::new(message, index);
+        message.zeroize();
+        next.zeroize();
+        key
+    }
+
+    /// Hands the message key for `self.index` to `use_key` and advances the chain only if it
+    /// succeeds: a failure leaves the chain where it was.
+    pub(crate) fn step_with<T, E>(
+        &mut self,
+        use_key: impl FnOnce(&MessageKey) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let (message, mut next) = self.derive();
+        let key = MessageKey::new(message, self.index);
+        let result = use_key(&key);
+        if result.is_ok() {
+            *self.key = next;
+            self.index = self.index.wrapping_add(1);
+        }
+        next.zeroize();
+        result
     }
 
     fn derive(&self) -> ([u8; 32], [u8; 32]) {
-        // HMAC takes keys of any length; new_from_slice cannot fail for 32 bytes.
-        let keyed = match <Hmac<Sha256> as Mac>::new_from_slice(self.key.as_slice()) {
-            Ok(mac) => mac,
-            Err(_) => return ([0; 32], [0; 32]),
-        };
+        let keyed = hmac_sha256(&self.key);
         let mut message = keyed.clone();
         message.update(&[CHAIN_MESSAGE_KEY_SEED]);
         let mut next = keyed;

@@ -29,12 +29,14 @@ impl RootKey {
         theirs: &DhPublicKey,
     ) -> Result<(RootKey, ChainKey), KeyError> {
         let shared = ours.agree(theirs)?;
-        let mut out: [u8; 64] = hkdf(Some(self.0.as_slice()), shared.as_ref(), INFO_ROOT);
+        let out = hkdf::<64>(&self.0, shared.as_ref(), INFO_ROOT);
         let mut root = [0u8; 32];
         let mut chain = [0u8; 32];
         root.copy_from_slice(&out[..32]);
         chain.copy_from_slice(&out[32..]);
-        out.zeroize();
-        Ok((RootKey::new(root), ChainKey::new(chain, 0)))
+        let next = (RootKey::new(root), ChainKey::new(chain, 0));
+        root.zeroize();
+        chain.zeroize();
+        Ok(next)
     }
 }

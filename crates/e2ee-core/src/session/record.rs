@@ -13,7 +13,10 @@ use subtle::ConstantTimeEq;
 
 use super::SessionState;
 use crate::{
-    dh::DhPublicKey, error::DecryptError, identity::IdentityKey, limits::MAX_PREVIOUS_STATES,
+    dh::DhPublicKey,
+    error::{DecryptError, EncryptError},
+    identity::IdentityKey,
+    limits::MAX_PREVIOUS_STATES,
     message::RatchetMessage,
 };
 
@@ -66,11 +69,16 @@ impl SessionRecord {
         &mut self,
         rng: &mut (impl RngCore + CryptoRng),
         plaintext: &[u8],
-    ) -> Result<Vec<u8>, DecryptError> {
+    ) -> Result<Vec<u8>, EncryptError> {
         self.current
             .as_mut()
-            .ok_or(DecryptError::NoSession)?
+            .ok_or(EncryptError::NoCurrentState)?
             .encrypt(rng, plaintext)
+    }
+
+    /// Whether the record holds no state at all (neither current nor archived).
+    pub fn is_empty(&self) -> bool {
+        self.current.is_none() && self.previous.is_empty()
     }
 
     /// Decrypts a ratchet message with the current state, then the previous ones; promotes
@@ -78,39 +86,38 @@ impl SessionRecord {
     ///
     /// This low-level call does no trust check; [`crate::SessionCipher::decrypt`] only lets
     /// states whose peer identity is the trusted one decrypt.
+    /// An empty record fails with [`DecryptError::AuthenticationFailed`] (it holds no keys).
     pub fn decrypt(&mut self, message: &RatchetMessage) -> Result<Vec<u8>, DecryptError> {
         self.decrypt_where(message, |_| true)
+            .unwrap_or(Err(DecryptError::AuthenticationFailed))
     }
 
     /// Like [`Self::decrypt`], but only states whose peer identity is `identity` are tried, so
     /// a session archived under an identity that is no longer trusted can never come back.
-    /// `Ok(None)` if no state has that identity.
+    /// `None` if no state has that identity.
     pub(crate) fn decrypt_from(
         &mut self,
         identity: &IdentityKey,
         message: &RatchetMessage,
-    ) -> Result<Option<Vec<u8>>, DecryptError> {
-        // decrypt_where reports NoSession exactly when no state was eligible.
-        match self.decrypt_where(message, |s| s.remote_identity == *identity) {
-            Err(DecryptError::NoSession) => Ok(None),
-            result => result.map(Some),
-        }
+    ) -> Option<Result<Vec<u8>, DecryptError>> {
+        self.decrypt_where(message, |s| s.remote_identity == *identity)
     }
 
     fn states(&self) -> impl Iterator<Item = &SessionState> {
         self.current.iter().chain(self.previous.iter())
     }
 
+    /// Tries the eligible states, current first; `None` if no state is eligible.
     fn decrypt_where(
         &mut self,
         message: &RatchetMessage,
         eligible: impl Fn(&SessionState) -> bool,
-    ) -> Result<Vec<u8>, DecryptError> {
-        let mut error = DecryptError::NoSession;
+    ) -> Option<Result<Vec<u8>, DecryptError>> {
+        let mut error = None;
         if let Some(current) = self.current.as_mut().filter(|s| eligible(s)) {
             match current.decrypt(message) {
-                Ok(plaintext) => return Ok(plaintext),
-                Err(e) => error = e,
+                Ok(plaintext) => return Some(Ok(plaintext)),
+                Err(e) => error = Some(e),
             }
         }
         for index in 0..self.previous.len() {
@@ -122,21 +129,16 @@ impl SessionRecord {
                     if let Some(state) = self.previous.remove(index) {
                         self.promote(state);
                     }
-                    return Ok(plaintext);
+                    return Some(Ok(plaintext));
                 }
                 // Keep the most specific error: one from a state that knew the chain.
-                Err(e)
-                    if matches!(
-                        error,
-                        DecryptError::AuthenticationFailed | DecryptError::NoSession
-                    ) =>
-                {
-                    error = e
+                Err(e) if matches!(error, None | Some(DecryptError::AuthenticationFailed)) => {
+                    error = Some(e)
                 }
                 Err(_) => {}
             }
         }
-        Err(error)
+        error.map(Err)
     }
 
     /// Decrypts with the state created by the handshake with `base_key`, if we hold it (a
@@ -155,7 +157,7 @@ impl SessionRecord {
         if !same_handshake {
             return Some(Err(DecryptError::AuthenticationFailed));
         }
-        Some(self.decrypt_where(message, |s| &s.base_key == base_key))
+        self.decrypt_where(message, |s| &s.base_key == base_key)
     }
 }
 

@@ -13,8 +13,9 @@ use std::collections::VecDeque;
 use rand_core::{CryptoRng, RngCore};
 
 use crate::{
+    aead::MessageCipher,
     dh::{DhKeyPair, DhPublicKey},
-    error::DecryptError,
+    error::{DecryptError, EncryptError},
     identity::IdentityKey,
     limits::{MAX_FORWARD_JUMP, MAX_PLAINTEXT_LEN, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS},
     message::{PreKeyMessage, PreKeyMessageParts, RatchetMessage},
@@ -118,33 +119,52 @@ impl SessionState {
         &mut self,
         rng: &mut (impl RngCore + CryptoRng),
         plaintext: &[u8],
-    ) -> Result<Vec<u8>, DecryptError> {
+    ) -> Result<Vec<u8>, EncryptError> {
         if plaintext.len() > MAX_PLAINTEXT_LEN {
-            return Err(DecryptError::Decode(crate::error::DecodeError::TooLarge));
+            return Err(EncryptError::PlaintextTooLarge {
+                len: plaintext.len(),
+            });
         }
-        if self.sending_chain.is_none() {
-            let remote = self.remote_ratchet.ok_or(DecryptError::CannotSend)?;
-            let ratchet = DhKeyPair::generate(rng);
-            let (root, chain) = self
-                .root_key
-                .step(&ratchet, &remote)
-                .map_err(DecryptError::Key)?;
+        // A due sending DH step is computed on the side and committed only once the message
+        // is sealed, so a failure leaves the state as it was.
+        let mut stepped = match &self.sending_chain {
+            Some(_) => None,
+            None => {
+                let remote = self.remote_ratchet.ok_or(EncryptError::NoSendingChain)?;
+                let ratchet = DhKeyPair::generate(rng);
+                let (root, chain) = self
+                    .root_key
+                    .step(&ratchet, &remote)
+                    .map_err(EncryptError::Key)?;
+                Some((root, ratchet, chain))
+            }
+        };
+        let (ratchet_public, chain) = match (&mut stepped, &mut self.sending_chain) {
+            (Some((_, ratchet, chain)), _) => (ratchet.public(), chain),
+            (None, Some(chain)) => (self.our_ratchet.public(), chain),
+            (None, None) => return Err(EncryptError::NoSendingChain),
+        };
+        let associated_data = &self.associated_data;
+        let previous_counter = self.previous_counter;
+        let sealed = chain
+            .step_with(|key| {
+                RatchetMessage::seal(
+                    ratchet_public,
+                    previous_counter,
+                    key.index(),
+                    &MessageCipher::pairwise(key),
+                    associated_data,
+                    plaintext,
+                )
+            })
+            .map_err(|_| EncryptError::PlaintextTooLarge {
+                len: plaintext.len(),
+            })?;
+        if let Some((root, ratchet, chain)) = stepped {
             self.root_key = root;
             self.our_ratchet = ratchet;
             self.sending_chain = Some(chain);
         }
-        let chain = self
-            .sending_chain
-            .as_mut()
-            .ok_or(DecryptError::CannotSend)?;
-        let key = chain.step();
-        let sealed = RatchetMessage::seal(
-            self.our_ratchet.public(),
-            self.previous_counter,
-            &key,
-            &self.associated_data,
-            plaintext,
-        );
         Ok(match &self.pending_prekey {
             Some(parts) => PreKeyMessage::encode(parts, &sealed),
             None => sealed,
@@ -163,7 +183,7 @@ impl SessionState {
                 .skipped
                 .get(position)
                 .ok_or(DecryptError::AuthenticationFailed)?;
-            let plaintext = key.decrypt(ad, message.ciphertext())?;
+            let plaintext = open(key, ad, message)?;
             self.skipped.remove(position);
             self.pending_prekey = None;
             return Ok(plaintext);
@@ -177,7 +197,7 @@ impl SessionState {
             let mut chain = self.receiver_chains[index].chain.clone();
             let skipped = advance_to(&mut chain, counter)?;
             let key = chain.step();
-            let plaintext = key.decrypt(ad, message.ciphertext())?;
+            let plaintext = open(&key, ad, message)?;
             self.receiver_chains[index].chain = chain;
             for key in skipped {
                 self.skipped.insert(their_key, key);
@@ -207,7 +227,7 @@ impl SessionState {
             .map_err(DecryptError::Key)?;
         let skipped = advance_to(&mut chain, counter)?;
         let key = chain.step();
-        let plaintext = key.decrypt(ad, message.ciphertext())?;
+        let plaintext = open(&key, ad, message)?;
 
         if let (Some(current), Some((chain, keys))) = (self.receiver_chains.front_mut(), finished) {
             // The finished chain moves past PN too, so its keys live only in `skipped` and a
@@ -233,6 +253,12 @@ impl SessionState {
         self.pending_prekey = None;
         Ok(plaintext)
     }
+}
+
+fn open(key: &MessageKey, ad: &[u8], message: &RatchetMessage) -> Result<Vec<u8>, DecryptError> {
+    MessageCipher::pairwise(key)
+        .open(ad, message.ciphertext())
+        .map_err(|_| DecryptError::AuthenticationFailed)
 }
 
 /// Steps `chain` up to `counter`, returning the skipped message keys (at most the last

@@ -2,8 +2,8 @@
 
 use super::harness::{Device, established};
 use crate::{
-    DecodeError, DecryptError, Error, HandshakeError, IdentityStore, KeyError, PreKeyStore,
-    SessionRecord, SessionStore,
+    DecodeError, DecryptError, EncryptError, Error, HandshakeError, IdentityStore, KeyError,
+    PreKeyStore, SessionRecord, SessionStore,
     dh::DhPublicKey,
     limits::{MAX_FORWARD_JUMP, MAX_PREVIOUS_STATES, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS},
     message::{MessageKind, PreKeyMessage, RatchetMessage},
@@ -487,7 +487,9 @@ fn oversized_plaintext_is_refused() {
         alice
             .cipher
             .encrypt(&mut alice.store, &mut alice.rng, &bob.address.clone(), &big),
-        Err(Error::Decrypt(DecryptError::Decode(DecodeError::TooLarge)))
+        Err(Error::Encrypt(EncryptError::PlaintextTooLarge {
+            len: crate::limits::MAX_PLAINTEXT_LEN + 1
+        }))
     );
 }
 
