@@ -605,6 +605,23 @@ fn debug_output_has_no_key_material() {
     }
 }
 
+#[test]
+fn decrypted_group_plaintext_never_appears_in_debug_output() {
+    let mut r = rng(13);
+    let mut sessions = group_of(&["alice", "bob"]);
+    let out = send(&mut sessions, &mut r, "alice", b"SECRET");
+    let got = sessions
+        .get_mut("bob")
+        .unwrap()
+        .decrypt(&addr("alice", 1), &out.message)
+        .unwrap();
+    assert_eq!(got.plaintext, b"SECRET");
+    let text = format!("{got:?}");
+    assert!(!text.contains("SECRET"), "{text}");
+    assert!(!text.contains("83, 69, 67, 82, 69, 84"), "{text}");
+    assert!(text.contains("len: 6"), "{text}");
+}
+
 // ---- Property test: random membership changes interleaved with messages, reordering,
 // loss and duplication; every device decrypts exactly what was sent while it was a member.
 

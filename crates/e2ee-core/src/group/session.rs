@@ -68,13 +68,27 @@ pub struct GroupSend {
     pub recipients: Arc<[DeviceAddress]>,
 }
 
-/// A decrypted group message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A decrypted group message. Its `Debug` shows the length only: the plaintext is the user's
+/// message and never belongs in a log.
+#[derive(Clone, PartialEq, Eq)]
 pub struct GroupPlaintext {
     /// The plaintext.
     pub plaintext: Vec<u8>,
     /// The message id to acknowledge in receipts.
     pub message_id: MessageId,
+}
+
+impl std::fmt::Debug for GroupPlaintext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            plaintext,
+            message_id,
+        } = self;
+        f.debug_struct("GroupPlaintext")
+            .field("len", &plaintext.len())
+            .field("message_id", message_id)
+            .finish()
+    }
 }
 
 /// One device's state in one group.
