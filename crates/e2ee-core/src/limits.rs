@@ -4,6 +4,11 @@
 pub const MAX_SKIPPED_KEYS: usize = 2_000;
 /// Largest number of message keys a single incoming message may make us skip.
 pub const MAX_FORWARD_JUMP: u32 = 25_000;
+/// Chain-key derivations one incoming 1:1 message may cause in total, over every session state
+/// of the record it is tried on: what one state may need (a finished chain and a new one, each
+/// up to [`MAX_FORWARD_JUMP`]). A message that would need more fails with `TooFarAhead` before
+/// any derivation.
+pub const MAX_CHAIN_STEPS_PER_MESSAGE: u32 = 2 * MAX_FORWARD_JUMP;
 /// Receiving chains kept per session; the oldest is dropped beyond this.
 pub const MAX_RECEIVER_CHAINS: usize = 5;
 /// Previous session states kept per peer device (for simultaneous initiation).

@@ -13,7 +13,7 @@ use crate::{
     message::{MessageKind, PreKeyMessage, RatchetMessage},
     pqxdh,
     prekeys::PreKeyBundle,
-    session::{SessionRecord, SessionState},
+    session::{SessionRecord, SessionState, StepBudget},
     store::{AcceptedFirstMessage, ProtocolStore},
 };
 
@@ -205,7 +205,7 @@ impl SessionCipher {
             *message.handshake_digest(),
         );
         // Decrypt before consuming anything: a forged first message must not burn keys.
-        let plaintext = state.decrypt(&message.message)?;
+        let plaintext = state.decrypt(&message.message, &mut StepBudget::per_message())?;
 
         record.promote(state);
         let accepted = AcceptedFirstMessage {

@@ -6,6 +6,12 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use super::MessageKey;
 use crate::kdf::{CHAIN_MESSAGE_KEY_SEED, CHAIN_NEXT_KEY_SEED, hmac_sha256};
 
+#[cfg(test)]
+thread_local! {
+    /// Chain steps derived on this thread, for tests that bound derivation work.
+    pub(crate) static DERIVATIONS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
 /// A chain key `CK` and the index of the next message key it yields.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct ChainKey {
@@ -62,6 +68,8 @@ impl ChainKey {
     }
 
     fn derive(&self) -> ([u8; 32], [u8; 32]) {
+        #[cfg(test)]
+        DERIVATIONS.with(|count| count.set(count.get() + 1));
         let keyed = hmac_sha256(&self.key);
         let mut message = keyed.clone();
         message.update(&[CHAIN_MESSAGE_KEY_SEED]);

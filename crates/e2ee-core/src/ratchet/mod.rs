@@ -18,6 +18,8 @@ mod root_key;
 mod skipped_keys;
 
 pub(crate) use chain_key::ChainKey;
+#[cfg(test)]
+pub(crate) use chain_key::DERIVATIONS;
 pub(crate) use message_key::MessageKey;
 pub(crate) use receiver_chain::ReceiverChain;
 pub(crate) use root_key::RootKey;

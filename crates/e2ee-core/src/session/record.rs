@@ -11,7 +11,7 @@ use std::{collections::VecDeque, fmt};
 use rand_core::{CryptoRng, RngCore};
 use subtle::ConstantTimeEq;
 
-use super::SessionState;
+use super::{SessionState, budget::StepBudget};
 use crate::{
     dh::DhPublicKey,
     error::{DecryptError, EncryptError},
@@ -114,8 +114,9 @@ impl SessionRecord {
         eligible: impl Fn(&SessionState) -> bool,
     ) -> Option<Result<Vec<u8>, DecryptError>> {
         let mut error = None;
+        let mut budget = StepBudget::per_message();
         if let Some(current) = self.current.as_mut().filter(|s| eligible(s)) {
-            match current.decrypt(message) {
+            match current.decrypt(message, &mut budget) {
                 Ok(plaintext) => return Some(Ok(plaintext)),
                 Err(e) => error = Some(e),
             }
@@ -124,7 +125,7 @@ impl SessionRecord {
             if !eligible(&self.previous[index]) {
                 continue;
             }
-            match self.previous[index].decrypt(message) {
+            match self.previous[index].decrypt(message, &mut budget) {
                 Ok(plaintext) => {
                     if let Some(state) = self.previous.remove(index) {
                         self.promote(state);

@@ -12,6 +12,7 @@ use std::collections::VecDeque;
 
 use rand_core::{CryptoRng, RngCore};
 
+use super::budget::StepBudget;
 use crate::{
     aead::MessageCipher,
     dh::{DhKeyPair, DhPublicKey},
@@ -171,8 +172,13 @@ impl SessionState {
         })
     }
 
-    /// Decrypts one message, committing state changes only on success.
-    pub(crate) fn decrypt(&mut self, message: &RatchetMessage) -> Result<Vec<u8>, DecryptError> {
+    /// Decrypts one message, committing state changes only on success. Every chain-key
+    /// derivation is taken from `budget` before it is made.
+    pub(crate) fn decrypt(
+        &mut self,
+        message: &RatchetMessage,
+        budget: &mut StepBudget,
+    ) -> Result<Vec<u8>, DecryptError> {
         let (ad, ad_len) = message.aead_ad(&self.associated_data);
         let ad = &ad[..ad_len];
         let their_key = message.ratchet_key();
@@ -195,7 +201,7 @@ impl SessionState {
             .position(|c| c.ratchet_key == their_key)
         {
             let mut chain = self.receiver_chains[index].chain.clone();
-            let skipped = advance_to(&mut chain, counter)?;
+            let skipped = advance_to(&mut chain, counter, budget)?;
             let key = chain.step();
             let plaintext = open(&key, ad, message)?;
             self.receiver_chains[index].chain = chain;
@@ -207,25 +213,33 @@ impl SessionState {
         }
 
         // A new ratchet key: finish the current receiving chain up to PN, then take the
-        // receiving DH step.
-        let mut finished = None;
-        if let Some(current) = self.receiver_chains.front() {
-            // PN below our index means a whole chain of theirs never reached us: nothing to
-            // skip on this one.
-            if message.previous_counter() > current.chain.index() {
-                let mut chain = current.chain.clone();
-                let keys = advance_to(&mut chain, message.previous_counter())?;
-                finished = Some((chain, keys));
-            }
-        }
+        // receiving DH step. Both jumps are checked, and taken from the budget, before any
+        // derivation.
         if counter > MAX_FORWARD_JUMP {
             return Err(DecryptError::TooFarAhead { jump: counter });
         }
+        let previous_counter = message.previous_counter();
+        // PN at or below our index means a whole chain of theirs never reached us: nothing
+        // to skip on this one.
+        let finishing = self
+            .receiver_chains
+            .front()
+            .filter(|current| previous_counter > current.chain.index());
+        let finish_jump = finishing.map_or(0, |current| previous_counter - current.chain.index());
+        if finish_jump > MAX_FORWARD_JUMP {
+            return Err(DecryptError::TooFarAhead { jump: finish_jump });
+        }
+        budget.take(finish_jump + counter)?;
+        let finished = finishing.map(|current| {
+            let mut chain = current.chain.clone();
+            let keys = skip_to(&mut chain, previous_counter);
+            (chain, keys)
+        });
         let (root, mut chain) = self
             .root_key
             .step(&self.our_ratchet, &their_key)
             .map_err(DecryptError::Key)?;
-        let skipped = advance_to(&mut chain, counter)?;
+        let skipped = skip_to(&mut chain, counter);
         let key = chain.step();
         let plaintext = open(&key, ad, message)?;
 
@@ -261,10 +275,13 @@ fn open(key: &MessageKey, ad: &[u8], message: &RatchetMessage) -> Result<Vec<u8>
         .map_err(|_| DecryptError::AuthenticationFailed)
 }
 
-/// Steps `chain` up to `counter`, returning the skipped message keys (at most the last
-/// [`MAX_SKIPPED_KEYS`], the rest would be evicted anyway). Refuses going backwards (a
-/// duplicate) and jumps over [`MAX_FORWARD_JUMP`].
-fn advance_to(chain: &mut ChainKey, counter: u32) -> Result<Vec<MessageKey>, DecryptError> {
+/// Steps `chain` up to `counter` (see [`skip_to`]) after refusing going backwards (a
+/// duplicate), jumps over [`MAX_FORWARD_JUMP`] and jumps the budget cannot pay for.
+fn advance_to(
+    chain: &mut ChainKey,
+    counter: u32,
+    budget: &mut StepBudget,
+) -> Result<Vec<MessageKey>, DecryptError> {
     if counter < chain.index() {
         return Err(DecryptError::Duplicate { counter });
     }
@@ -272,6 +289,14 @@ fn advance_to(chain: &mut ChainKey, counter: u32) -> Result<Vec<MessageKey>, Dec
     if jump > MAX_FORWARD_JUMP {
         return Err(DecryptError::TooFarAhead { jump });
     }
+    budget.take(jump)?;
+    Ok(skip_to(chain, counter))
+}
+
+/// Steps `chain` up to `counter` (at or above its index), returning the skipped message keys:
+/// at most the last [`MAX_SKIPPED_KEYS`], the rest would be evicted anyway.
+fn skip_to(chain: &mut ChainKey, counter: u32) -> Vec<MessageKey> {
+    let jump = counter.saturating_sub(chain.index());
     let keep_from = counter.saturating_sub(MAX_SKIPPED_KEYS as u32);
     let mut skipped = Vec::with_capacity((jump as usize).min(MAX_SKIPPED_KEYS));
     while chain.index() < counter {
@@ -280,5 +305,5 @@ fn advance_to(chain: &mut ChainKey, counter: u32) -> Result<Vec<MessageKey>, Dec
             skipped.push(key);
         }
     }
-    Ok(skipped)
+    skipped
 }

@@ -296,6 +296,60 @@ fn forward_jump_limit_is_enforced() {
     );
 }
 
+/// The worst forged ratchet message (fresh ratchet key, PN and N at the jump limit, garbage
+/// tag) against a full record of 41 states, each with a receiving chain: before the budget
+/// every state derived up to 2 x 25,000 chain keys (2.05 million in all).
+#[test]
+fn a_forged_message_costs_at_most_the_per_message_step_budget() {
+    use crate::{limits::MAX_CHAIN_STEPS_PER_MESSAGE, put_varint, ratchet::DERIVATIONS};
+    let mut alice = Device::new("alice", 60);
+    let mut bob = Device::new("bob", 61);
+    for i in 0..=MAX_PREVIOUS_STATES {
+        alice.start_session(&mut bob);
+        let first = alice.encrypt(&bob.address.clone(), format!("hello {i}").as_bytes());
+        bob.decrypt(&alice.address.clone(), &first).unwrap();
+    }
+    let record = bob
+        .cipher
+        .session(&bob.store, &alice.address)
+        .unwrap()
+        .unwrap();
+    assert_eq!(record.previous_state_count(), MAX_PREVIOUS_STATES);
+
+    let mut forged = vec![0x11];
+    let ratchet = crate::DhKeyPair::generate(&mut bob.rng);
+    forged.extend_from_slice(&ratchet.public().to_bytes());
+    put_varint(&mut forged, MAX_FORWARD_JUMP);
+    put_varint(&mut forged, MAX_FORWARD_JUMP);
+    forged.extend_from_slice(&[0u8; 16]);
+    let before = DERIVATIONS.with(|c| c.get());
+    assert!(bob.decrypt(&alice.address.clone(), &forged).is_err());
+    let spent = DERIVATIONS.with(|c| c.get()) - before;
+    assert!(
+        spent <= u64::from(MAX_CHAIN_STEPS_PER_MESSAGE),
+        "a forged message made {spent} chain derivations"
+    );
+    // N over the limit is refused before the finished chains are advanced to PN.
+    let mut over = forged[..33].to_vec();
+    put_varint(&mut over, MAX_FORWARD_JUMP);
+    put_varint(&mut over, MAX_FORWARD_JUMP + 1);
+    over.extend_from_slice(&[0u8; 16]);
+    let before = DERIVATIONS.with(|c| c.get());
+    assert_eq!(
+        bob.decrypt(&alice.address.clone(), &over),
+        Err(Error::Decrypt(DecryptError::TooFarAhead {
+            jump: MAX_FORWARD_JUMP + 1
+        }))
+    );
+    assert_eq!(DERIVATIONS.with(|c| c.get()), before);
+    // Nothing changed: the real session still works both ways.
+    let reply = bob.encrypt(&alice.address.clone(), b"still here");
+    assert_eq!(
+        alice.decrypt(&bob.address.clone(), &reply).unwrap(),
+        b"still here"
+    );
+}
+
 #[test]
 fn receiver_chains_are_bounded() {
     let (mut alice, mut bob) = established(19);
