@@ -1,5 +1,10 @@
 //! X25519 keys. Every Diffie-Hellman here rejects non-contributory (all-zero) outputs, which
 //! is what a low-order public key produces.
+//!
+//! A received public key must be the canonical encoding of its u-coordinate: bit 255 clear
+//! and `u < p = 2^255 - 19`. X25519 ignores bit 255 and reduces `u` modulo `p`, so without
+//! this check one key has several encodings that all agree to the same secret, and anything
+//! keyed on the bytes (a replay record, a handshake lookup) could be sidestepped.
 
 use std::fmt;
 
@@ -7,7 +12,10 @@ use rand_core::{CryptoRng, RngCore};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
-use crate::error::KeyError;
+use crate::{
+    Reader,
+    error::{DecodeError, KeyError},
+};
 
 /// An X25519 public key (32 bytes).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -19,10 +27,40 @@ impl DhPublicKey {
         self.0
     }
 
-    /// Any 32 bytes are an X25519 public key; low-order ones are refused at DH time.
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
+    /// Decodes a key, refusing non-canonical encodings (bit 255 set, or `u >= p`) with
+    /// [`DecodeError::NonCanonical`]. Low-order keys are refused at DH time.
+    pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, DecodeError> {
+        if !is_canonical(&bytes) {
+            return Err(DecodeError::NonCanonical);
+        }
+        Ok(Self(bytes))
     }
+
+    /// Reads a 32-byte key (see [`Self::from_bytes`]).
+    pub(crate) fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::from_bytes(reader.array()?)
+    }
+
+    /// Whether the point is in the prime-order subgroup (no torsion component): true for every
+    /// key made by [`DhKeyPair`]. X25519 clamps secrets to multiples of 8, so `P` and
+    /// `P + T` for a torsion point `T` agree to the same secret; plain X3DH, which has no KEM
+    /// ciphertext to tell handshakes apart, refuses base keys that fail this.
+    pub(crate) fn is_torsion_free(&self) -> bool {
+        curve25519_dalek::montgomery::MontgomeryPoint(self.0)
+            .to_edwards(0)
+            .is_some_and(|point| point.is_torsion_free())
+    }
+}
+
+/// Bit 255 clear and `u < 2^255 - 19` (little-endian).
+fn is_canonical(bytes: &[u8; 32]) -> bool {
+    if bytes[31] & 0x80 != 0 {
+        return false;
+    }
+    // u >= p only for u = p .. 2^255 - 1: bytes ed..ff || ff * 30 || 7f.
+    let at_least_p =
+        bytes[31] == 0x7f && bytes[1..31].iter().all(|&b| b == 0xff) && bytes[0] >= 0xed;
+    !at_least_p
 }
 
 impl fmt::Debug for DhPublicKey {
@@ -123,6 +161,60 @@ mod tests {
             a.agree(&DhPublicKey(order8)).unwrap_err(),
             KeyError::NonContributory
         );
+    }
+
+    #[test]
+    fn non_canonical_encodings_are_refused() {
+        let key = DhKeyPair::generate(&mut OsRng).public();
+        assert_eq!(DhPublicKey::from_bytes(key.to_bytes()), Ok(key));
+        let mut high = key.to_bytes();
+        high[31] |= 0x80;
+        assert_eq!(
+            DhPublicKey::from_bytes(high),
+            Err(DecodeError::NonCanonical)
+        );
+        // p - 1 is the largest canonical u; p .. 2^255 - 1 are not.
+        let mut p_minus_1 = [0xff; 32];
+        p_minus_1[0] = 0xec;
+        p_minus_1[31] = 0x7f;
+        assert!(DhPublicKey::from_bytes(p_minus_1).is_ok());
+        for low in [0xed, 0xee, 0xff] {
+            let mut at_least_p = p_minus_1;
+            at_least_p[0] = low;
+            assert_eq!(
+                DhPublicKey::from_bytes(at_least_p),
+                Err(DecodeError::NonCanonical)
+            );
+        }
+        // u = 9 and u + p = [0xf6, 0xff * 30, 0x7f] agree to the same secret: exactly what
+        // the check rules out.
+        let ours = DhKeyPair::generate(&mut OsRng);
+        let mut nine = [0u8; 32];
+        nine[0] = 9;
+        let mut plus_p = [0xff; 32];
+        plus_p[0] = 0xf6;
+        plus_p[31] = 0x7f;
+        assert_eq!(
+            *ours.agree(&DhPublicKey(nine)).unwrap(),
+            *ours.agree(&DhPublicKey(plus_p)).unwrap()
+        );
+        assert!(DhPublicKey::from_bytes(plus_p).is_err());
+    }
+
+    #[test]
+    fn generated_keys_are_torsion_free_and_torsion_variants_are_not() {
+        let key = DhKeyPair::generate(&mut OsRng).public();
+        assert!(key.is_torsion_free());
+        let point = curve25519_dalek::montgomery::MontgomeryPoint(key.0)
+            .to_edwards(0)
+            .unwrap();
+        let torsion = curve25519_dalek::constants::EIGHT_TORSION[1];
+        let variant = DhPublicKey((point + torsion).to_montgomery().to_bytes());
+        assert_ne!(variant, key);
+        assert!(!variant.is_torsion_free());
+        // The variant agrees to the same secret as the key itself.
+        let ours = DhKeyPair::generate(&mut OsRng);
+        assert_eq!(*ours.agree(&key).unwrap(), *ours.agree(&variant).unwrap());
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl IdentityKey {
     pub(crate) fn read(reader: &mut Reader<'_>) -> Result<Self, IdentityDecodeError> {
         let signing = VerifyingKey::from_bytes(&reader.array()?)
             .map_err(|_| KeyError::InvalidKey("identity signing key"))?;
-        let dh = DhPublicKey(reader.array()?);
+        let dh = DhPublicKey::read(reader)?;
         let signature = Signature::from_bytes(&reader.array()?);
         signing
             .verify_strict(&dh_signed_message(&dh), &signature)
@@ -63,7 +63,7 @@ impl IdentityKey {
     pub(crate) fn read_trusted(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let signing = VerifyingKey::from_bytes(&reader.array()?)
             .map_err(|_| DecodeError::InvalidField("identity signing key"))?;
-        let dh = DhPublicKey(reader.array()?);
+        let dh = DhPublicKey::read(reader)?;
         let signature = Signature::from_bytes(&reader.array()?);
         Ok(Self {
             signing,

@@ -1,12 +1,12 @@
 //! An in-memory [`ProtocolStore`], for tests, demos and as the reference for real stores.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use crate::{
     DeviceAddress,
-    dh::DhPublicKey,
     error::{Error, StoreError},
     identity::{IdentityKey, IdentityKeyPair},
+    message::HandshakeId,
     prekeys::{KemPreKey, OneTimePreKey, SignedPreKey},
     session::SessionRecord,
     store::{IdentityStore, PreKeyStore, ProtocolStore, SessionStore},
@@ -19,7 +19,8 @@ pub struct InMemoryStore {
     signed_prekeys: HashMap<u32, SignedPreKey>,
     one_time_prekeys: HashMap<u32, OneTimePreKey>,
     kem_prekeys: HashMap<u32, KemPreKey>,
-    last_resort_uses: HashSet<(u32, [u8; 32])>,
+    /// Per last-resort KEM prekey id, the handshakes it accepted.
+    last_resort_uses: HashMap<u32, BTreeSet<HandshakeId>>,
     sessions: HashMap<DeviceAddress, SessionRecord>,
 }
 
@@ -32,7 +33,7 @@ impl InMemoryStore {
             signed_prekeys: HashMap::new(),
             one_time_prekeys: HashMap::new(),
             kem_prekeys: HashMap::new(),
-            last_resort_uses: HashSet::new(),
+            last_resort_uses: HashMap::new(),
             sessions: HashMap::new(),
         }
     }
@@ -52,6 +53,12 @@ impl InMemoryStore {
     /// Adds a KEM prekey.
     pub fn add_kem_prekey(&mut self, key: KemPreKey) {
         self.kem_prekeys.insert(key.id(), key);
+    }
+
+    /// How many handshakes last-resort KEM prekey `id` has accepted (what its replay record
+    /// holds).
+    pub fn last_resort_use_count(&self, id: u32) -> usize {
+        self.last_resort_uses.get(&id).map_or(0, BTreeSet::len)
     }
 
     /// How many one-time X25519 prekeys are left.
@@ -108,15 +115,27 @@ impl PreKeyStore for InMemoryStore {
 
     fn remove_kem_prekey(&mut self, id: u32) -> Result<(), StoreError> {
         self.kem_prekeys.remove(&id);
+        self.last_resort_uses.remove(&id);
         Ok(())
+    }
+
+    fn last_resort_used(&self, id: u32, handshake: &HandshakeId) -> Result<bool, StoreError> {
+        Ok(self
+            .last_resort_uses
+            .get(&id)
+            .is_some_and(|uses| uses.contains(handshake)))
     }
 
     fn record_last_resort_use(
         &mut self,
         id: u32,
-        base_key: &DhPublicKey,
-    ) -> Result<bool, StoreError> {
-        Ok(self.last_resort_uses.insert((id, base_key.to_bytes())))
+        handshake: &HandshakeId,
+    ) -> Result<(), StoreError> {
+        self.last_resort_uses
+            .entry(id)
+            .or_default()
+            .insert(*handshake);
+        Ok(())
     }
 }
 

@@ -92,7 +92,7 @@ impl SignedPreKeyPublic {
         Ok(Self {
             id: reader.u32()?,
             created_at: reader.u64()?,
-            key: DhPublicKey(reader.array()?),
+            key: DhPublicKey::read(reader)?,
             signature: reader.array()?,
         })
     }
@@ -189,7 +189,7 @@ impl OneTimePreKeyPublic {
     fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(Self {
             id: reader.u32()?,
-            key: DhPublicKey(reader.array()?),
+            key: DhPublicKey::read(reader)?,
         })
     }
 }

@@ -8,7 +8,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use crate::{
     DeviceAddress,
-    error::{Error, HandshakeError},
+    error::{Error, HandshakeError, KeyError},
     identity::IdentityKey,
     message::{MessageKind, PreKeyMessage, RatchetMessage},
     pqxdh,
@@ -148,12 +148,18 @@ impl SessionCipher {
     ) -> Result<Vec<u8>, Error> {
         let parts = &message.parts;
         check_trust(store, remote, &parts.identity)?;
+        // Without a KEM ciphertext the base key names the handshake, so it must have exactly
+        // one encoding: a torsion variant would agree to the same secrets.
+        if parts.kem.is_none() && !parts.base_key.is_torsion_free() {
+            return Err(HandshakeError::Key(KeyError::InvalidKey("X3DH base key")).into());
+        }
+        let handshake_id = parts.handshake_id();
         let mut record = store.load_session(remote)?.unwrap_or_default();
 
         // The initiator repeats the first message's header until we answer: a session from
         // this handshake may already exist.
-        if let Some(result) = record.decrypt_with_base_key(
-            &parts.base_key,
+        if let Some(result) = record.decrypt_repeated_first_message(
+            &handshake_id,
             message.handshake_digest(),
             &message.message,
         ) {
@@ -201,7 +207,7 @@ impl SessionCipher {
             *ours.public(),
             parts.identity,
             signed_prekey.key_pair().clone(),
-            parts.base_key,
+            handshake_id,
             *message.handshake_digest(),
         );
         // Decrypt before consuming anything: a forged first message must not burn keys.
@@ -214,7 +220,7 @@ impl SessionCipher {
             record: &record,
             one_time_prekey_id: one_time_prekey.as_ref().map(|k| k.id()),
             kem_prekey: kem_prekey.as_ref().map(|k| (k.id(), k.kind())),
-            base_key: &parts.base_key,
+            handshake_id: &handshake_id,
         };
         if !store.accept_first_message(&accepted)? {
             let id = kem_prekey.as_ref().map_or(0, |k| k.id());

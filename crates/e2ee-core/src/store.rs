@@ -4,9 +4,9 @@
 
 use crate::{
     DeviceAddress,
-    dh::DhPublicKey,
     error::{Error, StoreError},
     identity::{IdentityKey, IdentityKeyPair},
+    message::HandshakeId,
     prekeys::{KemPreKey, KemPreKeyKind, OneTimePreKey, SignedPreKey},
     session::SessionRecord,
 };
@@ -35,15 +35,18 @@ pub trait PreKeyStore {
     fn remove_one_time_prekey(&mut self, id: u32) -> Result<(), StoreError>;
     /// A KEM prekey (one-time or last-resort) by id.
     fn kem_prekey(&self, id: u32) -> Result<Option<KemPreKey>, StoreError>;
-    /// Deletes a used one-time KEM prekey.
+    /// Deletes a KEM prekey (a used one-time key, or a retired last-resort key) together with
+    /// every last-resort use recorded for it, so the replay set never outlives its key.
     fn remove_kem_prekey(&mut self, id: u32) -> Result<(), StoreError>;
-    /// Records that last-resort KEM prekey `id` was used with `base_key`. Returns `false`
-    /// if that pair was recorded before (a replayed first message).
+    /// Whether last-resort KEM prekey `id` already accepted the handshake `handshake`.
+    fn last_resort_used(&self, id: u32, handshake: &HandshakeId) -> Result<bool, StoreError>;
+    /// Records that last-resort KEM prekey `id` accepted the handshake `handshake`. Kept until
+    /// [`Self::remove_kem_prekey`] deletes the key.
     fn record_last_resort_use(
         &mut self,
         id: u32,
-        base_key: &DhPublicKey,
-    ) -> Result<bool, StoreError>;
+        handshake: &HandshakeId,
+    ) -> Result<(), StoreError>;
 }
 
 /// Session records per peer device.
@@ -90,32 +93,42 @@ pub struct AcceptedFirstMessage<'a> {
     /// The one-time X25519 prekey the message used, to delete.
     pub one_time_prekey_id: Option<u32>,
     /// The KEM prekey the message used: a one-time one to delete, or a last-resort one whose
-    /// (id, base key) pair to record.
+    /// (id, handshake) pair to record.
     pub kem_prekey: Option<(u32, KemPreKeyKind)>,
-    /// The initiator's base key.
-    pub base_key: &'a DhPublicKey,
+    /// The handshake the message belongs to.
+    pub handshake_id: &'a HandshakeId,
 }
 
 /// Everything the session API needs.
 pub trait ProtocolStore: IdentityStore + PreKeyStore + SessionStore {
     /// Applies everything accepting a first message changes. Returns `false`, changing
-    /// nothing, if `kem_prekey` is a last-resort key already used with this base key.
+    /// nothing, if `kem_prekey` is a last-resort key that already accepted this handshake.
     ///
-    /// The default applies the changes one call at a time (fine for memory). A persistent
-    /// store MUST override it to apply them in one transaction: otherwise a crash between the
-    /// calls could consume a prekey without storing the session it created (the first message
-    /// could then never be decrypted), or store a session without consuming its prekey.
+    /// A persistent store MUST override it to apply the changes in one transaction. The
+    /// default applies them one call at a time, ordered so that a failure part-way never
+    /// blocks a retry of the same first message: it checks the last-resort record without
+    /// writing, trusts the identity (idempotent), stores the session, and only then records
+    /// the last-resort use and deletes the one-time keys. A failure before the session is
+    /// stored changes nothing a retry cares about; a failure after it leaves a session that a
+    /// replay meets as a repeated first message (docs/protocol.md section 6.2, step 4).
     fn accept_first_message(
         &mut self,
         accepted: &AcceptedFirstMessage<'_>,
     ) -> Result<bool, StoreError> {
-        if let Some((id, KemPreKeyKind::LastResort)) = accepted.kem_prekey
-            && !self.record_last_resort_use(id, accepted.base_key)?
+        let last_resort = match accepted.kem_prekey {
+            Some((id, KemPreKeyKind::LastResort)) => Some(id),
+            _ => None,
+        };
+        if let Some(id) = last_resort
+            && self.last_resort_used(id, accepted.handshake_id)?
         {
             return Ok(false);
         }
-        self.store_session(accepted.address, accepted.record)?;
         self.trust_identity(accepted.address, accepted.identity)?;
+        self.store_session(accepted.address, accepted.record)?;
+        if let Some(id) = last_resort {
+            self.record_last_resort_use(id, accepted.handshake_id)?;
+        }
         if let Some((id, KemPreKeyKind::OneTime)) = accepted.kem_prekey {
             self.remove_kem_prekey(id)?;
         }

@@ -11,7 +11,7 @@
 mod prekey;
 mod ratchet;
 
-pub use prekey::{PreKeyMessage, PreKeyMessageParts};
+pub use prekey::{HandshakeId, PreKeyMessage, PreKeyMessageParts};
 pub use ratchet::RatchetMessage;
 
 use crate::error::DecodeError;

@@ -39,6 +39,31 @@ pub struct PreKeyMessageParts {
     pub kem: Option<(u32, Box<[u8; KEM_CIPHERTEXT_LEN]>)>,
 }
 
+/// Names the handshake a first message belongs to, with a value the sender cannot vary
+/// without changing the session key: `SHA-256(CT)` for PQXDH (every other encoding of `CT`
+/// decapsulates to another secret), the base key itself for plain X3DH (whose base keys must
+/// be canonical and torsion-free, so each point has one encoding). Repeated first messages are
+/// matched to their session by it, and a last-resort KEM prekey accepts each at most once.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+pub struct HandshakeId(pub [u8; 32]);
+
+impl HandshakeId {
+    /// The 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl PreKeyMessageParts {
+    /// The handshake these fields belong to.
+    pub fn handshake_id(&self) -> HandshakeId {
+        match &self.kem {
+            Some((_, ciphertext)) => HandshakeId(Sha256::digest(ciphertext.as_slice()).into()),
+            None => HandshakeId(self.base_key.to_bytes()),
+        }
+    }
+}
+
 /// A decoded first message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreKeyMessage {
@@ -68,7 +93,7 @@ impl PreKeyMessage {
             return Err(DecodeError::NonCanonical.into());
         }
         let identity = IdentityKey::read(&mut reader)?;
-        let base_key = DhPublicKey(reader.array()?);
+        let base_key = DhPublicKey::read(&mut reader)?;
         let signed_prekey_id = reader.u32()?;
         let one_time_prekey_id = if flags & HAS_ONE_TIME != 0 {
             Some(reader.u32()?)

@@ -42,7 +42,7 @@ impl RatchetMessage {
         if kind != RATCHET_MESSAGE_TYPE {
             return Err(DecodeError::UnknownVersion(kind));
         }
-        let ratchet_key = DhPublicKey(reader.array()?);
+        let ratchet_key = DhPublicKey::read(&mut reader)?;
         let previous_counter = reader.varint()?;
         let counter = reader.varint()?;
         let header_len = bytes.len() - reader.remaining();

@@ -13,11 +13,10 @@ use subtle::ConstantTimeEq;
 
 use super::{SessionState, budget::StepBudget};
 use crate::{
-    dh::DhPublicKey,
     error::{DecryptError, EncryptError},
     identity::IdentityKey,
     limits::MAX_PREVIOUS_STATES,
-    message::RatchetMessage,
+    message::{HandshakeId, RatchetMessage},
 };
 
 /// All session state with one peer device. Serialise with [`Self::to_bytes`].
@@ -142,23 +141,23 @@ impl SessionRecord {
         error.map(Err)
     }
 
-    /// Decrypts with the state created by the handshake with `base_key`, if we hold it (a
+    /// Decrypts with the state created by the handshake `handshake`, if we hold it (a
     /// repeated first message from an initiator that has not heard back yet). The repeated
     /// handshake fields must be exactly those the state was created from.
-    pub(crate) fn decrypt_with_base_key(
+    pub(crate) fn decrypt_repeated_first_message(
         &mut self,
-        base_key: &DhPublicKey,
+        handshake: &HandshakeId,
         handshake_digest: &[u8; 32],
         message: &RatchetMessage,
     ) -> Option<Result<Vec<u8>, DecryptError>> {
-        let state = self.states().find(|s| &s.base_key == base_key)?;
+        let state = self.states().find(|s| &s.handshake_id == handshake)?;
         let same_handshake = state
             .handshake_digest
             .is_some_and(|d| bool::from(d.ct_eq(handshake_digest)));
         if !same_handshake {
             return Some(Err(DecryptError::AuthenticationFailed));
         }
-        self.decrypt_where(message, |s| &s.base_key == base_key)
+        self.decrypt_where(message, |s| &s.handshake_id == handshake)
     }
 }
 

@@ -7,8 +7,8 @@
 //!        || has_remote u8 [|| remote ratchet key (32)] || previous counter u32
 //!        || chains u8 (<= 5) || (ratchet key (32) || chain key (32) || index u32)*
 //!        || skipped u16 (<= 2000) || (ratchet key (32) || index u32 || message key (32))*
-//!        || base key (32) || has_digest u8 [|| handshake digest (32)]
-//!        || has_pending u8 [|| signed prekey id u32 || has_otk u8 [|| id u32]
+//!        || handshake id (32) || has_digest u8 [|| handshake digest (32)]
+//!        || has_pending u8 [|| base key (32) || signed prekey id u32 || has_otk u8 [|| id u32]
 //!                           || has_kem u8 [|| id u32 || KEM ciphertext (1088)]]
 //! ```
 //! Decoding is total: a wrong version, an over-limit count or truncated input is a
@@ -26,7 +26,7 @@ use crate::{
     identity::IdentityKey,
     kem::KEM_CIPHERTEXT_LEN,
     limits::{MAX_PREVIOUS_STATES, MAX_RECEIVER_CHAINS, MAX_SESSION_RECORD_LEN, MAX_SKIPPED_KEYS},
-    message::PreKeyMessageParts,
+    message::{HandshakeId, PreKeyMessageParts},
     pqxdh::associated_data,
     ratchet::{ChainKey, MessageKey, ReceiverChain, RootKey, SkippedKeys},
 };
@@ -116,7 +116,7 @@ fn write_state(out: &mut Vec<u8>, s: &SessionState) {
         out.extend_from_slice(&mk.index().to_be_bytes());
         out.extend_from_slice(mk.seed());
     }
-    out.extend_from_slice(&s.base_key.0);
+    out.extend_from_slice(s.handshake_id.as_bytes());
     match &s.handshake_digest {
         Some(digest) => {
             out.push(1);
@@ -127,6 +127,7 @@ fn write_state(out: &mut Vec<u8>, s: &SessionState) {
     match &s.pending_prekey {
         Some(parts) => {
             out.push(1);
+            out.extend_from_slice(&parts.base_key.0);
             out.extend_from_slice(&parts.signed_prekey_id.to_be_bytes());
             match parts.one_time_prekey_id {
                 Some(id) => {
@@ -172,7 +173,7 @@ fn read_state(reader: &mut Reader<'_>) -> Result<SessionState, DecodeError> {
         None
     };
     let remote_ratchet = if read_flag(reader)? {
-        Some(DhPublicKey(reader.array()?))
+        Some(DhPublicKey::read(reader)?)
     } else {
         None
     };
@@ -183,7 +184,7 @@ fn read_state(reader: &mut Reader<'_>) -> Result<SessionState, DecodeError> {
     }
     let mut receiver_chains = VecDeque::new();
     for _ in 0..chains {
-        let ratchet_key = DhPublicKey(reader.array()?);
+        let ratchet_key = DhPublicKey::read(reader)?;
         let chain = ChainKey::new(reader.array()?, reader.u32()?);
         receiver_chains.push_back(ReceiverChain { ratchet_key, chain });
     }
@@ -193,17 +194,18 @@ fn read_state(reader: &mut Reader<'_>) -> Result<SessionState, DecodeError> {
     }
     let mut skipped = SkippedKeys::default();
     for _ in 0..skipped_count {
-        let key = DhPublicKey(reader.array()?);
+        let key = DhPublicKey::read(reader)?;
         let index = reader.u32()?;
         skipped.insert(key, MessageKey::new(reader.array()?, index));
     }
-    let base_key = DhPublicKey(reader.array()?);
+    let handshake_id = HandshakeId(reader.array()?);
     let handshake_digest = if read_flag(reader)? {
         Some(reader.array()?)
     } else {
         None
     };
     let pending_prekey = if read_flag(reader)? {
+        let base_key = DhPublicKey::read(reader)?;
         let signed_prekey_id = reader.u32()?;
         let one_time_prekey_id = if read_flag(reader)? {
             Some(reader.u32()?)
@@ -227,6 +229,14 @@ fn read_state(reader: &mut Reader<'_>) -> Result<SessionState, DecodeError> {
     } else {
         None
     };
+    if pending_prekey
+        .as_ref()
+        .is_some_and(|parts| parts.handshake_id() != handshake_id)
+    {
+        return Err(DecodeError::InvalidField(
+            "pending header of another handshake",
+        ));
+    }
     let associated_data = match role {
         Role::Initiator => associated_data(&local_identity, &remote_identity),
         Role::Responder => associated_data(&remote_identity, &local_identity),
@@ -243,7 +253,7 @@ fn read_state(reader: &mut Reader<'_>) -> Result<SessionState, DecodeError> {
         receiver_chains,
         previous_counter,
         skipped,
-        base_key,
+        handshake_id,
         pending_prekey,
         handshake_digest,
     })

@@ -19,7 +19,7 @@ use crate::{
     error::{DecryptError, EncryptError},
     identity::IdentityKey,
     limits::{MAX_FORWARD_JUMP, MAX_PLAINTEXT_LEN, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS},
-    message::{PreKeyMessage, PreKeyMessageParts, RatchetMessage},
+    message::{HandshakeId, PreKeyMessage, PreKeyMessageParts, RatchetMessage},
     ratchet::{ChainKey, MessageKey, ReceiverChain, RootKey, SkippedKeys},
 };
 
@@ -46,8 +46,8 @@ pub(crate) struct SessionState {
     pub(crate) receiver_chains: VecDeque<ReceiverChain>,
     pub(crate) previous_counter: u32,
     pub(crate) skipped: SkippedKeys,
-    /// The initiator's ephemeral key: names the handshake this session came from.
-    pub(crate) base_key: DhPublicKey,
+    /// Names the handshake this session came from.
+    pub(crate) handshake_id: HandshakeId,
     /// Initiator only: sent with every message until the peer answers.
     pub(crate) pending_prekey: Option<PreKeyMessageParts>,
     /// Responder only: digest of the first message's handshake fields; repeated first
@@ -81,7 +81,7 @@ impl SessionState {
             receiver_chains: VecDeque::new(),
             previous_counter: 0,
             skipped: SkippedKeys::default(),
-            base_key: parts.base_key,
+            handshake_id: parts.handshake_id(),
             pending_prekey: Some(parts),
             handshake_digest: None,
         })
@@ -94,7 +94,7 @@ impl SessionState {
         local_identity: IdentityKey,
         remote_identity: IdentityKey,
         signed_prekey: DhKeyPair,
-        base_key: DhPublicKey,
+        handshake_id: HandshakeId,
         handshake_digest: [u8; 32],
     ) -> Self {
         Self {
@@ -109,7 +109,7 @@ impl SessionState {
             receiver_chains: VecDeque::new(),
             previous_counter: 0,
             skipped: SkippedKeys::default(),
-            base_key,
+            handshake_id,
             pending_prekey: None,
             handshake_digest: Some(handshake_digest),
         }

@@ -135,6 +135,6 @@ proptest! {
         }
         let ra = alice.store.load_session(&b).unwrap().unwrap();
         let rb = bob.store.load_session(&a).unwrap().unwrap();
-        prop_assert_eq!(ra.current.as_ref().unwrap().base_key, rb.current.as_ref().unwrap().base_key);
+        prop_assert_eq!(ra.current.as_ref().unwrap().handshake_id, rb.current.as_ref().unwrap().handshake_id);
     }
 }

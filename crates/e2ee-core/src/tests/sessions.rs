@@ -79,6 +79,122 @@ fn last_resort_kem_key_and_base_key_pair_is_accepted_once() {
     );
 }
 
+/// The 16 encodings of one base key (8 torsion variants of the point, each with bit 255 clear
+/// or set) all agree to the same secrets; the one given first.
+fn equivalent_base_keys(base_key: [u8; 32]) -> Vec<[u8; 32]> {
+    use curve25519_dalek::{constants::EIGHT_TORSION, montgomery::MontgomeryPoint};
+    let point = MontgomeryPoint(base_key).to_edwards(0).unwrap();
+    let mut out = Vec::new();
+    for torsion in EIGHT_TORSION {
+        let u = (point + torsion).to_montgomery().to_bytes();
+        let mut high = u;
+        high[31] |= 0x80;
+        if !out.contains(&u) {
+            out.push(u);
+            out.push(high);
+        }
+    }
+    out
+}
+
+fn replace_all(bytes: &[u8], from: &[u8; 32], to: &[u8; 32]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let mut at = 0;
+    while let Some(i) = out[at..].windows(32).position(|w| w == from) {
+        out[at + i..at + i + 32].copy_from_slice(to);
+        at += i + 32;
+    }
+    out
+}
+
+/// F1: X25519 ignores bit 255 and the torsion component, so a last-resort first message (no
+/// one-time prekey) could be re-encoded 15 ways, each accepted once: the plaintext delivered
+/// again and a duplicate session replacing the live one.
+#[test]
+fn re_encoded_base_keys_never_replay_a_last_resort_first_message() {
+    let mut alice = Device::new("alice", 9);
+    let mut bob = Device::new("bob", 10);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    let bundle = bob.last_resort_bundle();
+    alice
+        .cipher
+        .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle)
+        .unwrap();
+    let first = alice.encrypt(&b, b"pay carol 100");
+    let parts = PreKeyMessage::decode(&first).unwrap().parts;
+    let base = parts.base_key.to_bytes();
+    assert_eq!(bob.decrypt(&a, &first).unwrap(), b"pay carol 100");
+    let variants = equivalent_base_keys(base);
+    assert_eq!(variants.len(), 16);
+    let snapshot = record_bytes(&bob, &a);
+    for variant in &variants[1..] {
+        let replay = replace_all(&first, &base, variant);
+        assert_ne!(replay, first);
+        assert!(
+            bob.decrypt(&a, &replay).is_err(),
+            "a re-encoded replay was accepted"
+        );
+        assert_eq!(
+            record_bytes(&bob, &a),
+            snapshot,
+            "a replay changed the record"
+        );
+    }
+    // With the session gone, the last-resort replay record still refuses every encoding.
+    bob.store.store_session(&a, &SessionRecord::new()).unwrap();
+    for variant in &variants {
+        let replay = replace_all(&first, &base, variant);
+        assert!(bob.decrypt(&a, &replay).is_err(), "a replay was accepted");
+    }
+}
+
+/// F1 for plain X3DH: with no KEM ciphertext the base key names the handshake, so a torsion
+/// variant would have created a duplicate session while the original was held.
+#[test]
+fn torsion_variants_of_a_plain_x3dh_base_key_are_refused() {
+    let x3dh = crate::SessionCipher::new(crate::SessionConfig {
+        allow_plain_x3dh: true,
+    });
+    let mut alice = Device::new("alice", 13);
+    let mut bob = Device::new("bob", 14);
+    (alice.cipher, bob.cipher) = (x3dh, x3dh);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    let mut bundle = bob.last_resort_bundle();
+    bundle.kem_prekey = None;
+    alice
+        .cipher
+        .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle)
+        .unwrap();
+    let first = alice.encrypt(&b, b"once");
+    let base = PreKeyMessage::decode(&first)
+        .unwrap()
+        .parts
+        .base_key
+        .to_bytes();
+    assert_eq!(bob.decrypt(&a, &first).unwrap(), b"once");
+    let snapshot = record_bytes(&bob, &a);
+    for variant in &equivalent_base_keys(base)[1..] {
+        let replay = replace_all(&first, &base, variant);
+        assert!(
+            bob.decrypt(&a, &replay).is_err(),
+            "a torsion variant was accepted"
+        );
+        assert_eq!(record_bytes(&bob, &a), snapshot);
+    }
+    assert_eq!(
+        bob.decrypt(&a, &first),
+        Err(Error::Decrypt(DecryptError::Duplicate { counter: 0 }))
+    );
+}
+
+fn record_bytes(device: &Device, peer: &crate::DeviceAddress) -> Option<Vec<u8>> {
+    device
+        .store
+        .load_session(peer)
+        .unwrap()
+        .map(|r| r.to_bytes().to_vec())
+}
+
 #[test]
 fn forged_first_message_burns_no_prekeys() {
     let mut alice = Device::new("alice", 7);
@@ -165,7 +281,7 @@ fn low_order_one_time_prekey_is_rejected() {
     let mut bob = Device::new("bob", 14);
     let b = bob.address.clone();
     let mut bundle = bob.bundle();
-    bundle.one_time_prekey.as_mut().unwrap().key = DhPublicKey::from_bytes([0; 32]);
+    bundle.one_time_prekey.as_mut().unwrap().key = DhPublicKey::from_bytes([0; 32]).unwrap();
     assert_eq!(
         alice
             .cipher
@@ -401,8 +517,8 @@ fn simultaneous_initiation_converges() {
     let ra = alice.store.load_session(&b).unwrap().unwrap();
     let rb = bob.store.load_session(&a).unwrap().unwrap();
     assert_eq!(
-        ra.current.as_ref().unwrap().base_key,
-        rb.current.as_ref().unwrap().base_key,
+        ra.current.as_ref().unwrap().handshake_id,
+        rb.current.as_ref().unwrap().handshake_id,
         "same session"
     );
 }
@@ -681,12 +797,19 @@ impl PreKeyStore for FlakyStore {
     fn remove_kem_prekey(&mut self, id: u32) -> Result<(), crate::StoreError> {
         self.inner.remove_kem_prekey(id)
     }
+    fn last_resort_used(
+        &self,
+        id: u32,
+        handshake: &crate::message::HandshakeId,
+    ) -> Result<bool, crate::StoreError> {
+        self.inner.last_resort_used(id, handshake)
+    }
     fn record_last_resort_use(
         &mut self,
         id: u32,
-        base_key: &DhPublicKey,
-    ) -> Result<bool, crate::StoreError> {
-        self.inner.record_last_resort_use(id, base_key)
+        handshake: &crate::message::HandshakeId,
+    ) -> Result<(), crate::StoreError> {
+        self.inner.record_last_resort_use(id, handshake)
     }
 }
 
@@ -741,4 +864,65 @@ fn a_failed_session_write_consumes_no_prekeys_and_the_message_can_be_retried() {
         b"important"
     );
     assert!(flaky.one_time_prekey(id).unwrap().is_none());
+}
+
+/// F7: the default `accept_first_message` recorded the last-resort use before it stored the
+/// session, so after a failed session write the retry was refused as a replay and the first
+/// message was lost for good.
+#[test]
+fn a_failed_session_write_never_loses_a_last_resort_first_message() {
+    let mut alice = Device::new("alice", 46);
+    let mut bob = Device::new("bob", 47);
+    let (a, b) = (alice.address.clone(), bob.address.clone());
+    let bundle = bob.last_resort_bundle();
+    alice
+        .cipher
+        .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle)
+        .unwrap();
+    let first = alice.encrypt(&b, b"only copy");
+    let identity = bob.store.identity_key_pair().unwrap();
+    let mut flaky = FlakyStore {
+        inner: std::mem::replace(&mut bob.store, crate::InMemoryStore::new(identity)),
+        fail_next_session_write: true,
+    };
+    assert!(matches!(
+        bob.cipher.decrypt(&mut flaky, &a, &first),
+        Err(Error::Store(_))
+    ));
+    assert_eq!(flaky.inner.last_resort_use_count(1000), 0);
+    assert_eq!(
+        bob.cipher.decrypt(&mut flaky, &a, &first).unwrap(),
+        b"only copy"
+    );
+    assert_eq!(flaky.inner.last_resort_use_count(1000), 1);
+    // A replay once the session is gone is still refused.
+    flaky
+        .inner
+        .store_session(&a, &SessionRecord::new())
+        .unwrap();
+    assert_eq!(
+        bob.cipher.decrypt(&mut flaky, &a, &first),
+        Err(Error::Handshake(HandshakeError::LastResortReplay(1000)))
+    );
+}
+
+/// R2: the last-resort replay set is kept per key and goes with the key.
+#[test]
+fn the_last_resort_replay_record_is_deleted_with_its_key() {
+    let mut bob = Device::new("bob", 49);
+    let b = bob.address.clone();
+    let bundle = bob.last_resort_bundle();
+    for seed in 0..3 {
+        let mut alice = Device::new(&format!("alice{seed}"), 50 + seed);
+        alice
+            .cipher
+            .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle)
+            .unwrap();
+        let first = alice.encrypt(&b, b"hi");
+        bob.decrypt(&alice.address.clone(), &first).unwrap();
+    }
+    assert_eq!(bob.store.last_resort_use_count(1000), 3);
+    bob.store.remove_kem_prekey(1000).unwrap();
+    assert_eq!(bob.store.last_resort_use_count(1000), 0);
+    assert!(bob.store.kem_prekey(1000).unwrap().is_none());
 }

@@ -195,7 +195,7 @@ pub(super) fn generate(handshakes: &handshake::HandshakeFile) -> RejectionFile {
         r#"Handshake(Key(InvalidSignature("KEM prekey")))"#,
     );
     let mut bundle = good_bundle.clone();
-    bundle.signed_prekey.key = crate::DhPublicKey::from_bytes(LOW_ORDER_POINT);
+    bundle.signed_prekey.key = crate::DhPublicKey::from_bytes(LOW_ORDER_POINT).unwrap();
     bundle.signed_prekey.signature = keys.responder.sign(&signed_prekey_message(
         bundle.signed_prekey.id,
         bundle.signed_prekey.created_at,
