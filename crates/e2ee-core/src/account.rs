@@ -65,9 +65,9 @@ impl AccountIdentityKey {
         let array: [u8; ACCOUNT_IDENTITY_KEY_LEN] = bytes
             .try_into()
             .map_err(|_| DecodeError::InvalidField("account identity key length"))?;
-        VerifyingKey::from_bytes(&array)
+        crate::ed25519::decode_public_key(&array)
             .map(Self)
-            .map_err(|_| DecodeError::InvalidField("account identity key"))
+            .ok_or(DecodeError::InvalidField("account identity key"))
     }
 
     /// The 32-byte encoding.

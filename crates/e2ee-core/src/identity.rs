@@ -44,8 +44,8 @@ impl IdentityKey {
     }
 
     pub(crate) fn read(reader: &mut Reader<'_>) -> Result<Self, IdentityDecodeError> {
-        let signing = VerifyingKey::from_bytes(&reader.array()?)
-            .map_err(|_| KeyError::InvalidKey("identity signing key"))?;
+        let signing = crate::ed25519::decode_public_key(&reader.array()?)
+            .ok_or(KeyError::InvalidKey("identity signing key"))?;
         let dh = DhPublicKey::read(reader)?;
         let signature = Signature::from_bytes(&reader.array()?);
         signing
@@ -61,8 +61,8 @@ impl IdentityKey {
     /// Reads a key from our own storage, whose signature was verified when it first arrived:
     /// decodes the points but skips the signature check.
     pub(crate) fn read_trusted(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let signing = VerifyingKey::from_bytes(&reader.array()?)
-            .map_err(|_| DecodeError::InvalidField("identity signing key"))?;
+        let signing = crate::ed25519::decode_public_key(&reader.array()?)
+            .ok_or(DecodeError::InvalidField("identity signing key"))?;
         let dh = DhPublicKey::read(reader)?;
         let signature = Signature::from_bytes(&reader.array()?);
         Ok(Self {

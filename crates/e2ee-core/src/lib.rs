@@ -24,6 +24,7 @@ pub mod account;
 mod aead;
 pub mod control;
 mod dh;
+mod ed25519;
 mod error;
 mod fingerprint;
 pub mod group;

@@ -228,8 +228,8 @@ impl SenderKeyDistribution {
         let key_id = reader.u32()?;
         let iteration = reader.u32()?;
         let chain_key = Zeroizing::new(reader.array::<32>()?);
-        let signing_key = VerifyingKey::from_bytes(&reader.array()?)
-            .map_err(|_| DecodeError::InvalidField("sender signing key"))?;
+        let signing_key = crate::ed25519::decode_public_key(&reader.array()?)
+            .ok_or(DecodeError::InvalidField("sender signing key"))?;
         Ok(Self {
             group_id,
             key_id,

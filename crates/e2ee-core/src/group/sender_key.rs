@@ -175,8 +175,8 @@ impl InboundSenderKey {
         let key_id = reader.u32()?;
         let index = reader.u32()?;
         let chain = Zeroizing::new(reader.array::<32>()?);
-        let verifying = VerifyingKey::from_bytes(&reader.array()?)
-            .map_err(|_| DecodeError::InvalidField("sender signing key"))?;
+        let verifying = crate::ed25519::decode_public_key(&reader.array()?)
+            .ok_or(DecodeError::InvalidField("sender signing key"))?;
         let count = usize::from(u16::from_be_bytes(reader.array()?));
         if count > MAX_SKIPPED_KEYS {
             return Err(DecodeError::TooLarge);
