@@ -2,8 +2,9 @@
 //! exchange messages through the Double Ratchet, then compare safety numbers.
 
 use e2ee_core::{
-    DeviceAddress, Error, IdentityKeyPair, IdentityStore, InMemoryStore, KemPreKey, KemPreKeyKind,
-    OneTimePreKey, PreKeyBundle, SafetyNumber, SessionCipher, SignedPreKey,
+    DeviceAddress, Error, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, OneTimePreKey,
+    PreKeyBundle, SafetyNumber, SessionCipher, SignedPreKey,
+    device::{AccountIdentityKeyPair, DeviceBinding},
 };
 use rand_core::OsRng;
 
@@ -13,9 +14,18 @@ pub(crate) fn run() -> Result<(), Error> {
         DeviceAddress::new("alice", 1)?,
         DeviceAddress::new("bob", 1)?,
     );
-    let mut alice = InMemoryStore::new(IdentityKeyPair::generate(&mut OsRng));
+    // Each user has an account key; each device binds its identity to its address under it.
+    let (alice_account, bob_account) = (
+        AccountIdentityKeyPair::generate(&mut OsRng),
+        AccountIdentityKeyPair::generate(&mut OsRng),
+    );
+    let alice_identity = IdentityKeyPair::generate(&mut OsRng);
+    let alice_binding =
+        DeviceBinding::sign(&alice_identity, alice_addr.clone(), alice_account.public());
+    let mut alice = InMemoryStore::new(alice_identity, alice_binding);
     let bob_identity = IdentityKeyPair::generate(&mut OsRng);
-    let mut bob = InMemoryStore::new(bob_identity.clone());
+    let bob_binding = DeviceBinding::sign(&bob_identity, bob_addr.clone(), bob_account.public());
+    let mut bob = InMemoryStore::new(bob_identity.clone(), bob_binding.clone());
 
     // Bob publishes prekeys (normally uploaded to the key server).
     let spk = SignedPreKey::generate(&mut OsRng, &bob_identity, 1, now());
@@ -23,6 +33,7 @@ pub(crate) fn run() -> Result<(), Error> {
     let kem = KemPreKey::generate(&mut OsRng, &bob_identity, 1, KemPreKeyKind::OneTime, now());
     let bundle = PreKeyBundle {
         identity: *bob_identity.public(),
+        binding: bob_binding,
         signed_prekey: spk.public().clone(),
         one_time_prekey: Some(otks[0].public()),
         kem_prekey: Some(kem.public().clone()),
@@ -61,25 +72,23 @@ pub(crate) fn run() -> Result<(), Error> {
         );
     }
 
-    let number =
-        |me: &InMemoryStore, my: &DeviceAddress, peer: &DeviceAddress| -> Result<String, Error> {
-            let mine = me.identity_key_pair()?.public().signing_key();
-            let theirs = me
-                .trusted_identity(peer)?
-                .ok_or(Error::InvalidArgument("no trusted identity"))?
-                .signing_key();
-            Ok(SafetyNumber::new(
-                my.user_id().as_bytes(),
-                &mine,
-                peer.user_id().as_bytes(),
-                &theirs,
-            )
-            .displayable()
-            .to_owned())
-        };
+    // Safety numbers are computed over the account keys: one number per pair of users.
+    let number = |mine: &AccountIdentityKeyPair,
+                  my: &DeviceAddress,
+                  theirs: &AccountIdentityKeyPair,
+                  peer: &DeviceAddress| {
+        SafetyNumber::new(
+            my.user_id().as_bytes(),
+            &mine.public().to_array(),
+            peer.user_id().as_bytes(),
+            &theirs.public().to_array(),
+        )
+        .displayable()
+        .to_owned()
+    };
     let (a, b) = (
-        number(&alice, &alice_addr, &bob_addr)?,
-        number(&bob, &bob_addr, &alice_addr)?,
+        number(&alice_account, &alice_addr, &bob_account, &bob_addr),
+        number(&bob_account, &bob_addr, &alice_account, &alice_addr),
     );
     println!("safety number (alice's view): {a}");
     println!("safety number (bob's view):   {b}");

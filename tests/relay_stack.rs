@@ -72,8 +72,8 @@ async fn http_json(
 /// Registers `user` with devices 1 and 2; returns their credentials.
 async fn register_two_devices(addr: &str, user: &str) -> (String, String) {
     use e2ee_core::{
-        IdentityKeyPair,
-        account::{AccountIdentityKeyPair, DeviceCertificate},
+        Codec, DeviceAddress, IdentityKeyPair,
+        device::{AccountIdentityKeyPair, DeviceBinding, DeviceCertificate},
     };
     use rand_core::OsRng;
     let now = SystemTime::now()
@@ -83,7 +83,9 @@ async fn register_two_devices(addr: &str, user: &str) -> (String, String) {
     let account = AccountIdentityKeyPair::generate(&mut OsRng);
     let certificate = |device_id: u32| {
         let identity = IdentityKeyPair::generate(&mut OsRng);
-        let cert = DeviceCertificate::sign(&account, user, device_id, identity.public(), now);
+        let address = DeviceAddress::new(user, device_id).unwrap();
+        let binding = DeviceBinding::sign(&identity, address, account.public());
+        let cert = DeviceCertificate::sign(&account, identity.public(), &binding, now);
         STANDARD.encode(cert.unwrap().to_bytes())
     };
     let (s, first) = http_json(

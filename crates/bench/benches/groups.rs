@@ -27,6 +27,7 @@ use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use e2ee_core::{
     DeviceAddress, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, PreKeyBundle,
     SessionCipher, SignedPreKey,
+    device::{AccountIdentityKeyPair, DeviceBinding, VerifiedDevice},
     group::{GroupId, GroupSession},
 };
 use rand_chacha::ChaCha20Rng;
@@ -42,6 +43,13 @@ fn addr(i: usize) -> DeviceAddress {
     DeviceAddress::new(format!("member-{i}"), 1).unwrap()
 }
 
+/// Member `i` as a directory would vouch for it (one identity shared by all members: the
+/// group code never looks at it beyond comparing).
+fn member(i: usize) -> VerifiedDevice {
+    let identity = IdentityKeyPair::from_secret_bytes(&[7; 64]).unwrap();
+    VerifiedDevice::assume_verified(addr(i), *identity.public())
+}
+
 fn gid() -> GroupId {
     GroupId::new(b"bench-group").unwrap()
 }
@@ -50,13 +58,13 @@ fn gid() -> GroupId {
 fn ours(n: usize, rng: &mut ChaCha20Rng) -> (GroupSession, GroupSession) {
     let mut sender = GroupSession::new(gid(), addr(0));
     for i in 1..n {
-        sender.add_member(addr(i)).unwrap();
+        sender.add_member(member(i)).unwrap();
     }
     let first = sender.encrypt(rng, &PLAINTEXT).unwrap();
     let mut receiver = GroupSession::new(gid(), addr(1));
-    receiver.add_member(addr(0)).unwrap();
+    receiver.add_member(member(0)).unwrap();
     receiver
-        .process_distribution(&addr(0), first.distribution.as_ref().unwrap())
+        .process_distribution(&member(0), first.distribution.as_ref().unwrap())
         .unwrap();
     receiver.decrypt(&addr(0), &first.message).unwrap();
     (sender, receiver)
@@ -126,7 +134,7 @@ fn group(c: &mut Criterion) {
     // A fresh receiver (key at iteration 0) decrypts iteration 1,000.
     g.bench_function("decrypt_jump_1000/ours", |b| {
         let mut s = GroupSession::new(gid(), addr(0));
-        s.add_member(addr(1)).unwrap();
+        s.add_member(member(1)).unwrap();
         let mut sends: Vec<_> = (0..=1_000)
             .map(|_| s.encrypt(&mut rng, &PLAINTEXT).unwrap())
             .collect();
@@ -136,8 +144,8 @@ fn group(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let mut r = GroupSession::new(gid(), addr(1));
-                r.add_member(addr(0)).unwrap();
-                r.process_distribution(&addr(0), &distribution).unwrap();
+                r.add_member(member(0)).unwrap();
+                r.process_distribution(&member(0), &distribution).unwrap();
                 let start = Instant::now();
                 black_box(r.decrypt(&addr(0), &target).unwrap());
                 total += start.elapsed();
@@ -166,18 +174,20 @@ fn group(c: &mut Criterion) {
 /// A device with a store, for pairwise sessions.
 fn device(i: usize, rng: &mut ChaCha20Rng) -> (InMemoryStore, PreKeyBundle) {
     let identity = IdentityKeyPair::generate(rng);
-    let mut store = InMemoryStore::new(identity.clone());
+    let account = AccountIdentityKeyPair::generate(rng);
+    let binding = DeviceBinding::sign(&identity, addr(i), account.public());
+    let mut store = InMemoryStore::new(identity.clone(), binding.clone());
     let signed = SignedPreKey::generate(rng, &identity, 1, 1_700_000_000);
     let kem = KemPreKey::generate(rng, &identity, 1, KemPreKeyKind::LastResort, 1_700_000_000);
     let bundle = PreKeyBundle {
         identity: *identity.public(),
+        binding,
         signed_prekey: signed.public().clone(),
         one_time_prekey: None,
         kem_prekey: Some(kem.public().clone()),
     };
     store.add_signed_prekey(signed);
     store.add_kem_prekey(kem);
-    let _ = i;
     (store, bundle)
 }
 

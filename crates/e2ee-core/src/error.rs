@@ -54,6 +54,19 @@ pub enum HandshakeError {
     /// The first message has no KEM ciphertext and plain X3DH is not allowed.
     #[error("first message without KEM ciphertext and plain X3DH was not allowed")]
     PlainX3dhRefused,
+    /// The device's own signed binding (in a bundle or first message) names another address
+    /// than the one the session is for: someone else's device key presented as this one.
+    #[error("the device binds itself to {bound}, not to this address")]
+    AddressMismatch {
+        /// The address the device's binding names.
+        bound: DeviceAddress,
+    },
+    /// The first message was made for another device than ours.
+    #[error("first message was meant for {intended}")]
+    WrongRecipient {
+        /// The device the initiator meant to reach.
+        intended: DeviceAddress,
+    },
 }
 
 /// A message could not be decrypted. The session state is exactly as before.
@@ -147,6 +160,15 @@ pub enum Error {
     /// A user id or address breaks the rule of [`crate::UserId`].
     #[error(transparent)]
     Address(#[from] AddressError),
+}
+
+impl From<crate::identity::IdentityDecodeError> for Error {
+    fn from(e: crate::identity::IdentityDecodeError) -> Self {
+        match e {
+            crate::identity::IdentityDecodeError::Decode(d) => Error::Decode(d),
+            crate::identity::IdentityDecodeError::Key(k) => Error::from(k),
+        }
+    }
 }
 
 impl From<KeyError> for Error {

@@ -20,9 +20,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-pub mod account;
 mod aead;
 pub mod control;
+pub mod device;
 mod dh;
 mod ed25519;
 mod error;
@@ -64,4 +64,6 @@ pub use prekeys::{
 };
 pub use session::SessionRecord;
 pub use session_cipher::{SessionCipher, SessionConfig};
-pub use store::{AcceptedFirstMessage, IdentityStore, PreKeyStore, ProtocolStore, SessionStore};
+pub use store::{
+    AcceptedFirstMessage, GroupStore, IdentityStore, PreKeyStore, ProtocolStore, SessionStore,
+};

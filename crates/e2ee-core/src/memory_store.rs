@@ -4,17 +4,20 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::{
     DeviceAddress,
+    device::DeviceBinding,
     error::{Error, StoreError},
+    group::{GroupError, GroupId, GroupSession},
     identity::{IdentityKey, IdentityKeyPair},
     message::HandshakeId,
     prekeys::{KemPreKey, OneTimePreKey, SignedPreKey},
     session::SessionRecord,
-    store::{IdentityStore, PreKeyStore, ProtocolStore, SessionStore},
+    store::{GroupStore, IdentityStore, PreKeyStore, ProtocolStore, SessionStore},
 };
 
 /// Keeps everything in hash maps.
 pub struct InMemoryStore {
     identity: IdentityKeyPair,
+    binding: DeviceBinding,
     trusted: HashMap<DeviceAddress, IdentityKey>,
     signed_prekeys: HashMap<u32, SignedPreKey>,
     one_time_prekeys: HashMap<u32, OneTimePreKey>,
@@ -22,19 +25,22 @@ pub struct InMemoryStore {
     /// Per last-resort KEM prekey id, the handshakes it accepted.
     last_resort_uses: HashMap<u32, BTreeSet<HandshakeId>>,
     sessions: HashMap<DeviceAddress, SessionRecord>,
+    groups: HashMap<GroupId, GroupSession>,
 }
 
 impl InMemoryStore {
-    /// A store for the device with this identity.
-    pub fn new(identity: IdentityKeyPair) -> Self {
+    /// A store for the device with this identity and binding (see [`DeviceBinding::sign`]).
+    pub fn new(identity: IdentityKeyPair, binding: DeviceBinding) -> Self {
         Self {
             identity,
+            binding,
             trusted: HashMap::new(),
             signed_prekeys: HashMap::new(),
             one_time_prekeys: HashMap::new(),
             kem_prekeys: HashMap::new(),
             last_resort_uses: HashMap::new(),
             sessions: HashMap::new(),
+            groups: HashMap::new(),
         }
     }
 
@@ -79,6 +85,10 @@ impl std::fmt::Debug for InMemoryStore {
 impl IdentityStore for InMemoryStore {
     fn identity_key_pair(&self) -> Result<IdentityKeyPair, StoreError> {
         Ok(self.identity.clone())
+    }
+
+    fn local_binding(&self) -> Result<DeviceBinding, StoreError> {
+        Ok(self.binding.clone())
     }
 
     fn trusted_identity(&self, address: &DeviceAddress) -> Result<Option<IdentityKey>, StoreError> {
@@ -162,6 +172,30 @@ impl SessionStore for InMemoryStore {
     ) -> Result<(), StoreError> {
         self.sessions.insert(address.clone(), record.clone());
         Ok(())
+    }
+}
+
+impl GroupStore for InMemoryStore {
+    fn load_group(&self, group_id: &GroupId) -> Result<Option<GroupSession>, StoreError> {
+        Ok(self.groups.get(group_id).cloned())
+    }
+
+    fn store_group(&mut self, session: &GroupSession) -> Result<(), StoreError> {
+        self.groups
+            .insert(session.group_id().clone(), session.clone());
+        Ok(())
+    }
+
+    /// In place: every group operation changes the state only when it succeeds.
+    fn update_group(
+        &mut self,
+        group_id: &GroupId,
+        update: &mut dyn FnMut(&mut GroupSession) -> Result<(), GroupError>,
+    ) -> Result<bool, GroupError> {
+        match self.groups.get_mut(group_id) {
+            Some(session) => update(session).map(|()| true),
+            None => Ok(false),
+        }
     }
 }
 

@@ -9,23 +9,32 @@
 //! (CT, SS) = ML-KEM-768.Encaps(PQPK_B)
 //! SK = HKDF-SHA256(salt = 0^32,
 //!                  ikm  = 0xFF^32 || DH1 || DH2 || DH3 [|| DH4] || SS,
-//!                  info = "E2EE-v1_PQXDH_X25519_SHA-256_ML-KEM-768")  (32 bytes)
+//!                  info = "E2EE-v1_PQXDH_X25519_SHA-256_ML-KEM-768"
+//!                         || SHA-256(PQPK_B) || SHA-256(CT)
+//!                         || DeviceAddress(A) || account key A || DeviceAddress(B) || account key B)
 //! AD = IK_A.public (Ed25519 || X25519, 64) || IK_B.public (64)
 //! ```
+//!
+//! The addresses and account keys come from both devices' own signed bindings (the bundle's
+//! for B, the first message's for A), so both sides derive the same key only if each is the
+//! device, of the user and account, that the other believes it is talking to.
 //!
 //! Plain X3DH (no KEM prekey) drops `SS`, uses info `"E2EE-v1_X3DH_X25519_SHA-256"`, and is
 //! only performed when the caller opted in on both sides. Every DH refuses a non-contributory
 //! output, so low-order points fail the handshake.
 
 use rand_core::{CryptoRng, RngCore};
+use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::{
+    Codec,
+    device::DeviceBinding,
     dh::{DhKeyPair, DhPublicKey},
     error::HandshakeError,
     identity::{IdentityKey, IdentityKeyPair},
     kdf::{INFO_PQXDH, INFO_X3DH, ZERO_SALT, hkdf},
-    kem::KEM_CIPHERTEXT_LEN,
+    kem::{KEM_CIPHERTEXT_LEN, KemPublicKey},
     message::PreKeyMessageParts,
     prekeys::{KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey},
 };
@@ -49,6 +58,7 @@ pub(crate) struct Initiated {
 pub(crate) fn initiate(
     rng: &mut (impl RngCore + CryptoRng),
     ours: &IdentityKeyPair,
+    local: &DeviceBinding,
     bundle: &PreKeyBundle,
     allow_plain_x3dh: bool,
 ) -> Result<Initiated, HandshakeError> {
@@ -73,7 +83,16 @@ pub(crate) fn initiate(
         }
         None => (None, None),
     };
-    let shared_key = derive_shared_key(&dh, kem_shared_secret.as_deref());
+    let info = kdf_info(
+        bundle
+            .kem_prekey
+            .as_ref()
+            .zip(kem.as_ref())
+            .map(|(prekey, (_, ciphertext))| (&prekey.key, &**ciphertext)),
+        local,
+        &bundle.binding,
+    );
+    let shared_key = derive_shared_key(&dh, kem_shared_secret.as_deref(), &info);
     Ok(Initiated {
         secrets: HandshakeSecrets {
             dh,
@@ -82,6 +101,8 @@ pub(crate) fn initiate(
         },
         parts: PreKeyMessageParts {
             identity: *ours.public(),
+            binding: local.clone(),
+            responder: bundle.binding.address().clone(),
             base_key: ephemeral.public(),
             signed_prekey_id: bundle.signed_prekey.id,
             one_time_prekey_id: bundle.one_time_prekey.map(|k| k.id),
@@ -94,6 +115,7 @@ pub(crate) fn initiate(
 /// Responder side. The caller looked up the prekeys the message names.
 pub(crate) fn respond(
     ours: &IdentityKeyPair,
+    local: &DeviceBinding,
     parts: &PreKeyMessageParts,
     signed_prekey: &SignedPreKey,
     one_time_prekey: Option<&OneTimePreKey>,
@@ -114,7 +136,12 @@ pub(crate) fn respond(
         dh.push(otk.key_pair().agree(base)?);
     }
     let kem_shared_secret = kem.map(|(key, ciphertext)| key.key_pair().decapsulate(ciphertext));
-    let shared_key = derive_shared_key(&dh, kem_shared_secret.as_deref());
+    let info = kdf_info(
+        kem.map(|(key, ciphertext)| (&key.public().key, ciphertext)),
+        &parts.binding,
+        local,
+    );
+    let shared_key = derive_shared_key(&dh, kem_shared_secret.as_deref(), &info);
     Ok((
         HandshakeSecrets {
             dh,
@@ -125,19 +152,43 @@ pub(crate) fn respond(
     ))
 }
 
-fn derive_shared_key(dh: &[Zeroizing<[u8; 32]>], kem: Option<&[u8; 32]>) -> Zeroizing<[u8; 32]> {
+/// `info = label [|| SHA-256(PQPK) || SHA-256(CT)] || DeviceAddress(A) || account A
+/// || DeviceAddress(B) || account B`: the KEM binding (robust to a future KEM swap) and both
+/// devices' signed claims of who they are.
+pub(crate) fn kdf_info(
+    kem: Option<(&KemPublicKey, &[u8; KEM_CIPHERTEXT_LEN])>,
+    initiator: &DeviceBinding,
+    responder: &DeviceBinding,
+) -> Vec<u8> {
+    let mut info = Vec::with_capacity(INFO_PQXDH.len() + 64 + 2 * DeviceBinding::MAX_LEN);
+    match kem {
+        Some((public_key, ciphertext)) => {
+            info.extend_from_slice(INFO_PQXDH);
+            info.extend_from_slice(&Sha256::digest(public_key.as_bytes()));
+            info.extend_from_slice(&Sha256::digest(ciphertext));
+        }
+        None => info.extend_from_slice(INFO_X3DH),
+    }
+    for party in [initiator, responder] {
+        party.address().write(&mut info);
+        party.account().write(&mut info);
+    }
+    info
+}
+
+fn derive_shared_key(
+    dh: &[Zeroizing<[u8; 32]>],
+    kem: Option<&[u8; 32]>,
+    info: &[u8],
+) -> Zeroizing<[u8; 32]> {
     let mut ikm = Zeroizing::new(Vec::with_capacity(32 * 6));
     ikm.extend_from_slice(&[0xff; 32]);
     for out in dh {
         ikm.extend_from_slice(out.as_ref());
     }
-    let info = match kem {
-        Some(ss) => {
-            ikm.extend_from_slice(ss);
-            INFO_PQXDH
-        }
-        None => INFO_X3DH,
-    };
+    if let Some(ss) = kem {
+        ikm.extend_from_slice(ss);
+    }
     hkdf(&ZERO_SALT, &ikm, info)
 }
 

@@ -7,7 +7,7 @@
 //! KemPreKeyPublic (1261)    = id u32 || kind u8 || created_at u64 || ML-KEM-768 pub (1184) || sig (64)
 //!   kind: 1 = one-time, 2 = last-resort
 //!   sig = Ed25519(identity, "E2EE-v1 kem prekey" || id || kind || created_at || ML-KEM pub)
-//! PreKeyBundle = 0x01 || flags u8 || IdentityKey (128) || SignedPreKeyPublic
+//! PreKeyBundle = 0x01 || flags u8 || IdentityKey (128) || DeviceBinding || SignedPreKeyPublic
 //!                [|| OneTimePreKeyPublic if flags & 1] [|| KemPreKeyPublic if flags & 2]
 //! ```
 
@@ -16,7 +16,8 @@ use std::fmt;
 use rand_core::{CryptoRng, RngCore};
 
 use crate::{
-    Reader,
+    Codec, Reader,
+    device::DeviceBinding,
     dh::{DhKeyPair, DhPublicKey},
     error::{DecodeError, KeyError},
     identity::{IdentityDecodeError, IdentityKey, IdentityKeyPair},
@@ -412,6 +413,8 @@ impl fmt::Debug for KemPreKey {
 pub struct PreKeyBundle {
     /// The device's identity (its binding signature already verified by decoding).
     pub identity: IdentityKey,
+    /// The device's own statement of its address and account (checked by [`Self::verify`]).
+    pub binding: DeviceBinding,
     /// The signed X25519 prekey.
     pub signed_prekey: SignedPreKeyPublic,
     /// A one-time X25519 prekey, if the server had one left.
@@ -421,8 +424,10 @@ pub struct PreKeyBundle {
 }
 
 impl PreKeyBundle {
-    /// Verifies every signature in the bundle against its identity.
+    /// Verifies every signature in the bundle against its identity: the device binding, the
+    /// signed prekey and the KEM prekey.
     pub fn verify(&self) -> Result<(), KeyError> {
+        self.binding.verify(&self.identity)?;
         self.signed_prekey.verify(&self.identity)?;
         if let Some(kem) = &self.kem_prekey {
             kem.verify(&self.identity)?;
@@ -432,8 +437,13 @@ impl PreKeyBundle {
 
     /// The canonical encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(2 + 128 + SIGNED_PREKEY_LEN + ONE_TIME_PREKEY_LEN + KEM_PREKEY_LEN);
+        let mut out = Vec::with_capacity(
+            2 + 128
+                + DeviceBinding::MAX_LEN
+                + SIGNED_PREKEY_LEN
+                + ONE_TIME_PREKEY_LEN
+                + KEM_PREKEY_LEN,
+        );
         out.push(BUNDLE_VERSION);
         let mut flags = 0;
         if self.one_time_prekey.is_some() {
@@ -444,6 +454,7 @@ impl PreKeyBundle {
         }
         out.push(flags);
         out.extend_from_slice(&self.identity.to_bytes());
+        self.binding.write(&mut out);
         self.signed_prekey.write(&mut out);
         if let Some(otk) = &self.one_time_prekey {
             out.extend_from_slice(&otk.to_bytes());
@@ -454,7 +465,7 @@ impl PreKeyBundle {
         out
     }
 
-    /// Decodes a bundle. Signatures other than the identity binding are checked by
+    /// Decodes a bundle. Signatures other than the identity's own binding are checked by
     /// [`Self::verify`], which session set-up always calls.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentityDecodeError> {
         let mut reader = Reader::new(bytes);
@@ -467,6 +478,7 @@ impl PreKeyBundle {
             return Err(DecodeError::NonCanonical.into());
         }
         let identity = IdentityKey::read(&mut reader)?;
+        let binding = DeviceBinding::read(&mut reader)?;
         let signed_prekey = SignedPreKeyPublic::read(&mut reader)?;
         let one_time_prekey = if flags & BUNDLE_HAS_ONE_TIME != 0 {
             Some(OneTimePreKeyPublic::read(&mut reader)?)
@@ -481,6 +493,7 @@ impl PreKeyBundle {
         reader.finish()?;
         Ok(Self {
             identity,
+            binding,
             signed_prekey,
             one_time_prekey,
             kem_prekey,
@@ -499,8 +512,15 @@ mod tests {
         let spk = SignedPreKey::generate(&mut OsRng, &id, 1, 1_700_000_000);
         let otk = OneTimePreKey::generate_batch(&mut OsRng, 10, 1).remove(0);
         let kem = KemPreKey::generate(&mut OsRng, &id, 5, KemPreKeyKind::LastResort, 1_700_000_000);
+        let account = crate::device::AccountIdentityKeyPair::generate(&mut OsRng);
+        let binding = DeviceBinding::sign(
+            &id,
+            crate::DeviceAddress::new("bob", 1).unwrap(),
+            account.public(),
+        );
         let bundle = PreKeyBundle {
             identity: *id.public(),
+            binding,
             signed_prekey: spk.public().clone(),
             one_time_prekey: Some(otk.public()),
             kem_prekey: Some(kem.public().clone()),

@@ -39,6 +39,11 @@ impl SessionCipher {
 
     /// Starts a session with `remote` from its bundle (verifying every signature). The
     /// next [`Self::encrypt`] produces a first (prekey) message.
+    ///
+    /// Trust on first use: the bundle's identity is trusted for `remote` unless another one
+    /// already is ([`Error::IdentityChanged`]). The bundle's device binding must name
+    /// `remote` ([`HandshakeError::AddressMismatch`]); nothing checks that its account is the
+    /// one the user trusts for that user: `device::DeviceDirectory::process_bundle` does.
     pub fn process_bundle(
         &self,
         store: &mut dyn ProtocolStore,
@@ -47,8 +52,27 @@ impl SessionCipher {
         bundle: &PreKeyBundle,
     ) -> Result<(), Error> {
         check_trust(store, remote, &bundle.identity)?;
+        self.start_session(store, rng, remote, bundle)
+    }
+
+    /// [`Self::process_bundle`] without the trust-on-first-use check: the caller vouches for
+    /// the bundle's identity (the device directory, from a verified device list).
+    pub(crate) fn start_session(
+        &self,
+        store: &mut dyn ProtocolStore,
+        rng: &mut (impl RngCore + CryptoRng),
+        remote: &DeviceAddress,
+        bundle: &PreKeyBundle,
+    ) -> Result<(), Error> {
+        if bundle.binding.address() != remote {
+            return Err(HandshakeError::AddressMismatch {
+                bound: bundle.binding.address().clone(),
+            }
+            .into());
+        }
         let ours = store.identity_key_pair()?;
-        let initiated = pqxdh::initiate(rng, &ours, bundle, self.config.allow_plain_x3dh)?;
+        let local = store.local_binding()?;
+        let initiated = pqxdh::initiate(rng, &ours, &local, bundle, self.config.allow_plain_x3dh)?;
         let state = SessionState::new_initiator(
             rng,
             &initiated.secrets.shared_key,
@@ -97,6 +121,12 @@ impl SessionCipher {
     }
 
     /// Decrypts a message from `remote` (a first message or a ratchet message).
+    ///
+    /// Trust on first use, per address: a first message from an address with no trusted
+    /// identity is accepted from whoever holds the identity it carries (its device binding
+    /// must name `remote`). `remote` is whatever the transport says, and this call consults
+    /// no device list: use `device::DeviceDirectory::decrypt` to accept messages only from
+    /// the devices a user's account listed.
     pub fn decrypt(
         &self,
         store: &mut dyn ProtocolStore,
@@ -105,49 +135,70 @@ impl SessionCipher {
     ) -> Result<Vec<u8>, Error> {
         match MessageKind::of(bytes)? {
             MessageKind::Ratchet => {
-                let message = RatchetMessage::decode(bytes)?;
-                let trusted = store
-                    .trusted_identity(remote)?
-                    .ok_or_else(|| no_session(remote))?;
-                let mut plaintext = Vec::new();
-                let found = store.update_session(remote, &mut |record| {
-                    if record.is_empty() {
-                        return Err(no_session(remote));
-                    }
-                    // Only sessions with the trusted identity may decrypt.
-                    plaintext = match record.decrypt_from(&trusted, &message) {
-                        Some(result) => result?,
-                        None => {
-                            return Err(Error::IdentityChanged {
-                                address: remote.clone(),
-                            });
-                        }
-                    };
-                    Ok(())
-                })?;
-                if !found {
-                    return Err(no_session(remote));
-                }
-                Ok(plaintext)
+                self.decrypt_ratchet_message(store, remote, &RatchetMessage::decode(bytes)?)
             }
             MessageKind::PreKey => {
-                let message = PreKeyMessage::decode(bytes).map_err(|e| match e {
-                    crate::identity::IdentityDecodeError::Decode(d) => Error::Decode(d),
-                    crate::identity::IdentityDecodeError::Key(k) => Error::from(k),
-                })?;
-                self.decrypt_prekey_message(store, remote, &message)
+                let message = PreKeyMessage::decode(bytes)?;
+                check_trust(store, remote, &message.parts.identity)?;
+                self.accept_prekey_message(store, remote, &message)
             }
         }
     }
 
-    fn decrypt_prekey_message(
+    /// Decrypts a ratchet message with a session whose identity is the trusted one.
+    pub(crate) fn decrypt_ratchet_message(
+        &self,
+        store: &mut dyn ProtocolStore,
+        remote: &DeviceAddress,
+        message: &RatchetMessage,
+    ) -> Result<Vec<u8>, Error> {
+        let trusted = store
+            .trusted_identity(remote)?
+            .ok_or_else(|| no_session(remote))?;
+        let mut plaintext = Vec::new();
+        let found = store.update_session(remote, &mut |record| {
+            if record.is_empty() {
+                return Err(no_session(remote));
+            }
+            // Only sessions with the trusted identity may decrypt.
+            plaintext = match record.decrypt_from(&trusted, message) {
+                Some(result) => result?,
+                None => {
+                    return Err(Error::IdentityChanged {
+                        address: remote.clone(),
+                    });
+                }
+            };
+            Ok(())
+        })?;
+        if !found {
+            return Err(no_session(remote));
+        }
+        Ok(plaintext)
+    }
+
+    /// Decrypts a first message whose identity the caller has accepted (trusted on first use,
+    /// or vouched for by a verified device list).
+    pub(crate) fn accept_prekey_message(
         &self,
         store: &mut dyn ProtocolStore,
         remote: &DeviceAddress,
         message: &PreKeyMessage,
     ) -> Result<Vec<u8>, Error> {
         let parts = &message.parts;
-        check_trust(store, remote, &parts.identity)?;
+        if parts.binding.address() != remote {
+            return Err(HandshakeError::AddressMismatch {
+                bound: parts.binding.address().clone(),
+            }
+            .into());
+        }
+        let local = store.local_binding()?;
+        if parts.responder != *local.address() {
+            return Err(HandshakeError::WrongRecipient {
+                intended: parts.responder.clone(),
+            }
+            .into());
+        }
         // Without a KEM ciphertext the base key names the handshake, so it must have exactly
         // one encoding: a torsion variant would agree to the same secrets.
         if parts.kem.is_none() && !parts.base_key.is_torsion_free() {
@@ -195,6 +246,7 @@ impl SessionCipher {
         };
         let (secrets, associated_data) = pqxdh::respond(
             &ours,
+            &local,
             parts,
             &signed_prekey,
             one_time_prekey.as_ref(),

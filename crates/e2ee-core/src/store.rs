@@ -4,7 +4,9 @@
 
 use crate::{
     DeviceAddress,
+    device::DeviceBinding,
     error::{Error, StoreError},
+    group::{GroupError, GroupId, GroupSession},
     identity::{IdentityKey, IdentityKeyPair},
     message::HandshakeId,
     prekeys::{KemPreKey, KemPreKeyKind, OneTimePreKey, SignedPreKey},
@@ -15,6 +17,9 @@ use crate::{
 pub trait IdentityStore {
     /// This device's identity.
     fn identity_key_pair(&self) -> Result<IdentityKeyPair, StoreError>;
+    /// This device's own binding: its address and account, signed by its identity. It goes
+    /// into every bundle and first message and into the handshake's key derivation.
+    fn local_binding(&self) -> Result<DeviceBinding, StoreError>;
     /// The identity trusted for `address`, if any.
     fn trusted_identity(&self, address: &DeviceAddress) -> Result<Option<IdentityKey>, StoreError>;
     /// Trusts `identity` for `address` (first use, or after the user accepted a change).
@@ -67,6 +72,12 @@ pub trait SessionStore {
     /// failure-atomic), so a store may hand it the stored record itself. The default loads,
     /// updates and stores a copy; the in-memory store overrides it to update in place, which
     /// keeps the per-message path free of record copies.
+    ///
+    /// Implementations MUST serialise updates per address (one writer at a time, e.g. one
+    /// transaction holding the row): two store objects over one database racing through
+    /// load/modify/store would both encrypt with the same chain key, reusing a key and nonce.
+    /// The in-memory store is serialised by `&mut self`; the default below is only correct
+    /// for a store with one writer.
     fn update_session(
         &mut self,
         address: &DeviceAddress,
@@ -135,6 +146,35 @@ pub trait ProtocolStore: IdentityStore + PreKeyStore + SessionStore {
         if let Some(id) = accepted.one_time_prekey_id {
             self.remove_one_time_prekey(id)?;
         }
+        Ok(true)
+    }
+}
+
+/// Group states, one per group this device is in.
+///
+/// Implementations MUST serialise [`Self::update_group`] per group (one writer at a time),
+/// as [`SessionStore::update_session`] per address: two writers racing through a
+/// load/modify/store would encrypt two messages under one key and nonce.
+pub trait GroupStore {
+    /// The state of `group_id`, if any.
+    fn load_group(&self, group_id: &GroupId) -> Result<Option<GroupSession>, StoreError>;
+    /// Replaces (or creates) the state of `session`'s group.
+    fn store_group(&mut self, session: &GroupSession) -> Result<(), StoreError>;
+
+    /// Runs `update` on the state of `group_id` and keeps the result if `update` succeeds;
+    /// `Ok(false)` without calling it if there is no state. The change MUST be durable when
+    /// this returns: the group API returns ciphertext only after it. The default loads,
+    /// updates and stores a copy.
+    fn update_group(
+        &mut self,
+        group_id: &GroupId,
+        update: &mut dyn FnMut(&mut GroupSession) -> Result<(), GroupError>,
+    ) -> Result<bool, GroupError> {
+        let Some(mut session) = self.load_group(group_id)? else {
+            return Ok(false);
+        };
+        update(&mut session)?;
+        self.store_group(&session)?;
         Ok(true)
     }
 }

@@ -8,11 +8,12 @@
 mod common;
 
 use e2ee_core::{
-    DeviceAddress, IdentityKey, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind,
+    Codec, DeviceAddress, IdentityKey, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind,
     KemPreKeyPublic, OneTimePreKey, OneTimePreKeyPublic, PreKeyBundle, SessionCipher,
-    SessionRecord, SessionStore, SignedPreKey, SignedPreKeyPublic,
-    account::{
-        AccountIdentityKey, AccountIdentityKeyPair, DeviceCertificate, DeviceEntry, DeviceList,
+    SessionRecord, SessionStore, SignedPreKey, SignedPreKeyPublic, UserId,
+    device::{
+        AccountIdentityKey, AccountIdentityKeyPair, DeviceBinding, DeviceCertificate,
+        DeviceDirectory, DeviceEntry, DeviceList,
     },
     message::{PreKeyMessage, RatchetMessage},
 };
@@ -68,17 +69,22 @@ fn decode(target: &str, data: &[u8]) {
                 }
             }
         }
-        "account" => {
+        "device" => {
             let Some((&which, rest)) = data.split_first() else {
                 return;
             };
-            match which % 3 {
+            match which % 4 {
                 0 => {
                     if let Ok(k) = AccountIdentityKey::from_bytes(rest) {
-                        assert_eq!(&k.to_bytes()[..], rest);
+                        assert_eq!(k.to_bytes(), rest);
                     }
                 }
                 1 => {
+                    if let Ok(b) = DeviceBinding::from_bytes(rest) {
+                        assert_eq!(b.to_bytes(), rest);
+                    }
+                }
+                2 => {
                     if let Ok(c) = DeviceCertificate::from_bytes(rest) {
                         assert_eq!(c.to_bytes(), rest);
                     }
@@ -90,18 +96,24 @@ fn decode(target: &str, data: &[u8]) {
                 }
             }
         }
+        "device_directory" => {
+            if let Ok(d) = DeviceDirectory::from_bytes(data) {
+                assert_eq!(d.to_bytes(), data);
+            }
+        }
         other => panic!("unknown target {other}"),
     }
 }
 
-const TARGETS: [&str; 7] = [
+const TARGETS: [&str; 8] = [
     "ratchet_message",
     "prekey_message",
     "session_record",
     "prekey_bundle",
     "identity_key",
     "prekey_public",
-    "account",
+    "device",
+    "device_directory",
 ];
 
 /// Valid encodings for each target, produced through the public API.
@@ -112,21 +124,26 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
     let spk = SignedPreKey::generate(&mut rng, &bob_id, 1, 1_700_000_000);
     let otk = OneTimePreKey::generate_batch(&mut rng, 7, 1).remove(0);
     let kem = KemPreKey::generate(&mut rng, &bob_id, 9, KemPreKeyKind::OneTime, 1_700_000_000);
-    let bundle = PreKeyBundle {
-        identity: *bob_id.public(),
-        signed_prekey: spk.public().clone(),
-        one_time_prekey: Some(otk.public()),
-        kem_prekey: Some(kem.public().clone()),
-    };
-    let mut alice = InMemoryStore::new(alice_id.clone());
-    let mut bob = InMemoryStore::new(bob_id.clone());
-    bob.add_signed_prekey(spk.clone());
-    bob.add_one_time_prekeys([otk.clone()]);
-    bob.add_kem_prekey(kem.clone());
     let (a, b) = (
         DeviceAddress::new("alice", 1).unwrap(),
         DeviceAddress::new("bob", 1).unwrap(),
     );
+    let account = AccountIdentityKeyPair::generate(&mut rng);
+    let alice_account = AccountIdentityKeyPair::generate(&mut rng);
+    let bob_binding = DeviceBinding::sign(&bob_id, b.clone(), account.public());
+    let alice_binding = DeviceBinding::sign(&alice_id, a.clone(), alice_account.public());
+    let bundle = PreKeyBundle {
+        identity: *bob_id.public(),
+        binding: bob_binding.clone(),
+        signed_prekey: spk.public().clone(),
+        one_time_prekey: Some(otk.public()),
+        kem_prekey: Some(kem.public().clone()),
+    };
+    let mut alice = InMemoryStore::new(alice_id.clone(), alice_binding);
+    let mut bob = InMemoryStore::new(bob_id.clone(), bob_binding.clone());
+    bob.add_signed_prekey(spk.clone());
+    bob.add_one_time_prekeys([otk.clone()]);
+    bob.add_kem_prekey(kem.clone());
     let cipher = SessionCipher::default();
     cipher
         .process_bundle(&mut alice, &mut rng, &b, &bundle)
@@ -136,20 +153,28 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
     let reply = cipher.encrypt(&mut bob, &mut rng, &a, b"reply").unwrap();
     cipher.decrypt(&mut alice, &b, &reply).unwrap();
     let record = alice.load_session(&b).unwrap().unwrap().to_bytes().to_vec();
-    let account = AccountIdentityKeyPair::generate(&mut rng);
     let certificate =
-        DeviceCertificate::sign(&account, "bob", 1, bob_id.public(), 1_700_000_000).unwrap();
+        DeviceCertificate::sign(&account, bob_id.public(), &bob_binding, 1_700_000_000).unwrap();
+    let bob2 = IdentityKeyPair::generate(&mut rng);
+    let bob2_binding = DeviceBinding::sign(
+        &bob2,
+        DeviceAddress::new("bob", 2).unwrap(),
+        account.public(),
+    );
     let entries = vec![
-        DeviceEntry {
-            device_id: 1,
-            identity: *bob_id.public(),
-        },
-        DeviceEntry {
-            device_id: 2,
-            identity: *alice_id.public(),
-        },
+        DeviceEntry::new(*bob_id.public(), &bob_binding),
+        DeviceEntry::new(*bob2.public(), &bob2_binding),
     ];
-    let list = DeviceList::sign(&account, "bob", 3, 1_700_000_000, entries).unwrap();
+    let bob_user = UserId::new("bob").unwrap();
+    let list = DeviceList::sign(&account, &bob_user, 3, 1_700_000_000, entries).unwrap();
+    let mut directory = DeviceDirectory::new();
+    directory
+        .trust_account(&bob_user, account.public())
+        .unwrap();
+    directory.update_device_list(&list).unwrap();
+    directory
+        .trust_account(&UserId::new("alice").unwrap(), alice_account.public())
+        .unwrap();
     let prefixed = |byte: u8, bytes: Vec<u8>| {
         let mut out = vec![byte];
         out.extend(bytes);
@@ -167,9 +192,11 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
             prefixed(1, otk.public().to_bytes().to_vec()),
         ),
         ("prekey_public", prefixed(2, kem.public().to_bytes())),
-        ("account", prefixed(0, account.public().to_bytes().to_vec())),
-        ("account", prefixed(1, certificate.to_bytes())),
-        ("account", prefixed(2, list.to_bytes())),
+        ("device", prefixed(0, account.public().to_bytes())),
+        ("device", prefixed(1, bob_binding.to_bytes())),
+        ("device", prefixed(2, certificate.to_bytes())),
+        ("device", prefixed(3, list.to_bytes())),
+        ("device_directory", directory.to_bytes()),
     ]
 }
 

@@ -8,19 +8,26 @@
 mod common;
 
 use e2ee_core::{
-    DeviceAddress,
-    control::{Content, Receipt, ReceiptKind, Typing},
+    Codec, DeviceAddress, IdentityKeyPair,
+    control::{Content, Receipt, ReceiptKind, ReceiptTracker, Typing},
+    device::VerifiedDevice,
     group::{GroupId, GroupMessage, GroupSession, MessageId, SenderKeyDistribution},
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
 
-const TARGETS: [&str; 4] = [
+const TARGETS: [&str; 5] = [
     "group_message",
     "group_distribution",
     "group_content",
     "group_session",
+    "receipt_tracker",
 ];
+
+fn member(user: &str, seed: u8) -> VerifiedDevice {
+    let identity = IdentityKeyPair::from_secret_bytes(&[seed; 64]).unwrap();
+    VerifiedDevice::assume_verified(DeviceAddress::new(user, 1).unwrap(), *identity.public())
+}
 
 fn decode(target: &str, data: &[u8]) {
     match target {
@@ -44,6 +51,11 @@ fn decode(target: &str, data: &[u8]) {
                 assert_eq!(&s.to_bytes()[..], data);
             }
         }
+        "receipt_tracker" => {
+            if let Ok(t) = ReceiptTracker::from_bytes(data) {
+                assert_eq!(t.to_bytes(), data);
+            }
+        }
         other => panic!("unknown target {other}"),
     }
 }
@@ -52,9 +64,7 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
     let mut rng = ChaCha20Rng::seed_from_u64(42);
     let group = GroupId::new(b"decoder-group").unwrap();
     let mut session = GroupSession::new(group.clone(), DeviceAddress::new("alice", 1).unwrap());
-    session
-        .add_member(DeviceAddress::new("bob", 1).unwrap())
-        .unwrap();
+    session.add_member(member("bob", 2)).unwrap();
     let send = session.encrypt(&mut rng, b"hello").unwrap();
     let distribution = send.distribution.clone().unwrap();
     let contents = [
@@ -75,12 +85,29 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
         DeviceAddress::new("bob", 1).unwrap(),
     );
     let alice = DeviceAddress::new("alice", 1).unwrap();
-    bob.add_member(alice.clone()).unwrap();
-    bob.process_distribution(&alice, &distribution).unwrap();
+    bob.add_member(member("alice", 1)).unwrap();
+    bob.process_distribution(&member("alice", 1), &distribution)
+        .unwrap();
     let later = session.encrypt(&mut rng, b"later").unwrap();
     bob.decrypt(&alice, &later.message).unwrap();
-    bob.encrypt(&mut rng, b"from bob").unwrap();
+    let from_bob = bob.encrypt(&mut rng, b"from bob").unwrap();
+    let mut tracker = ReceiptTracker::new();
+    tracker
+        .track(
+            from_bob.message_id,
+            [alice.clone(), DeviceAddress::new("carol", 2).unwrap()],
+        )
+        .unwrap();
+    tracker.track(later.message_id, [alice.clone()]).unwrap();
+    tracker.record(
+        &alice,
+        &Receipt {
+            kind: ReceiptKind::Read,
+            message_ids: vec![from_bob.message_id, later.message_id],
+        },
+    );
     let mut out = vec![
+        ("receipt_tracker", tracker.to_bytes()),
         ("group_session", bob.to_bytes().to_vec()),
         ("group_message", send.message),
         ("group_distribution", distribution.to_bytes().to_vec()),

@@ -14,11 +14,12 @@ use std::path::PathBuf;
 
 use aes_gcm::{Aes256Gcm, KeyInit, aead::Aead};
 use e2ee_core::{
-    DeviceAddress, IdentityKeyPair,
-    account::{
-        AccountIdentityKey, AccountIdentityKeyPair, DeviceCertificate, DeviceEntry, DeviceList,
-    },
+    Codec, DeviceAddress, IdentityKeyPair, UserId,
     control::{Content, Receipt, ReceiptKind, Typing},
+    device::{
+        AccountIdentityKey, AccountIdentityKeyPair, DeviceBinding, DeviceCertificate, DeviceEntry,
+        DeviceList, VerifiedDevice,
+    },
     group::{GroupError, GroupId, GroupSession, MessageId, SenderKeyDistribution},
 };
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -58,10 +59,23 @@ fn error_name(e: &GroupError) -> String {
     }
 }
 
+/// The sender device as its receivers' directories vouch for it (the identity is not part of
+/// any group value; a fixed one stands in).
+fn alice_member() -> VerifiedDevice {
+    let identity = IdentityKeyPair::from_secret_bytes(&[0x11; 64]).unwrap();
+    VerifiedDevice::assume_verified(alice(), *identity.public())
+}
+
+fn member(address: DeviceAddress) -> VerifiedDevice {
+    let identity = IdentityKeyPair::from_secret_bytes(&[0x22; 64]).unwrap();
+    VerifiedDevice::assume_verified(address, *identity.public())
+}
+
 fn receiver(distribution: &SenderKeyDistribution) -> GroupSession {
     let mut r = GroupSession::new(GroupId::new(GROUP_ID).unwrap(), bob());
-    r.add_member(alice()).unwrap();
-    r.process_distribution(&alice(), distribution).unwrap();
+    r.add_member(alice_member()).unwrap();
+    r.process_distribution(&alice_member(), distribution)
+        .unwrap();
     r
 }
 
@@ -107,7 +121,7 @@ fn generate() -> Value {
     let mut rng = ChaCha20Rng::seed_from_u64(500);
     let group = GroupId::new(GROUP_ID).unwrap();
     let mut sender = GroupSession::new(group.clone(), alice());
-    sender.add_member(bob()).unwrap();
+    sender.add_member(member(bob())).unwrap();
     let sends: Vec<_> = PLAINTEXTS
         .iter()
         .map(|p| sender.encrypt(&mut rng, p.as_bytes()).unwrap())
@@ -137,7 +151,7 @@ fn generate() -> Value {
     // A member joining after message 5: its distribution starts at iteration 6.
     let mut late_sender = sender;
     late_sender
-        .add_member(DeviceAddress::new("carol", 1).unwrap())
+        .add_member(member(DeviceAddress::new("carol", 1).unwrap()))
         .unwrap();
     let m6 = late_sender.encrypt(&mut rng, b"m6 for carol too").unwrap();
     let late = m6.distribution.clone().unwrap();
@@ -180,18 +194,37 @@ fn generate() -> Value {
     let devices: Vec<IdentityKeyPair> = (0..2)
         .map(|_| IdentityKeyPair::generate(&mut rng))
         .collect();
-    let entries: Vec<DeviceEntry> = devices
+    let user = UserId::new("alice").unwrap();
+    let bindings: Vec<DeviceBinding> = devices
         .iter()
         .enumerate()
-        .map(|(i, d)| DeviceEntry {
-            device_id: i as u32 + 1,
-            identity: *d.public(),
+        .map(|(i, d)| {
+            let address = DeviceAddress::new("alice", i as u32 + 1).unwrap();
+            DeviceBinding::sign(d, address, account.public())
         })
         .collect();
-    let list = DeviceList::sign(&account, "alice", 3, 1_700_000_300, entries.clone()).unwrap();
-    let forged = DeviceList::sign(&other, "alice", 4, 1_700_000_400, entries).unwrap();
-    let cert =
-        DeviceCertificate::sign(&account, "alice", 2, devices[1].public(), 1_700_000_200).unwrap();
+    let entries: Vec<DeviceEntry> = devices
+        .iter()
+        .zip(&bindings)
+        .map(|(d, b)| DeviceEntry::new(*d.public(), b))
+        .collect();
+    let list = DeviceList::sign(&account, &user, 3, 1_700_000_300, entries).unwrap();
+    // A list another account signs can only name devices bound to that account.
+    let other_binding = DeviceBinding::sign(
+        &devices[0],
+        DeviceAddress::new("alice", 1).unwrap(),
+        other.public(),
+    );
+    let forged = DeviceList::sign(
+        &other,
+        &user,
+        4,
+        1_700_000_400,
+        vec![DeviceEntry::new(*devices[0].public(), &other_binding)],
+    )
+    .unwrap();
+    let cert = DeviceCertificate::sign(&account, devices[1].public(), &bindings[1], 1_700_000_200)
+        .unwrap();
 
     json!({
         "description": "Sender keys (docs/protocol-groups.md): one sender key, six messages delivered out of order with a skipped, a late and duplicate delivery; rejected inputs; a late joiner's distribution; padded control messages; a device list and certificate.",
@@ -288,6 +321,8 @@ fn group_vectors_match_the_spec() {
         let mut ad = b"E2EE-v1 group message".to_vec();
         ad.push(g as u8);
         ad.extend_from_slice(&group_id);
+        // The sender's DeviceAddress: len || "alice" || device id 1.
+        ad.extend_from_slice(&[5, b'a', b'l', b'i', b'c', b'e', 0, 0, 0, 1]);
         ad.extend_from_slice(&header);
         let body = &wire[6..wire.len() - 64];
         let mut signed = ad.clone();
@@ -348,8 +383,8 @@ fn group_vectors_match_the_spec() {
         GroupId::new(&group_id).unwrap(),
         DeviceAddress::new("carol", 1).unwrap(),
     );
-    carol.add_member(alice()).unwrap();
-    carol.process_distribution(&alice(), &late).unwrap();
+    carol.add_member(alice_member()).unwrap();
+    carol.process_distribution(&alice_member(), &late).unwrap();
     for m in &messages {
         assert!(matches!(
             carol.decrypt(&alice(), m),
@@ -380,5 +415,5 @@ fn group_vectors_match_the_spec() {
     assert!(forged.verify(&account).is_err());
     let cert = DeviceCertificate::from_bytes(&h(&v["device_list"]["certificate"])).unwrap();
     cert.verify(&account).unwrap();
-    assert_eq!(cert.identity(), &list.devices()[1].identity);
+    assert_eq!(cert.identity(), list.devices()[1].identity());
 }

@@ -126,6 +126,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => Self::conflict("conflict", "already exists"),
+            StoreError::IdentityInUse => Self::conflict(
+                "identity_key_in_use",
+                "this device identity key is already registered",
+            ),
             StoreError::Db(e) => {
                 tracing::error!(error = %e, "database error");
                 Self::internal()

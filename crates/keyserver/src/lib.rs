@@ -1,7 +1,7 @@
 //! # e2ee-keyserver
 //!
 //! The prekey server of the E2EE SDK: accounts (with their account identity key), devices
-//! (each admitted by an account-signed [`e2ee_core::account::DeviceCertificate`]), signed
+//! (each admitted by an account-signed [`e2ee_core::device::DeviceCertificate`]), signed
 //! X25519 prekeys, one-time X25519 prekeys, signed ML-KEM prekeys (one-time and last-resort),
 //! signed device lists and relay connection tickets, over HTTP + JSON. Every key and
 //! signature is checked with `e2ee-core` on upload; bundles are served as canonical

@@ -29,16 +29,30 @@ use crate::error::KeyserverError;
 /// Migration versions of the key server. They start high so that the key server and the
 /// relay can share one PostgreSQL database (and its `_sqlx_migrations` table) without their
 /// version numbers colliding; each migrator ignores the other's applied versions.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    4_000_001,
-    "keyserver schema",
-    include_str!("../migrations/sqlite/0001_keyserver.sql"),
-)];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[(
-    4_000_001,
-    "keyserver schema",
-    include_str!("../migrations/postgres/0001_keyserver.sql"),
-)];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        4_000_001,
+        "keyserver schema",
+        include_str!("../migrations/sqlite/0001_keyserver.sql"),
+    ),
+    (
+        4_000_002,
+        "device bindings, one account per identity key",
+        include_str!("../migrations/sqlite/0002_device_binding.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        4_000_001,
+        "keyserver schema",
+        include_str!("../migrations/postgres/0001_keyserver.sql"),
+    ),
+    (
+        4_000_002,
+        "device bindings, one account per identity key",
+        include_str!("../migrations/postgres/0002_device_binding.sql"),
+    ),
+];
 
 #[derive(Debug, Clone, Copy)]
 enum Embedded {
@@ -83,6 +97,9 @@ pub(crate) enum StoreError {
     /// A row with this key exists already.
     #[error("already exists")]
     Conflict,
+    /// The device identity key is registered already (to this or another account).
+    #[error("identity key already registered")]
+    IdentityInUse,
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
@@ -90,6 +107,14 @@ pub(crate) enum StoreError {
 
 fn conflict_or_db(e: sqlx::Error) -> StoreError {
     match e.as_database_error() {
+        // PostgreSQL names the index; SQLite names the column.
+        Some(db)
+            if db.is_unique_violation()
+                && (db.constraint() == Some("ks_devices_identity_key")
+                    || db.message().contains("ks_devices.identity_key")) =>
+        {
+            StoreError::IdentityInUse
+        }
         Some(db) if db.is_unique_violation() => StoreError::Conflict,
         _ => StoreError::Db(e),
     }
@@ -101,6 +126,8 @@ pub(crate) struct NewDevice {
     pub(crate) device_id: u32,
     pub(crate) identity_key: Vec<u8>,
     pub(crate) certificate: Vec<u8>,
+    /// The device's own binding, from the certificate (served in bundles).
+    pub(crate) binding: Vec<u8>,
     pub(crate) credential_salt: Vec<u8>,
     pub(crate) credential_hash: Vec<u8>,
 }
@@ -117,6 +144,7 @@ pub(crate) struct DeviceRow {
 #[derive(Debug)]
 pub(crate) struct BundleParts {
     pub(crate) identity_key: Vec<u8>,
+    pub(crate) binding: Vec<u8>,
     pub(crate) certificate: Vec<u8>,
     pub(crate) signed_prekey: Vec<u8>,
     pub(crate) one_time_prekey: Option<Vec<u8>>,
@@ -180,7 +208,7 @@ const TAKE_BUNDLE_PG: &str = "WITH has_spk AS ( \
        RETURNING encoded) \
      SELECT d.identity_key, d.certificate, s.encoded, (SELECT encoded FROM otk), \
        COALESCE((SELECT encoded FROM kem), (SELECT l.encoded FROM ks_last_resort_kem_prekeys l \
-         WHERE l.user_id = $1 AND l.device_id = $2)) \
+         WHERE l.user_id = $1 AND l.device_id = $2)), d.binding \
      FROM ks_devices d JOIN ks_signed_prekeys s \
        ON s.user_id = d.user_id AND s.device_id = d.device_id \
      WHERE d.user_id = $1 AND d.device_id = $2";
@@ -462,6 +490,7 @@ impl Store {
                         signed_prekey: r.try_get(2)?,
                         one_time_prekey: r.try_get(3)?,
                         kem_prekey: r.try_get(4)?,
+                        binding: r.try_get(5)?,
                     })),
                     None => Ok(None),
                 };
@@ -471,7 +500,7 @@ impl Store {
         // with SQLITE_BUSY_SNAPSHOT under concurrency, and WAL commits are cheap here.
         {
             let Some(row) = sqlx::query(
-                "SELECT d.identity_key, d.certificate, s.encoded FROM ks_devices d \
+                "SELECT d.identity_key, d.certificate, s.encoded, d.binding FROM ks_devices d \
                  JOIN ks_signed_prekeys s ON s.user_id = d.user_id AND s.device_id = d.device_id \
                  WHERE d.user_id = $1 AND d.device_id = $2",
             )
@@ -517,6 +546,7 @@ impl Store {
                 signed_prekey: row.try_get(2)?,
                 one_time_prekey,
                 kem_prekey,
+                binding: row.try_get(3)?,
             }))
         }
     }
@@ -603,7 +633,8 @@ where
 {
     sqlx::query(
         "INSERT INTO ks_devices (user_id, device_id, identity_key, certificate, \
-         credential_salt, credential_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+         credential_salt, credential_hash, created_at, binding) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(user_id)
     .bind(i64::from(device.device_id))
@@ -612,4 +643,5 @@ where
     .bind(device.credential_salt.as_slice())
     .bind(device.credential_hash.as_slice())
     .bind(now)
+    .bind(device.binding.as_slice())
 }

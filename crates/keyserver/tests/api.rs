@@ -8,11 +8,11 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{Account, B64, Backend, Engine, Server, certificate, key_upload, now};
+use common::{Account, B64, Backend, Engine, Server, binding, certificate, key_upload, now};
 use e2ee_core::{
-    IdentityKeyPair, KemPreKey, KemPreKeyKind, KemPreKeyPublic, OneTimePreKeyPublic, PreKeyBundle,
-    SignedPreKey,
-    account::{
+    Codec, IdentityKeyPair, KemPreKey, KemPreKeyKind, KemPreKeyPublic, OneTimePreKeyPublic,
+    PreKeyBundle, SignedPreKey, UserId,
+    device::{
         AccountIdentityKey, AccountIdentityKeyPair, DeviceCertificate, DeviceEntry, DeviceList,
     },
 };
@@ -417,7 +417,7 @@ async fn every_bad_input_is_a_json_4xx(backend: Backend) {
         .post(
             "/v1/accounts",
             None,
-            &register("a\0b", &account, certificate(&account, "a\0b", 1, &dev)),
+            &register("a\0b", &account, certificate(&account, "x", 1, &dev)),
         )
         .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_user_id");
@@ -455,15 +455,20 @@ async fn device_lists_are_verified_and_monotonic(backend: Backend) {
     let mut alice = Account::register(&server, "alice").await;
     alice.add_device(&server, 2).await;
     let bob = Account::register(&server, "bob").await;
-    let entries: Vec<DeviceEntry> = alice
-        .devices
-        .iter()
-        .map(|d| DeviceEntry {
-            device_id: d.device_id,
-            identity: *d.identity.public(),
-        })
-        .collect();
-    let list = |version: u64, key: &AccountIdentityKeyPair, user: &str| json!({"device_list": B64.encode(DeviceList::sign(key, user, version, now(), entries.clone()).unwrap().to_bytes())});
+    // Entries of Alice's devices, bound to whichever account signs the list (a forger can
+    // only list devices that bound themselves to it).
+    let list = |version: u64, key: &AccountIdentityKeyPair, user: &str| {
+        let entries: Vec<DeviceEntry> = alice
+            .devices
+            .iter()
+            .map(|d| {
+                let b = binding(key, user, d.device_id, &d.identity);
+                DeviceEntry::new(*d.identity.public(), &b)
+            })
+            .collect();
+        let list = DeviceList::sign(key, &UserId::new(user).unwrap(), version, now(), entries);
+        json!({"device_list": B64.encode(list.unwrap().to_bytes())})
+    };
     let t = Some(alice.token(1));
     let (s, b) = server
         .get(

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{Account, B64, Backend, Engine, Server, certificate, key_upload, unique_user};
-use e2ee_core::{IdentityKeyPair, PreKeyBundle, account::AccountIdentityKeyPair};
+use e2ee_core::{Codec, IdentityKeyPair, PreKeyBundle, device::AccountIdentityKeyPair};
 use ed25519_dalek::SigningKey;
 use hyper::StatusCode;
 use proptest::prelude::*;

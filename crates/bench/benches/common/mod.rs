@@ -8,6 +8,7 @@
 use e2ee_core::{
     DeviceAddress, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, OneTimePreKey,
     PreKeyBundle, SessionCipher, SessionRecord, SignedPreKey,
+    device::{AccountIdentityKeyPair, DeviceBinding},
 };
 use rand_core::{CryptoRng, RngCore};
 use vodozemac::olm::{Account, OlmMessage, Session, SessionConfig as OlmConfig};
@@ -17,10 +18,25 @@ pub(crate) const PLAINTEXT: [u8; 100] = [0x42; 100];
 
 const CREATED_AT: u64 = 1_700_000_000;
 
+/// A device `user.1` of a fresh account: its identity's binding.
+fn binding(
+    rng: &mut (impl RngCore + CryptoRng),
+    identity: &IdentityKeyPair,
+    user: &str,
+) -> DeviceBinding {
+    let account = AccountIdentityKeyPair::generate(rng);
+    DeviceBinding::sign(
+        identity,
+        DeviceAddress::new(user, 1).unwrap(),
+        account.public(),
+    )
+}
+
 /// The responder: its keys (kept so a fresh store can be made per iteration), its bundle
 /// and its long-lived store.
 pub(crate) struct Responder {
     pub(crate) identity: IdentityKeyPair,
+    binding: DeviceBinding,
     signed_prekey: SignedPreKey,
     one_time_prekey: OneTimePreKey,
     kem_prekey: KemPreKey,
@@ -31,18 +47,21 @@ pub(crate) struct Responder {
 impl Responder {
     fn new(rng: &mut (impl RngCore + CryptoRng)) -> Self {
         let identity = IdentityKeyPair::generate(rng);
+        let binding = binding(rng, &identity, "bob");
         let signed_prekey = SignedPreKey::generate(rng, &identity, 1, CREATED_AT);
         let one_time_prekey = OneTimePreKey::generate_batch(rng, 1, 1).remove(0);
         let kem_prekey = KemPreKey::generate(rng, &identity, 1, KemPreKeyKind::OneTime, CREATED_AT);
         let bundle = PreKeyBundle {
             identity: *identity.public(),
+            binding: binding.clone(),
             signed_prekey: signed_prekey.public().clone(),
             one_time_prekey: Some(one_time_prekey.public()),
             kem_prekey: Some(kem_prekey.public().clone()),
         };
         let mut responder = Self {
-            store: InMemoryStore::new(identity.clone()),
+            store: InMemoryStore::new(identity.clone(), binding.clone()),
             identity,
+            binding,
             signed_prekey,
             one_time_prekey,
             kem_prekey,
@@ -54,7 +73,7 @@ impl Responder {
 
     /// A store holding the prekeys the bundle names, none of them used yet.
     pub(crate) fn fresh_store(&self) -> InMemoryStore {
-        let mut store = InMemoryStore::new(self.identity.clone());
+        let mut store = InMemoryStore::new(self.identity.clone(), self.binding.clone());
         store.add_signed_prekey(self.signed_prekey.clone());
         store.add_one_time_prekeys([self.one_time_prekey.clone()]);
         store.add_kem_prekey(self.kem_prekey.clone());
@@ -65,6 +84,7 @@ impl Responder {
 /// Alice (initiator) and Bob (responder), e2ee-core.
 pub(crate) struct Ours {
     alice_identity: IdentityKeyPair,
+    alice_binding: DeviceBinding,
     pub(crate) alice: InMemoryStore,
     pub(crate) bob: Responder,
     pub(crate) alice_address: DeviceAddress,
@@ -74,9 +94,11 @@ pub(crate) struct Ours {
 impl Ours {
     pub(crate) fn new(rng: &mut (impl RngCore + CryptoRng)) -> Self {
         let alice_identity = IdentityKeyPair::generate(rng);
+        let alice_binding = binding(rng, &alice_identity, "alice");
         Self {
-            alice: InMemoryStore::new(alice_identity.clone()),
+            alice: InMemoryStore::new(alice_identity.clone(), alice_binding.clone()),
             alice_identity,
+            alice_binding,
             bob: Responder::new(rng),
             alice_address: DeviceAddress::new("alice", 1).unwrap(),
             bob_address: DeviceAddress::new("bob", 1).unwrap(),
@@ -85,7 +107,7 @@ impl Ours {
 
     /// A store for Alice with no session.
     pub(crate) fn alice_store(&self) -> InMemoryStore {
-        InMemoryStore::new(self.alice_identity.clone())
+        InMemoryStore::new(self.alice_identity.clone(), self.alice_binding.clone())
     }
 
     /// A first (PreKey) message from a fresh Alice store to Bob's bundle.
@@ -148,6 +170,7 @@ impl Ours {
         );
         let bundle = PreKeyBundle {
             identity: *self.alice_identity.public(),
+            binding: self.alice_binding.clone(),
             signed_prekey: signed.public().clone(),
             one_time_prekey: None,
             kem_prekey: Some(kem.public().clone()),
@@ -156,7 +179,7 @@ impl Ours {
         victim.add_signed_prekey(signed);
         victim.add_kem_prekey(kem);
         for _ in 0..states {
-            let mut bob = InMemoryStore::new(self.bob.identity.clone());
+            let mut bob = InMemoryStore::new(self.bob.identity.clone(), self.bob.binding.clone());
             cipher
                 .process_bundle(&mut bob, rng, &self.alice_address, &bundle)
                 .unwrap();

@@ -24,7 +24,7 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-pub use self::receipts::{ReceiptEvent, ReceiptStatus, ReceiptTracker};
+pub use self::receipts::{RECEIPT_TRACKER_VERSION, ReceiptEvent, ReceiptStatus, ReceiptTracker};
 use crate::{
     Reader,
     error::DecodeError,
@@ -301,8 +301,12 @@ mod tests {
                 GroupId::new(&vec![b'g'; len]).unwrap(),
                 crate::DeviceAddress::new("a", 1).unwrap(),
             );
+            let identity = *crate::IdentityKeyPair::generate(&mut rng).public();
             session
-                .add_member(crate::DeviceAddress::new("b", 1).unwrap())
+                .add_member(crate::device::VerifiedDevice::assume_verified(
+                    crate::DeviceAddress::new("b", 1).unwrap(),
+                    identity,
+                ))
                 .unwrap();
             let d = session
                 .encrypt(&mut rng, b"x")

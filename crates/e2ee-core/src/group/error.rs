@@ -5,7 +5,7 @@ use crate::{
     error::{DecodeError, Error, KeyError},
 };
 
-/// A group or multi-device operation failed. Every decrypting or verifying operation that
+/// A group operation failed. Every decrypting or verifying operation that
 /// returns an error leaves all state exactly as it was.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -52,42 +52,25 @@ pub enum GroupError {
     /// The distribution or message names another group.
     #[error("sender key belongs to another group")]
     WrongGroup,
+    /// The store holds no state for this group.
+    #[error("no state for this group")]
+    UnknownGroup,
     /// The device is not a member of the group.
     #[error("{0} is not a member of the group")]
     NotAMember(DeviceAddress),
     /// The group would exceed [`crate::group::MAX_GROUP_MEMBERS`].
     #[error("too many members in the group")]
     TooManyMembers,
-    /// The account identity of this user differs from the one trusted for them. Call
-    /// `DeviceDirectory::trust_account` after the user verified the safety number.
-    #[error("account identity of {user_id} changed")]
-    AccountIdentityChanged {
-        /// Whose account identity changed.
-        user_id: String,
+    /// The distribution's signing key is already held for another sender of the group (a
+    /// member passing another member's sender key off as its own).
+    #[error("sender signing key already held for {holder}")]
+    SigningKeyInUse {
+        /// The member the key is held for.
+        holder: DeviceAddress,
     },
-    /// No account identity is trusted for this user yet.
-    #[error("no trusted account identity for {user_id}")]
-    UntrustedAccount {
-        /// The user.
-        user_id: String,
-    },
-    /// We hold no verified device list for this user yet: fetch one.
-    #[error("no verified device list for {user_id}")]
-    NoDeviceList {
-        /// The user.
-        user_id: String,
-    },
-    /// A device list is not newer than the one already verified (a rollback or a replay).
-    #[error("device list version {got} is not newer than {have}")]
-    StaleDeviceList {
-        /// The version we hold.
-        have: u64,
-        /// The version offered.
-        got: u64,
-    },
-    /// The device (or its identity key) is not in the newest verified device list of its user.
-    #[error("{0} is not in its user's verified device list")]
-    DeviceNotInList(DeviceAddress),
+    /// The multi-device layer failed.
+    #[error(transparent)]
+    Device(#[from] crate::device::DeviceError),
     /// The pairwise session layer failed.
     #[error(transparent)]
     Session(#[from] Error),
@@ -99,11 +82,5 @@ pub enum GroupError {
 impl From<crate::error::StoreError> for GroupError {
     fn from(e: crate::error::StoreError) -> Self {
         GroupError::Session(Error::Store(e))
-    }
-}
-
-impl From<e2ee_encoding::AddressError> for GroupError {
-    fn from(e: e2ee_encoding::AddressError) -> Self {
-        GroupError::Session(Error::Address(e))
     }
 }

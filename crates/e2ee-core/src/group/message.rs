@@ -3,7 +3,8 @@
 //! ```text
 //! GroupMessage = 0x01 || key_id u32 || iteration varint || ciphertext || tag (16) || sig (64)
 //!   header = 0x01 || key_id || iteration
-//!   ad     = "E2EE-v1 group message" || group_id_len u8 || group_id || header
+//!   ad     = "E2EE-v1 group message" || group_id_len u8 || group_id || DeviceAddress(sender)
+//!            || header
 //!   ciphertext || tag = AES-256-GCM(key, nonce, plaintext, ad)
 //!   sig    = Ed25519(sender signing key, ad || ciphertext || tag)
 //!
@@ -11,9 +12,9 @@
 //!                         || iteration u32 || chain_key (32) || signing_public_key (32)
 //! ```
 //!
-//! The group id is not on the group-message wire (the transport names the group), but it is
-//! authenticated by both the AEAD and the signature, so a message cannot be replayed into
-//! another group. A distribution carries no signature of its own: it travels inside a
+//! Neither the group id nor the sender is on the group-message wire (the transport names
+//! both), but both are authenticated by the AEAD and the signature, so a message cannot be
+//! replayed into another group or re-sent under another member's name. A distribution carries no signature of its own: it travels inside a
 //! pairwise session, which authenticates its sender.
 
 use std::fmt;
@@ -22,7 +23,9 @@ use ed25519_dalek::VerifyingKey;
 use zeroize::Zeroizing;
 
 use super::{GroupError, MAX_GROUP_ID_LEN, MAX_GROUP_MESSAGE_LEN};
-use crate::{Reader, aead::TAG_LEN, dh::hex_prefix, error::DecodeError, put_varint};
+use crate::{
+    Codec, DeviceAddress, Reader, aead::TAG_LEN, dh::hex_prefix, error::DecodeError, put_varint,
+};
 
 /// Version byte of both group wire formats.
 pub const GROUP_FORMAT_VERSION: u8 = 0x01;
@@ -177,13 +180,21 @@ impl fmt::Debug for GroupMessage {
     }
 }
 
-/// `context || group_id_len || group_id || header`: the AEAD's associated data, and (followed
-/// by ciphertext || tag) the bytes the sender signs.
-pub(crate) fn associated_data(group_id: &GroupId, header: &[u8]) -> Vec<u8> {
-    let mut ad =
-        Vec::with_capacity(GROUP_MESSAGE_CONTEXT.len() + 1 + group_id.0.len() + header.len());
+/// `context || group_id_len || group_id || DeviceAddress(sender) || header`: the AEAD's
+/// associated data, and (followed by ciphertext || tag) the bytes the sender signs. The
+/// receiver computes it with the sender the transport names, so a member cannot re-send
+/// another member's messages as its own.
+pub(crate) fn associated_data(
+    group_id: &GroupId,
+    sender: &DeviceAddress,
+    header: &[u8],
+) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(
+        GROUP_MESSAGE_CONTEXT.len() + 1 + group_id.0.len() + DeviceAddress::MAX_LEN + header.len(),
+    );
     ad.extend_from_slice(GROUP_MESSAGE_CONTEXT);
     group_id.put(&mut ad);
+    sender.write(&mut ad);
     ad.extend_from_slice(header);
     ad
 }

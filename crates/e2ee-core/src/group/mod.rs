@@ -1,4 +1,4 @@
-//! Groups with sender keys, and the multi-device layer around them.
+//! Groups with sender keys.
 //!
 //! ```text
 //! per (group, sender device):  key_id u32, CK_0 random, Ed25519 signing key
@@ -12,18 +12,19 @@
 //! [`crate::control::Content::SenderKeyDistribution`]. `docs/protocol-groups.md` is the
 //! normative description.
 //!
-//! Multi-device: [`DeviceDirectory`] holds the account identities the user trusts and the
-//! newest device list each signed; [`FanoutPlan`] says which devices a message goes to and
-//! which of them need a session first.
+//! Members are devices with the identity their account listed ([`crate::device`]); sender
+//! keys are only taken from a member's verified pairwise session. [`GroupCipher`] runs every
+//! operation through a [`crate::GroupStore`], which stores the advanced state before any
+//! ciphertext leaves.
 
-mod devices;
+mod cipher;
 mod error;
 mod limits;
 mod message;
 mod sender_key;
 mod session;
 
-pub use devices::{DeviceDirectory, Envelope, FanoutPlan};
+pub use cipher::GroupCipher;
 pub use error::GroupError;
 pub use limits::{
     MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_MESSAGE_LEN, MAX_GROUP_PLAINTEXT_LEN,

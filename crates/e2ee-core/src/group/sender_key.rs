@@ -17,7 +17,7 @@ use super::{
     message::{GroupId, GroupMessage, SenderKeyDistribution, associated_data},
 };
 use crate::{
-    Reader,
+    DeviceAddress, Reader,
     aead::MessageCipher,
     dh::hex_prefix,
     error::{DecodeError, KeyError},
@@ -26,6 +26,7 @@ use crate::{
 };
 
 /// Our sender key in one group: chain key, signing key, key id.
+#[derive(Clone)]
 pub(crate) struct OutboundSenderKey {
     key_id: u32,
     chain: ChainKey,
@@ -91,6 +92,7 @@ impl OutboundSenderKey {
     pub(crate) fn encrypt(
         &mut self,
         group_id: &GroupId,
+        sender: &DeviceAddress,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, GroupError> {
         if plaintext.len() > MAX_GROUP_PLAINTEXT_LEN {
@@ -103,7 +105,7 @@ impl OutboundSenderKey {
         let key = self.chain.step();
         let mut out = GroupMessage::header(self.key_id, key.index());
         let header_len = out.len();
-        let ad = associated_data(group_id, &out);
+        let ad = associated_data(group_id, sender, &out);
         out.reserve(plaintext.len() + 16 + 64);
         out.extend_from_slice(plaintext);
         MessageCipher::sender_key(&key)
@@ -207,9 +209,10 @@ impl InboundSenderKey {
     pub(crate) fn decrypt(
         &mut self,
         group_id: &GroupId,
+        sender: &DeviceAddress,
         message: &GroupMessage,
     ) -> Result<Vec<u8>, GroupError> {
-        let ad = associated_data(group_id, message.header_bytes());
+        let ad = associated_data(group_id, sender, message.header_bytes());
         let mut signed = ad.clone();
         signed.extend_from_slice(message.ciphertext_and_tag());
         self.verifying
@@ -308,6 +311,11 @@ impl SenderKeyRecord {
         Ok(())
     }
 
+    /// Whether any state holds this signing key.
+    pub(crate) fn holds_signing_key(&self, key: &VerifyingKey) -> bool {
+        self.states.iter().any(|s| s.verifying == *key)
+    }
+
     pub(crate) fn state(&self, key_id: u32) -> Option<&InboundSenderKey> {
         self.states.iter().find(|s| s.key_id == key_id)
     }
@@ -356,6 +364,10 @@ mod tests {
 
     use super::*;
 
+    fn sender() -> DeviceAddress {
+        DeviceAddress::new("carol", 1).unwrap()
+    }
+
     fn pair(seed: u64) -> (GroupId, OutboundSenderKey, InboundSenderKey) {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let group = GroupId::new(b"group").unwrap();
@@ -368,22 +380,22 @@ mod tests {
     fn in_order_out_of_order_and_duplicates() {
         let (group, mut out, mut inbound) = pair(1);
         let m: Vec<_> = (0..5u8)
-            .map(|i| GroupMessage::decode(&out.encrypt(&group, &[i]).unwrap()).unwrap())
+            .map(|i| GroupMessage::decode(&out.encrypt(&group, &sender(), &[i]).unwrap()).unwrap())
             .collect();
-        assert_eq!(inbound.decrypt(&group, &m[0]).unwrap(), [0]);
-        assert_eq!(inbound.decrypt(&group, &m[3]).unwrap(), [3]);
+        assert_eq!(inbound.decrypt(&group, &sender(), &m[0]).unwrap(), [0]);
+        assert_eq!(inbound.decrypt(&group, &sender(), &m[3]).unwrap(), [3]);
         assert_eq!(inbound.skipped_len(), 2);
-        assert_eq!(inbound.decrypt(&group, &m[1]).unwrap(), [1]);
+        assert_eq!(inbound.decrypt(&group, &sender(), &m[1]).unwrap(), [1]);
         assert_eq!(
-            inbound.decrypt(&group, &m[1]),
+            inbound.decrypt(&group, &sender(), &m[1]),
             Err(GroupError::Duplicate { iteration: 1 })
         );
         assert_eq!(
-            inbound.decrypt(&group, &m[3]),
+            inbound.decrypt(&group, &sender(), &m[3]),
             Err(GroupError::Duplicate { iteration: 3 })
         );
-        assert_eq!(inbound.decrypt(&group, &m[2]).unwrap(), [2]);
-        assert_eq!(inbound.decrypt(&group, &m[4]).unwrap(), [4]);
+        assert_eq!(inbound.decrypt(&group, &sender(), &m[2]).unwrap(), [2]);
+        assert_eq!(inbound.decrypt(&group, &sender(), &m[4]).unwrap(), [4]);
         assert_eq!(inbound.skipped_len(), 0);
     }
 
@@ -394,32 +406,51 @@ mod tests {
         for _ in 0..MAX_FORWARD_JUMP {
             out.chain.step();
         }
-        let at_limit = GroupMessage::decode(&out.encrypt(&group, b"x").unwrap()).unwrap();
-        let over = GroupMessage::decode(&out.encrypt(&group, b"y").unwrap()).unwrap();
+        let at_limit =
+            GroupMessage::decode(&out.encrypt(&group, &sender(), b"x").unwrap()).unwrap();
+        let over = GroupMessage::decode(&out.encrypt(&group, &sender(), b"y").unwrap()).unwrap();
         assert_eq!(
-            inbound.clone().decrypt(&group, &over),
+            inbound.clone().decrypt(&group, &sender(), &over),
             Err(GroupError::TooFarAhead {
                 jump: MAX_FORWARD_JUMP + 1
             })
         );
-        assert_eq!(inbound.decrypt(&group, &at_limit).unwrap(), b"x");
+        assert_eq!(inbound.decrypt(&group, &sender(), &at_limit).unwrap(), b"x");
         assert_eq!(inbound.skipped_len(), MAX_SKIPPED_KEYS);
-        assert_eq!(inbound.decrypt(&group, &over).unwrap(), b"y");
+        assert_eq!(inbound.decrypt(&group, &sender(), &over).unwrap(), b"y");
     }
 
     #[test]
     fn evicted_skipped_keys_read_as_duplicates() {
         let (group, mut out, mut inbound) = pair(3);
-        let first = GroupMessage::decode(&out.encrypt(&group, b"0").unwrap()).unwrap();
+        let first = GroupMessage::decode(&out.encrypt(&group, &sender(), b"0").unwrap()).unwrap();
         for _ in 0..MAX_SKIPPED_KEYS {
             out.chain.step();
         }
-        let last = GroupMessage::decode(&out.encrypt(&group, b"1").unwrap()).unwrap();
-        assert_eq!(inbound.decrypt(&group, &last).unwrap(), b"1");
+        let last = GroupMessage::decode(&out.encrypt(&group, &sender(), b"1").unwrap()).unwrap();
+        assert_eq!(inbound.decrypt(&group, &sender(), &last).unwrap(), b"1");
         assert_eq!(inbound.skipped_len(), MAX_SKIPPED_KEYS);
         assert_eq!(
-            inbound.decrypt(&group, &first),
+            inbound.decrypt(&group, &sender(), &first),
             Err(GroupError::Duplicate { iteration: 0 })
+        );
+    }
+
+    /// F4: the sender's address is in the signed and authenticated bytes, so a message
+    /// verified under one member's key fails when another member re-sends it as its own.
+    #[test]
+    fn a_message_does_not_verify_under_another_senders_name() {
+        let (group, mut out, mut inbound) = pair(6);
+        let message =
+            GroupMessage::decode(&out.encrypt(&group, &sender(), b"vote no").unwrap()).unwrap();
+        let bob = DeviceAddress::new("bob", 1).unwrap();
+        assert_eq!(
+            inbound.clone().decrypt(&group, &bob, &message),
+            Err(GroupError::Key(KeyError::InvalidSignature("group message")))
+        );
+        assert_eq!(
+            inbound.decrypt(&group, &sender(), &message).unwrap(),
+            b"vote no"
         );
     }
 

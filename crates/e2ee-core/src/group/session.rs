@@ -1,13 +1,16 @@
 //! One device's view of one group: its own sender key, the sender keys the other member
 //! devices gave it, and the member list that decides who gets which key.
 //!
-//! Membership rules:
+//! Membership rules (a member is an address *and* the identity its account listed for it,
+//! fed from the [`crate::device::DeviceDirectory`]):
 //! * an added device receives our sender key at its *current* iteration, so it can read
 //!   every message from now on and none sent before;
 //! * removing a device drops its sender keys (its later messages are refused) and marks our
 //!   own sender key for rotation: the next [`GroupSession::encrypt`] starts a fresh key and
 //!   distributes it to the remaining members only, so the removed device cannot read
-//!   anything sent after its removal.
+//!   anything sent after its removal;
+//! * a new identity at a member's address is a removal of the old member plus an addition:
+//!   its sender keys go, ours rotates, and the new device gets the fresh key.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -18,11 +21,13 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
 use super::{
-    GroupError, MAX_GROUP_MEMBERS,
+    GroupError, MAX_GROUP_MEMBERS, MAX_GROUP_PLAINTEXT_LEN,
     message::{GroupId, GroupMessage, MessageId, SenderKeyDistribution},
     sender_key::{OutboundSenderKey, SenderKeyRecord},
 };
-use crate::{DeviceAddress, MAX_USER_ID_LEN, Reader, error::DecodeError};
+use crate::{
+    Codec, DeviceAddress, Reader, device::VerifiedDevice, error::DecodeError, identity::IdentityKey,
+};
 
 /// Version byte of a serialised [`GroupSession`].
 pub const GROUP_SESSION_FORMAT_VERSION: u8 = 0x01;
@@ -30,23 +35,6 @@ const FLAG_ROTATE: u8 = 0x01;
 const FLAG_OUTBOUND: u8 = 0x02;
 const MEMBER_HAS_KEY: u8 = 0x01;
 const MEMBER_HAS_RECORD: u8 = 0x02;
-
-fn put_address(out: &mut Vec<u8>, address: &DeviceAddress) {
-    // 1..=128 bytes, checked by DeviceAddress::new.
-    out.push(u8::try_from(address.user_id().len()).unwrap_or(0));
-    out.extend_from_slice(address.user_id().as_bytes());
-    out.extend_from_slice(&address.device_id().to_be_bytes());
-}
-
-fn read_address(reader: &mut Reader<'_>) -> Result<DeviceAddress, DecodeError> {
-    let len = usize::from(reader.u8()?);
-    if len == 0 || len > MAX_USER_ID_LEN {
-        return Err(DecodeError::InvalidField("user id length"));
-    }
-    let user_id = std::str::from_utf8(reader.take(len)?)
-        .map_err(|_| DecodeError::InvalidField("user id not UTF-8"))?;
-    DeviceAddress::new(user_id, reader.u32()?).map_err(|_| DecodeError::InvalidField("address"))
-}
 
 /// What one [`GroupSession::encrypt`] asks the caller to send.
 ///
@@ -92,12 +80,12 @@ impl std::fmt::Debug for GroupPlaintext {
 }
 
 /// One device's state in one group.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct GroupSession {
     group_id: GroupId,
     own: DeviceAddress,
-    /// Other member devices.
-    members: BTreeSet<DeviceAddress>,
+    /// Other member devices, with the identity their account listed.
+    members: BTreeMap<DeviceAddress, IdentityKey>,
     outbound: Option<OutboundSenderKey>,
     rotate: bool,
     /// Members holding our current sender key.
@@ -113,7 +101,7 @@ impl GroupSession {
         Self {
             group_id,
             own,
-            members: BTreeSet::new(),
+            members: BTreeMap::new(),
             outbound: None,
             rotate: false,
             distributed: BTreeSet::new(),
@@ -134,26 +122,41 @@ impl GroupSession {
 
     /// Every other member device, sorted.
     pub fn members(&self) -> impl Iterator<Item = &DeviceAddress> {
-        self.members.iter()
+        self.members.keys()
+    }
+
+    /// The identity a member device was added with.
+    pub fn member_identity(&self, device: &DeviceAddress) -> Option<&IdentityKey> {
+        self.members.get(device)
     }
 
     /// Whether `device` is a member (this device counts).
     pub fn is_member(&self, device: &DeviceAddress) -> bool {
-        *device == self.own || self.members.contains(device)
+        *device == self.own || self.members.contains_key(device)
     }
 
-    /// Adds a member device (a new member, or a new device of a member). It receives our
-    /// sender key with our next message, from that message on. Returns `false` if it was
-    /// already a member.
-    pub fn add_member(&mut self, device: DeviceAddress) -> Result<bool, GroupError> {
-        if self.is_member(&device) {
+    /// Adds a member device (a new member, or a new device of a member) with the identity the
+    /// directory lists for it. It receives our sender key with our next message, from that
+    /// message on. The same device again changes nothing (`Ok(false)`); another identity at a
+    /// member's address replaces the old member: removal (its keys dropped, ours rotated),
+    /// then addition.
+    pub fn add_member(&mut self, device: VerifiedDevice) -> Result<bool, GroupError> {
+        if *device.address() == self.own {
             return Ok(false);
         }
-        // `members` excludes ourselves: the group holds members.len() + 1 devices.
-        if self.members.len() + 1 >= MAX_GROUP_MEMBERS {
-            return Err(GroupError::TooManyMembers);
+        match self.members.get(device.address()) {
+            Some(identity) if identity == device.identity() => return Ok(false),
+            Some(_) => {
+                self.remove_member(device.address());
+            }
+            // `members` excludes ourselves: the group holds members.len() + 1 devices.
+            None if self.members.len() + 1 >= MAX_GROUP_MEMBERS => {
+                return Err(GroupError::TooManyMembers);
+            }
+            None => {}
         }
-        self.members.insert(device);
+        self.members
+            .insert(device.address().clone(), *device.identity());
         self.recipients = None;
         Ok(true)
     }
@@ -161,7 +164,7 @@ impl GroupSession {
     /// Removes a member device: forgets its sender keys and rotates ours before our next
     /// message. Returns `false` if it was not a member.
     pub fn remove_member(&mut self, device: &DeviceAddress) -> bool {
-        if !self.members.remove(device) {
+        if self.members.remove(device).is_none() {
             return false;
         }
         self.inbound.remove(device);
@@ -176,25 +179,34 @@ impl GroupSession {
     pub fn remove_user(&mut self, user_id: &str) -> usize {
         let devices: Vec<DeviceAddress> = self
             .members
-            .iter()
+            .keys()
             .filter(|a| a.user_id() == user_id)
             .cloned()
             .collect();
         devices.iter().filter(|d| self.remove_member(d)).count()
     }
 
-    /// Makes the member set exactly `devices` (e.g. from verified device lists): adds the new
-    /// ones, removes (and rotates for) the missing ones. Our own address is ignored.
+    /// Makes the member set exactly `devices` (from the directory's verified device lists):
+    /// adds the new ones, removes (and rotates for) the missing ones and those whose listed
+    /// identity changed. Our own address is ignored.
     pub fn set_members(
         &mut self,
-        devices: impl IntoIterator<Item = DeviceAddress>,
+        devices: impl IntoIterator<Item = VerifiedDevice>,
     ) -> Result<(), GroupError> {
-        let wanted: BTreeSet<DeviceAddress> =
-            devices.into_iter().filter(|d| *d != self.own).collect();
+        let wanted: BTreeMap<DeviceAddress, IdentityKey> = devices
+            .into_iter()
+            .filter(|d| *d.address() != self.own)
+            .map(|d| (d.address().clone(), *d.identity()))
+            .collect();
         if wanted.len() + 1 > MAX_GROUP_MEMBERS {
             return Err(GroupError::TooManyMembers);
         }
-        let gone: Vec<DeviceAddress> = self.members.difference(&wanted).cloned().collect();
+        let gone: Vec<DeviceAddress> = self
+            .members
+            .iter()
+            .filter(|(address, identity)| wanted.get(*address) != Some(*identity))
+            .map(|(address, _)| address.clone())
+            .collect();
         for device in &gone {
             self.remove_member(device);
         }
@@ -220,6 +232,10 @@ impl GroupSession {
         rng: &mut (impl RngCore + CryptoRng),
         plaintext: &[u8],
     ) -> Result<GroupSend, GroupError> {
+        // Checked before anything changes, so a refused message leaves the state as it was.
+        if plaintext.len() > MAX_GROUP_PLAINTEXT_LEN {
+            return Err(GroupError::InvalidArgument("group plaintext over 64 KiB"));
+        }
         // An exhausted chain (iteration u32::MAX, never sent) rotates like a removal does.
         let exhausted = self
             .outbound
@@ -235,13 +251,14 @@ impl GroupSession {
         };
         let distribute_to: Vec<DeviceAddress> = self
             .members
-            .difference(&self.distributed)
+            .keys()
+            .filter(|m| !self.distributed.contains(*m))
             .cloned()
             .collect();
         let distribution =
             (!distribute_to.is_empty()).then(|| outbound.distribution(&self.group_id));
         let message_id = MessageId::group(outbound.key_id(), outbound.iteration());
-        let message = outbound.encrypt(&self.group_id, plaintext)?;
+        let message = outbound.encrypt(&self.group_id, &self.own, plaintext)?;
         self.distributed.extend(distribute_to.iter().cloned());
         Ok(GroupSend {
             distribution,
@@ -254,7 +271,7 @@ impl GroupSession {
 
     fn recipients(&mut self) -> Arc<[DeviceAddress]> {
         self.recipients
-            .get_or_insert_with(|| self.members.iter().cloned().collect())
+            .get_or_insert_with(|| self.members.keys().cloned().collect())
             .clone()
     }
 
@@ -266,20 +283,32 @@ impl GroupSession {
             .map(|o| o.distribution(&self.group_id))
     }
 
-    /// Stores a sender key that `sender` sent us over our pairwise session.
+    /// Stores a sender key that `sender` sent us over our pairwise session. `sender` is what
+    /// [`crate::device::DeviceDirectory::decrypt`] returned for that session: the member must
+    /// have been added with exactly that identity, so a distribution from an impostor's
+    /// session at a member's address is refused. A signing key already held for another
+    /// sender of the group is refused too (a member re-distributing someone else's key).
     pub fn process_distribution(
         &mut self,
-        sender: &DeviceAddress,
+        sender: &VerifiedDevice,
         distribution: &SenderKeyDistribution,
     ) -> Result<(), GroupError> {
         if distribution.group_id != self.group_id {
             return Err(GroupError::WrongGroup);
         }
-        if !self.members.contains(sender) {
-            return Err(GroupError::NotAMember(sender.clone()));
+        let address = sender.address();
+        if self.members.get(address) != Some(sender.identity()) {
+            return Err(GroupError::NotAMember(address.clone()));
+        }
+        if let Some((holder, _)) = self.inbound.iter().find(|(holder, record)| {
+            *holder != address && record.holds_signing_key(&distribution.signing_key)
+        }) {
+            return Err(GroupError::SigningKeyInUse {
+                holder: holder.clone(),
+            });
         }
         self.inbound
-            .entry(sender.clone())
+            .entry(address.clone())
             .or_default()
             .add(distribution)
     }
@@ -292,7 +321,7 @@ impl GroupSession {
         bytes: &[u8],
     ) -> Result<GroupPlaintext, GroupError> {
         let message = GroupMessage::decode(bytes)?;
-        if !self.members.contains(sender) {
+        if !self.members.contains_key(sender) {
             return Err(GroupError::NotAMember(sender.clone()));
         }
         let unknown = || GroupError::UnknownSenderKey {
@@ -305,7 +334,7 @@ impl GroupSession {
             .ok_or_else(unknown)?
             .state_mut(message.key_id())
             .ok_or_else(unknown)?;
-        let plaintext = state.decrypt(&self.group_id, &message)?;
+        let plaintext = state.decrypt(&self.group_id, sender, &message)?;
         Ok(GroupPlaintext {
             plaintext,
             message_id: message.message_id(),
@@ -318,7 +347,7 @@ impl GroupSession {
         let mut out = Zeroizing::new(Vec::new());
         out.push(GROUP_SESSION_FORMAT_VERSION);
         self.group_id.put(&mut out);
-        put_address(&mut out, &self.own);
+        self.own.write(&mut out);
         let mut flags = 0;
         if self.rotate {
             flags |= FLAG_ROTATE;
@@ -332,8 +361,9 @@ impl GroupSession {
         }
         // At most MAX_GROUP_MEMBERS - 1, enforced by every way in.
         out.extend_from_slice(&u16::try_from(self.members.len()).unwrap_or(0).to_be_bytes());
-        for member in &self.members {
-            put_address(&mut out, member);
+        for (member, identity) in &self.members {
+            member.write(&mut out);
+            out.extend_from_slice(&identity.to_bytes());
             let record = self.inbound.get(member);
             let mut flags = 0;
             if self.distributed.contains(member) {
@@ -359,7 +389,7 @@ impl GroupSession {
             return Err(DecodeError::UnknownVersion(version));
         }
         let group_id = GroupId::read(&mut reader)?;
-        let own = read_address(&mut reader)?;
+        let own = DeviceAddress::read(&mut reader)?;
         let flags = reader.u8()?;
         if flags & !(FLAG_ROTATE | FLAG_OUTBOUND) != 0 {
             return Err(DecodeError::NonCanonical);
@@ -376,10 +406,16 @@ impl GroupSession {
         let mut session = Self::new(group_id, own);
         session.rotate = flags & FLAG_ROTATE != 0;
         for _ in 0..count {
-            let member = read_address(&mut reader)?;
-            if member == session.own || session.members.last().is_some_and(|last| *last >= member) {
+            let member = DeviceAddress::read(&mut reader)?;
+            if member == session.own
+                || session
+                    .members
+                    .last_key_value()
+                    .is_some_and(|(last, _)| *last >= member)
+            {
                 return Err(DecodeError::NonCanonical);
             }
+            let identity = IdentityKey::read_trusted(&mut reader)?;
             let member_flags = reader.u8()?;
             if member_flags & !(MEMBER_HAS_KEY | MEMBER_HAS_RECORD) != 0
                 || (member_flags & MEMBER_HAS_KEY != 0 && outbound.is_none())
@@ -394,10 +430,20 @@ impl GroupSession {
                     .inbound
                     .insert(member.clone(), SenderKeyRecord::decode(&mut reader)?);
             }
-            session.members.insert(member);
+            session.members.insert(member, identity);
         }
         reader.finish()?;
         session.outbound = outbound;
+        Ok(session)
+    }
+
+    /// Decodes a state restored from a backup (or any copy that may be older than the last
+    /// message sent): like [`Self::from_bytes`], but our sender key rotates before the next
+    /// message, because its next iteration may already have been used and a key and nonce
+    /// must never encrypt twice.
+    pub fn from_backup_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut session = Self::from_bytes(bytes)?;
+        session.rotate = true;
         Ok(session)
     }
 

@@ -11,7 +11,9 @@
 mod prekey;
 mod ratchet;
 
-pub use prekey::{HandshakeId, PreKeyMessage, PreKeyMessageParts};
+pub use prekey::{
+    HandshakeId, MAX_PREKEY_HEADER_LEN, MAX_PREKEY_MESSAGE_LEN, PreKeyMessage, PreKeyMessageParts,
+};
 pub use ratchet::RatchetMessage;
 
 use crate::error::DecodeError;

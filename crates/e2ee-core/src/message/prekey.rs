@@ -2,19 +2,23 @@
 //! initiator's first ratchet message.
 //!
 //! ```text
-//! 0x12 || flags u8 (bit 0: one-time prekey used, bit 1: KEM used; other bits zero)
-//!      || initiator IdentityKey (128) || base key EK (32) || signed prekey id u32
+//! 0x12 || PreKeyMessageParts || RatchetMessage (the rest)
+//! PreKeyMessageParts =
+//!         flags u8 (bit 0: one-time prekey used, bit 1: KEM used; other bits zero)
+//!      || initiator IdentityKey (128) || initiator DeviceBinding (its address and account)
+//!      || responder DeviceAddress (the device the initiator meant to reach)
+//!      || base key EK (32) || signed prekey id u32
 //!      [|| one-time prekey id u32]  [|| KEM prekey id u32 || KEM ciphertext (1088)]
-//!      || RatchetMessage (the rest)
 //! ```
 
 use sha2::{Digest, Sha256};
 
 use crate::{
-    Reader,
+    Codec, DeviceAddress, Reader,
+    device::DeviceBinding,
     dh::DhPublicKey,
     error::DecodeError,
-    identity::{IdentityDecodeError, IdentityKey},
+    identity::{IDENTITY_KEY_LEN, IdentityDecodeError, IdentityKey},
     kem::KEM_CIPHERTEXT_LEN,
     limits::MAX_MESSAGE_LEN,
 };
@@ -24,11 +28,29 @@ use super::{PREKEY_MESSAGE_TYPE, RatchetMessage};
 const HAS_ONE_TIME: u8 = 0x01;
 const HAS_KEM: u8 = 0x02;
 
+/// Longest handshake header of a first message (type byte and [`PreKeyMessageParts`]).
+pub const MAX_PREKEY_HEADER_LEN: usize = 1
+    + 1
+    + IDENTITY_KEY_LEN
+    + DeviceBinding::MAX_LEN
+    + DeviceAddress::MAX_LEN
+    + 32
+    + 4
+    + 4
+    + 4
+    + KEM_CIPHERTEXT_LEN;
+/// Longest first message accepted by the decoder.
+pub const MAX_PREKEY_MESSAGE_LEN: usize = MAX_PREKEY_HEADER_LEN + MAX_MESSAGE_LEN;
+
 /// The handshake fields of a first message (everything but the inner ratchet message).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PreKeyMessageParts {
     /// The initiator's identity.
     pub identity: IdentityKey,
+    /// The initiator's own statement of its address and account (verified by decoding).
+    pub binding: DeviceBinding,
+    /// The device the initiator meant this message for.
+    pub responder: DeviceAddress,
     /// The initiator's ephemeral key EK.
     pub base_key: DhPublicKey,
     /// Which signed prekey of ours was used.
@@ -62,38 +84,35 @@ impl PreKeyMessageParts {
             None => HandshakeId(self.base_key.to_bytes()),
         }
     }
-}
 
-/// A decoded first message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PreKeyMessage {
-    /// Handshake fields.
-    pub parts: PreKeyMessageParts,
-    /// The wrapped ratchet message.
-    pub message: RatchetMessage,
-    /// SHA-256 of every byte before the wrapped message. The first message authenticates
-    /// these fields implicitly (they determine SK); the responder keeps this digest and
-    /// requires it of every repeated first message, which are matched by base key alone.
-    handshake_digest: [u8; 32],
-}
+    /// Reads the fields as stored in our own session record: the points are decoded, the
+    /// signatures (checked when the fields were made) are not checked again.
+    pub(crate) fn read_trusted(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::read_checked(reader, false).map_err(|e| match e {
+            IdentityDecodeError::Decode(d) => d,
+            IdentityDecodeError::Key(_) => DecodeError::InvalidField("pending handshake header"),
+        })
+    }
 
-impl PreKeyMessage {
-    /// Decodes a first message; verifies the initiator identity's binding signature.
-    pub fn decode(bytes: &[u8]) -> Result<Self, IdentityDecodeError> {
-        if bytes.len() > MAX_MESSAGE_LEN + KEM_CIPHERTEXT_LEN + 256 {
-            return Err(DecodeError::TooLarge.into());
-        }
-        let mut reader = Reader::new(bytes);
-        let kind = reader.u8()?;
-        if kind != PREKEY_MESSAGE_TYPE {
-            return Err(DecodeError::UnknownVersion(kind).into());
-        }
+    fn read_checked(
+        reader: &mut Reader<'_>,
+        verify_signatures: bool,
+    ) -> Result<Self, IdentityDecodeError> {
         let flags = reader.u8()?;
         if flags & !(HAS_ONE_TIME | HAS_KEM) != 0 {
             return Err(DecodeError::NonCanonical.into());
         }
-        let identity = IdentityKey::read(&mut reader)?;
-        let base_key = DhPublicKey::read(&mut reader)?;
+        let identity = if verify_signatures {
+            IdentityKey::read(reader)?
+        } else {
+            IdentityKey::read_trusted(reader)?
+        };
+        let binding = DeviceBinding::read(reader)?;
+        if verify_signatures {
+            binding.verify(&identity)?;
+        }
+        let responder = DeviceAddress::read(reader)?;
+        let base_key = DhPublicKey::read(reader)?;
         let signed_prekey_id = reader.u32()?;
         let one_time_prekey_id = if flags & HAS_ONE_TIME != 0 {
             Some(reader.u32()?)
@@ -107,17 +126,82 @@ impl PreKeyMessage {
         } else {
             None
         };
+        Ok(Self {
+            identity,
+            binding,
+            responder,
+            base_key,
+            signed_prekey_id,
+            one_time_prekey_id,
+            kem,
+        })
+    }
+}
+
+impl Codec for PreKeyMessageParts {
+    type Error = IdentityDecodeError;
+    const MAX_LEN: usize = MAX_PREKEY_HEADER_LEN - 1;
+
+    fn write(&self, out: &mut Vec<u8>) {
+        let mut flags = 0;
+        if self.one_time_prekey_id.is_some() {
+            flags |= HAS_ONE_TIME;
+        }
+        if self.kem.is_some() {
+            flags |= HAS_KEM;
+        }
+        out.push(flags);
+        out.extend_from_slice(&self.identity.to_bytes());
+        self.binding.write(out);
+        self.responder.write(out);
+        out.extend_from_slice(&self.base_key.0);
+        self.signed_prekey_id.write(out);
+        if let Some(id) = self.one_time_prekey_id {
+            id.write(out);
+        }
+        if let Some((id, ciphertext)) = &self.kem {
+            id.write(out);
+            out.extend_from_slice(ciphertext.as_slice());
+        }
+    }
+
+    /// Verifies the initiator identity's binding signature and the device binding.
+    fn read(reader: &mut Reader<'_>) -> Result<Self, IdentityDecodeError> {
+        Self::read_checked(reader, true)
+    }
+}
+
+/// A decoded first message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreKeyMessage {
+    /// Handshake fields.
+    pub parts: PreKeyMessageParts,
+    /// The wrapped ratchet message.
+    pub message: RatchetMessage,
+    /// SHA-256 of every byte before the wrapped message. The first message authenticates
+    /// these fields implicitly (they determine SK); the responder keeps this digest and
+    /// requires it of every repeated first message, which are matched by handshake id alone.
+    handshake_digest: [u8; 32],
+}
+
+impl PreKeyMessage {
+    /// Decodes a first message; verifies the initiator identity's binding signature and its
+    /// device binding.
+    pub fn decode(bytes: &[u8]) -> Result<Self, IdentityDecodeError> {
+        if bytes.len() > MAX_PREKEY_MESSAGE_LEN {
+            return Err(DecodeError::TooLarge.into());
+        }
+        let mut reader = Reader::new(bytes);
+        let kind = reader.u8()?;
+        if kind != PREKEY_MESSAGE_TYPE {
+            return Err(DecodeError::UnknownVersion(kind).into());
+        }
+        let parts = PreKeyMessageParts::read(&mut reader)?;
         let inner = reader.rest();
         let handshake_digest = Sha256::digest(&bytes[..bytes.len() - inner.len()]).into();
         let message = RatchetMessage::decode(inner)?;
         Ok(Self {
-            parts: PreKeyMessageParts {
-                identity,
-                base_key,
-                signed_prekey_id,
-                one_time_prekey_id,
-                kem,
-            },
+            parts,
             message,
             handshake_digest,
         })
@@ -130,27 +214,9 @@ impl PreKeyMessage {
 
     /// Encodes the handshake fields around an already sealed ratchet message.
     pub(crate) fn encode(parts: &PreKeyMessageParts, ratchet_message: &[u8]) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(2 + 128 + 32 + 12 + KEM_CIPHERTEXT_LEN + ratchet_message.len());
+        let mut out = Vec::with_capacity(MAX_PREKEY_HEADER_LEN + ratchet_message.len());
         out.push(PREKEY_MESSAGE_TYPE);
-        let mut flags = 0;
-        if parts.one_time_prekey_id.is_some() {
-            flags |= HAS_ONE_TIME;
-        }
-        if parts.kem.is_some() {
-            flags |= HAS_KEM;
-        }
-        out.push(flags);
-        out.extend_from_slice(&parts.identity.to_bytes());
-        out.extend_from_slice(&parts.base_key.0);
-        out.extend_from_slice(&parts.signed_prekey_id.to_be_bytes());
-        if let Some(id) = parts.one_time_prekey_id {
-            out.extend_from_slice(&id.to_be_bytes());
-        }
-        if let Some((id, ciphertext)) = &parts.kem {
-            out.extend_from_slice(&id.to_be_bytes());
-            out.extend_from_slice(ciphertext.as_slice());
-        }
+        parts.write(&mut out);
         out.extend_from_slice(ratchet_message);
         out
     }

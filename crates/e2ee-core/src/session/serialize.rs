@@ -8,8 +8,7 @@
 //!        || chains u8 (<= 5) || (ratchet key (32) || chain key (32) || index u32)*
 //!        || skipped u16 (<= 2000) || (ratchet key (32) || index u32 || message key (32))*
 //!        || handshake id (32) || has_digest u8 [|| handshake digest (32)]
-//!        || has_pending u8 [|| base key (32) || signed prekey id u32 || has_otk u8 [|| id u32]
-//!                           || has_kem u8 [|| id u32 || KEM ciphertext (1088)]]
+//!        || has_pending u8 [|| PreKeyMessageParts (the first message's header, as on the wire)]
 //! ```
 //! Decoding is total: a wrong version, an over-limit count or truncated input is a
 //! [`DecodeError`], never a panic.
@@ -20,11 +19,10 @@ use zeroize::Zeroizing;
 
 use super::{SessionRecord, SessionState, state::Role};
 use crate::{
-    Reader,
+    Codec, Reader,
     dh::{DhKeyPair, DhPublicKey},
     error::DecodeError,
     identity::IdentityKey,
-    kem::KEM_CIPHERTEXT_LEN,
     limits::{MAX_PREVIOUS_STATES, MAX_RECEIVER_CHAINS, MAX_SESSION_RECORD_LEN, MAX_SKIPPED_KEYS},
     message::{HandshakeId, PreKeyMessageParts},
     pqxdh::associated_data,
@@ -81,6 +79,31 @@ impl SessionRecord {
     }
 }
 
+impl SessionRecord {
+    /// Restores a record from a backup (or any copy that may be older than the last message
+    /// sent). The restored sending chains' next message keys may have been used already, and
+    /// a key and nonce must never encrypt twice, so unlike [`Self::from_bytes`]:
+    ///
+    /// * every state forgets its sending chain: it sends again only after a fresh DH ratchet
+    ///   step;
+    /// * the current state is archived: the record has no current session, so sending first
+    ///   needs a new session (fetch a bundle), which the peer accepts whatever happened since
+    ///   the backup. A message from the peer on an archived state still decrypts and makes
+    ///   that state current again; the reply then takes the fresh step on the peer's newest
+    ///   ratchet key, as any reply does.
+    pub fn from_backup_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut record = Self::from_bytes(bytes)?;
+        if let Some(current) = record.current.take() {
+            record.previous.push_front(current);
+            record.previous.truncate(MAX_PREVIOUS_STATES);
+        }
+        for state in record.previous.iter_mut() {
+            state.forget_sending_chain();
+        }
+        Ok(record)
+    }
+}
+
 fn write_state(out: &mut Vec<u8>, s: &SessionState) {
     out.push(s.role as u8);
     out.extend_from_slice(&s.local_identity.to_bytes());
@@ -127,23 +150,7 @@ fn write_state(out: &mut Vec<u8>, s: &SessionState) {
     match &s.pending_prekey {
         Some(parts) => {
             out.push(1);
-            out.extend_from_slice(&parts.base_key.0);
-            out.extend_from_slice(&parts.signed_prekey_id.to_be_bytes());
-            match parts.one_time_prekey_id {
-                Some(id) => {
-                    out.push(1);
-                    out.extend_from_slice(&id.to_be_bytes());
-                }
-                None => out.push(0),
-            }
-            match &parts.kem {
-                Some((id, ciphertext)) => {
-                    out.push(1);
-                    out.extend_from_slice(&id.to_be_bytes());
-                    out.extend_from_slice(ciphertext.as_slice());
-                }
-                None => out.push(0),
-            }
+            parts.write(out);
         }
         None => out.push(0),
     }
@@ -205,34 +212,13 @@ fn read_state(reader: &mut Reader<'_>) -> Result<SessionState, DecodeError> {
         None
     };
     let pending_prekey = if read_flag(reader)? {
-        let base_key = DhPublicKey::read(reader)?;
-        let signed_prekey_id = reader.u32()?;
-        let one_time_prekey_id = if read_flag(reader)? {
-            Some(reader.u32()?)
-        } else {
-            None
-        };
-        let kem = if read_flag(reader)? {
-            let id = reader.u32()?;
-            let ciphertext: [u8; KEM_CIPHERTEXT_LEN] = reader.array()?;
-            Some((id, Box::new(ciphertext)))
-        } else {
-            None
-        };
-        Some(PreKeyMessageParts {
-            identity: local_identity,
-            base_key,
-            signed_prekey_id,
-            one_time_prekey_id,
-            kem,
-        })
+        Some(PreKeyMessageParts::read_trusted(reader)?)
     } else {
         None
     };
-    if pending_prekey
-        .as_ref()
-        .is_some_and(|parts| parts.handshake_id() != handshake_id)
-    {
+    if pending_prekey.as_ref().is_some_and(|parts| {
+        parts.handshake_id() != handshake_id || parts.identity != local_identity
+    }) {
         return Err(DecodeError::InvalidField(
             "pending header of another handshake",
         ));

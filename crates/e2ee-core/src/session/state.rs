@@ -172,6 +172,14 @@ impl SessionState {
         })
     }
 
+    /// Forgets the sending chain (keeping `PN`), so the next encrypt takes a fresh sending DH
+    /// step: what a state restored from a backup must do.
+    pub(crate) fn forget_sending_chain(&mut self) {
+        if let Some(sending) = self.sending_chain.take() {
+            self.previous_counter = sending.index();
+        }
+    }
+
     /// Decrypts one message, committing state changes only on success. Every chain-key
     /// derivation is taken from `budget` before it is made.
     pub(crate) fn decrypt(

@@ -4,9 +4,22 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
 use crate::{
-    DeviceAddress, InMemoryStore, KemPreKey, KemPreKeyKind, OneTimePreKey, PreKeyBundle,
-    SessionCipher, SessionConfig, SignedPreKey, identity::IdentityKeyPair,
+    DeviceAddress, IdentityStore, InMemoryStore, KemPreKey, KemPreKeyKind, OneTimePreKey,
+    PreKeyBundle, SessionCipher, SessionConfig, SignedPreKey,
+    device::{AccountIdentityKeyPair, DeviceBinding},
+    identity::IdentityKeyPair,
 };
+
+/// A store for device `address` of a fresh account (drawn from `rng`), with its binding.
+pub(crate) fn store_for(
+    rng: &mut ChaCha20Rng,
+    identity: &IdentityKeyPair,
+    address: &DeviceAddress,
+) -> InMemoryStore {
+    let account = AccountIdentityKeyPair::generate(rng);
+    let binding = DeviceBinding::sign(identity, address.clone(), account.public());
+    InMemoryStore::new(identity.clone(), binding)
+}
 
 pub(crate) struct Device {
     pub(crate) address: DeviceAddress,
@@ -20,7 +33,8 @@ impl Device {
     pub(crate) fn new(name: &str, seed: u64) -> Self {
         let mut rng = ChaCha20Rng::seed_from_u64(seed);
         let identity = IdentityKeyPair::generate(&mut rng);
-        let mut store = InMemoryStore::new(identity.clone());
+        let address = DeviceAddress::new(name, 1).unwrap();
+        let mut store = store_for(&mut rng, &identity, &address);
         store.add_signed_prekey(SignedPreKey::generate(
             &mut rng,
             &identity,
@@ -35,7 +49,7 @@ impl Device {
             1_700_000_000,
         ));
         Self {
-            address: DeviceAddress::new(name, 1).unwrap(),
+            address,
             store,
             rng,
             cipher: SessionCipher::new(SessionConfig::default()),
@@ -45,7 +59,6 @@ impl Device {
 
     /// A bundle as a key server would serve it: fresh one-time keys of both kinds.
     pub(crate) fn bundle(&mut self) -> PreKeyBundle {
-        use crate::IdentityStore;
         let identity = self.store.identity_key_pair().unwrap();
         let id = self.next_prekey_id;
         self.next_prekey_id += 1;
@@ -59,6 +72,7 @@ impl Device {
         );
         let bundle = PreKeyBundle {
             identity: *identity.public(),
+            binding: self.store.local_binding().unwrap(),
             signed_prekey: self.store.signed_prekey_public(1),
             one_time_prekey: Some(otk.public()),
             kem_prekey: Some(kem.public().clone()),
@@ -70,10 +84,11 @@ impl Device {
 
     /// A bundle with only the signed prekey and the last-resort KEM key.
     pub(crate) fn last_resort_bundle(&mut self) -> PreKeyBundle {
-        use crate::{IdentityStore, PreKeyStore};
+        use crate::PreKeyStore;
         let identity = self.store.identity_key_pair().unwrap();
         PreKeyBundle {
             identity: *identity.public(),
+            binding: self.store.local_binding().unwrap(),
             signed_prekey: self.store.signed_prekey_public(1),
             one_time_prekey: None,
             kem_prekey: Some(

@@ -766,6 +766,9 @@ impl IdentityStore for FlakyStore {
     fn identity_key_pair(&self) -> Result<crate::IdentityKeyPair, crate::StoreError> {
         self.inner.identity_key_pair()
     }
+    fn local_binding(&self) -> Result<crate::device::DeviceBinding, crate::StoreError> {
+        self.inner.local_binding()
+    }
     fn trusted_identity(
         &self,
         address: &crate::DeviceAddress,
@@ -847,8 +850,9 @@ fn a_failed_session_write_consumes_no_prekeys_and_the_message_can_be_retried() {
         .one_time_prekey_id
         .unwrap();
     let identity = bob.store.identity_key_pair().unwrap();
+    let binding = bob.store.local_binding().unwrap();
     let mut flaky = FlakyStore {
-        inner: std::mem::replace(&mut bob.store, crate::InMemoryStore::new(identity)),
+        inner: std::mem::replace(&mut bob.store, crate::InMemoryStore::new(identity, binding)),
         fail_next_session_write: true,
     };
     assert_eq!(
@@ -881,8 +885,9 @@ fn a_failed_session_write_never_loses_a_last_resort_first_message() {
         .unwrap();
     let first = alice.encrypt(&b, b"only copy");
     let identity = bob.store.identity_key_pair().unwrap();
+    let binding = bob.store.local_binding().unwrap();
     let mut flaky = FlakyStore {
-        inner: std::mem::replace(&mut bob.store, crate::InMemoryStore::new(identity)),
+        inner: std::mem::replace(&mut bob.store, crate::InMemoryStore::new(identity, binding)),
         fail_next_session_write: true,
     };
     assert!(matches!(
@@ -925,4 +930,56 @@ fn the_last_resort_replay_record_is_deleted_with_its_key() {
     bob.store.remove_kem_prekey(1000).unwrap();
     assert_eq!(bob.store.last_resort_use_count(1000), 0);
     assert!(bob.store.kem_prekey(1000).unwrap().is_none());
+}
+
+/// F5 for 1:1: a session record restored from a backup never encrypts with a restored chain
+/// (whose keys may have been used since the backup: before, the same header and key
+/// encrypted a second plaintext). It sends first through a new session, or replies after the
+/// peer spoke, each with a fresh DH step.
+#[test]
+fn a_restored_session_record_never_reuses_a_key_and_nonce() {
+    let (mut alice, mut bob) = established(70);
+    let b = bob.address.clone();
+    let a = alice.address.clone();
+    // A backup taken while Alice's sending chain is live (she has sent on it).
+    let zero = alice.encrypt(&b, b"zero");
+    assert_eq!(bob.decrypt(&a, &zero).unwrap(), b"zero");
+    let backup = alice.store.load_session(&b).unwrap().unwrap().to_bytes();
+    let one = alice.encrypt(&b, b"pay carol 100");
+    assert_eq!(bob.decrypt(&a, &one).unwrap(), b"pay carol 100");
+    let used = RatchetMessage::decode(&one).unwrap();
+
+    // The plain decoder keeps the chain and would reuse the key: what the backup load avoids.
+    let mut plain = SessionRecord::from_bytes(&backup).unwrap();
+    let again = plain.encrypt(&mut alice.rng, b"pay dave 9999").unwrap();
+    let again = RatchetMessage::decode(&again).unwrap();
+    assert_eq!(
+        (again.ratchet_key(), again.counter()),
+        (used.ratchet_key(), used.counter())
+    );
+
+    let restored = SessionRecord::from_backup_bytes(&backup).unwrap();
+    assert!(!restored.has_current_session());
+    alice.store.store_session(&b, &restored).unwrap();
+    assert_eq!(
+        alice
+            .cipher
+            .encrypt(&mut alice.store, &mut alice.rng, &b, b"pay dave 9999"),
+        Err(Error::NoSession { address: b.clone() })
+    );
+    // Replying after the peer spoke: a fresh step on the peer's newest key.
+    let from_bob = bob.encrypt(&a, b"hello again");
+    assert_eq!(alice.decrypt(&b, &from_bob).unwrap(), b"hello again");
+    let reply = alice.encrypt(&b, b"pay dave 9999");
+    let reply_message = RatchetMessage::decode(&reply).unwrap();
+    assert_ne!(reply_message.ratchet_key(), used.ratchet_key());
+    assert_eq!(bob.decrypt(&a, &reply).unwrap(), b"pay dave 9999");
+    // Sending first after a restore: a new session.
+    alice
+        .store
+        .store_session(&b, &SessionRecord::from_backup_bytes(&backup).unwrap())
+        .unwrap();
+    alice.start_session(&mut bob);
+    let first = alice.encrypt(&b, b"new session");
+    assert_eq!(bob.decrypt(&a, &first).unwrap(), b"new session");
 }

@@ -167,7 +167,7 @@ fn run(
     let keys = handshake.keys();
     let cipher = SessionCipher::new(handshake.config());
     let mut alice_device = Device {
-        store: InMemoryStore::new(keys.initiator.clone()),
+        store: keys.initiator_store(),
         peer: bob(),
     };
     let mut bob_device = Device {
@@ -300,6 +300,16 @@ pub(super) fn generate() -> ConversationFile {
         allow_plain_x3dh: false,
         initiator_identity_secret: h(&draw::<64>(&mut rng)),
         responder_identity_secret: h(&draw::<64>(&mut rng)),
+        initiator_account_secret: h(&draw::<32>(&mut rng)),
+        responder_account_secret: h(&draw::<32>(&mut rng)),
+        initiator_address: handshake::AddressInput {
+            user_id: "alice".to_owned(),
+            device_id: 1,
+        },
+        responder_address: handshake::AddressInput {
+            user_id: "bob".to_owned(),
+            device_id: 1,
+        },
         signed_prekey: handshake::SignedPreKeyInput {
             id: 1,
             created_at: 1_700_000_000,

@@ -7,9 +7,9 @@ use super::{
     message_keys, root_step, seeded, spec, unh, unh32,
 };
 use crate::{
-    IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, OneTimePreKey, PreKeyBundle,
-    SessionCipher, SessionConfig, SignedPreKey,
-    kdf::{INFO_PQXDH, INFO_X3DH},
+    Codec, DeviceAddress, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, OneTimePreKey,
+    PreKeyBundle, SessionCipher, SessionConfig, SignedPreKey,
+    device::{AccountIdentityKeyPair, DeviceBinding},
     message::PreKeyMessage,
     pqxdh,
     ratchet::RootKey,
@@ -42,6 +42,14 @@ pub(super) struct HandshakeInputs {
     pub(super) initiator_identity_secret: String,
     /// Responder (Bob) identity secret, same layout.
     pub(super) responder_identity_secret: String,
+    /// Initiator's account identity secret (Ed25519 seed, 32).
+    pub(super) initiator_account_secret: String,
+    /// Responder's account identity secret (Ed25519 seed, 32).
+    pub(super) responder_account_secret: String,
+    /// Initiator's address (user id, device id).
+    pub(super) initiator_address: AddressInput,
+    /// Responder's address.
+    pub(super) responder_address: AddressInput,
     pub(super) signed_prekey: SignedPreKeyInput,
     pub(super) one_time_prekey: Option<OneTimePreKeyInput>,
     pub(super) kem_prekey: Option<KemPreKeyInput>,
@@ -53,6 +61,19 @@ pub(super) struct HandshakeInputs {
     pub(super) initiator_ratchet_secret: String,
     /// The first message's plaintext (UTF-8).
     pub(super) first_plaintext: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AddressInput {
+    pub(super) user_id: String,
+    pub(super) device_id: u32,
+}
+
+impl AddressInput {
+    pub(super) fn address(&self) -> DeviceAddress {
+        DeviceAddress::new(self.user_id.as_str(), self.device_id).unwrap()
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -89,6 +110,12 @@ pub(super) struct HandshakeDerived {
     /// Encoded IdentityKey (128): Ed25519 pub || X25519 pub || binding signature.
     pub(super) initiator_identity_key: String,
     pub(super) responder_identity_key: String,
+    /// Account identity keys (Ed25519 public, 32).
+    pub(super) initiator_account_key: String,
+    pub(super) responder_account_key: String,
+    /// Encoded DeviceBinding of each side: DeviceAddress || account key || signature.
+    pub(super) initiator_binding: String,
+    pub(super) responder_binding: String,
     /// Encoded SignedPreKeyPublic (108).
     pub(super) signed_prekey_public: String,
     /// Encoded OneTimePreKeyPublic (36).
@@ -111,7 +138,8 @@ pub(super) struct HandshakeDerived {
     pub(super) dh4: Option<String>,
     pub(super) kem_ciphertext: Option<String>,
     pub(super) kem_shared_secret: Option<String>,
-    /// HKDF info string (ASCII).
+    /// HKDF info: label || [SHA-256(PQPK) || SHA-256(CT)] || DeviceAddress(A) || account A
+    /// || DeviceAddress(B) || account B.
     pub(super) kdf_info: String,
     /// HKDF input key material: 0xFF^32 || DH1 || DH2 || DH3 [|| DH4] [|| SS].
     pub(super) kdf_input: String,
@@ -125,6 +153,10 @@ pub(super) struct HandshakeDerived {
     pub(super) first_message_keys: MessageKeys,
     /// The first message: a prekey message wrapping ratchet message 0.
     pub(super) first_message: WireMessage,
+    /// SHA-256 of the first message's bytes before the wrapped ratchet message.
+    pub(super) handshake_digest: String,
+    /// The handshake id: SHA-256(CT) with a KEM part, else the base key.
+    pub(super) handshake_id: String,
 }
 
 fn kind_name(kind: KemPreKeyKind) -> &'static str {
@@ -146,6 +178,8 @@ fn kind_from_name(name: &str) -> KemPreKeyKind {
 pub(super) struct Keys {
     pub(super) initiator: IdentityKeyPair,
     pub(super) responder: IdentityKeyPair,
+    pub(super) initiator_binding: DeviceBinding,
+    pub(super) responder_binding: DeviceBinding,
     pub(super) signed_prekey: SignedPreKey,
     pub(super) one_time_prekey: Option<OneTimePreKey>,
     pub(super) kem_prekey: Option<KemPreKey>,
@@ -157,6 +191,21 @@ impl HandshakeInputs {
             IdentityKeyPair::from_secret_bytes(&unh(&self.initiator_identity_secret)).unwrap();
         let responder =
             IdentityKeyPair::from_secret_bytes(&unh(&self.responder_identity_secret)).unwrap();
+        let account = |secret: &str| {
+            AccountIdentityKeyPair::from_secret_bytes(&unh(secret))
+                .unwrap()
+                .public()
+        };
+        let initiator_binding = DeviceBinding::sign(
+            &initiator,
+            self.initiator_address.address(),
+            account(&self.initiator_account_secret),
+        );
+        let responder_binding = DeviceBinding::sign(
+            &responder,
+            self.responder_address.address(),
+            account(&self.responder_account_secret),
+        );
         let spk = &self.signed_prekey;
         let mut rng = ScriptedRng::new(&[&unh(&spk.secret)]);
         let signed_prekey = SignedPreKey::generate(&mut rng, &responder, spk.id, spk.created_at);
@@ -180,6 +229,8 @@ impl HandshakeInputs {
         Keys {
             initiator,
             responder,
+            initiator_binding,
+            responder_binding,
             signed_prekey,
             one_time_prekey,
             kem_prekey,
@@ -209,15 +260,21 @@ impl Keys {
     pub(super) fn bundle(&self) -> PreKeyBundle {
         PreKeyBundle {
             identity: *self.responder.public(),
+            binding: self.responder_binding.clone(),
             signed_prekey: self.signed_prekey.public().clone(),
             one_time_prekey: self.one_time_prekey.as_ref().map(|k| k.public()),
             kem_prekey: self.kem_prekey.as_ref().map(|k| k.public().clone()),
         }
     }
 
+    /// The initiator's store, with no session.
+    pub(super) fn initiator_store(&self) -> InMemoryStore {
+        InMemoryStore::new(self.initiator.clone(), self.initiator_binding.clone())
+    }
+
     /// The responder's store holding exactly the prekeys the inputs name.
     pub(super) fn responder_store(&self) -> InMemoryStore {
-        let mut store = InMemoryStore::new(self.responder.clone());
+        let mut store = InMemoryStore::new(self.responder.clone(), self.responder_binding.clone());
         store.add_signed_prekey(self.signed_prekey.clone());
         store.add_one_time_prekeys(self.one_time_prekey.clone());
         if let Some(kem) = &self.kem_prekey {
@@ -232,8 +289,14 @@ pub(super) fn initiate(inputs: &HandshakeInputs) -> (pqxdh::Initiated, SessionSt
     let keys = inputs.keys();
     let bundle = keys.bundle();
     let mut rng = inputs.initiator_rng();
-    let initiated =
-        pqxdh::initiate(&mut rng, &keys.initiator, &bundle, inputs.allow_plain_x3dh).unwrap();
+    let initiated = pqxdh::initiate(
+        &mut rng,
+        &keys.initiator,
+        &keys.initiator_binding,
+        &bundle,
+        inputs.allow_plain_x3dh,
+    )
+    .unwrap();
     let mut state = SessionState::new_initiator(
         &mut rng,
         &initiated.secrets.shared_key,
@@ -285,6 +348,7 @@ pub(super) fn compute(name: &str, description: &str, inputs: HandshakeInputs) ->
         .map(|(key, (_, ciphertext))| (key, &**ciphertext));
     let (responder_secrets, responder_ad) = pqxdh::respond(
         &keys.responder,
+        &keys.responder_binding,
         &decoded.parts,
         &keys.signed_prekey,
         keys.one_time_prekey.as_ref(),
@@ -315,17 +379,24 @@ pub(super) fn compute(name: &str, description: &str, inputs: HandshakeInputs) ->
     if let Some(ss) = &secrets.kem_shared_secret {
         kdf_input.extend_from_slice(ss.as_ref());
     }
-    let info = if secrets.kem_shared_secret.is_some() {
-        INFO_PQXDH
-    } else {
-        INFO_X3DH
-    };
+    let info = pqxdh::kdf_info(
+        keys.kem_prekey
+            .as_ref()
+            .zip(initiated.parts.kem.as_ref())
+            .map(|(key, (_, ciphertext))| (&key.public().key, &**ciphertext)),
+        &keys.initiator_binding,
+        &keys.responder_binding,
+    );
     let ephemeral = crate::DhKeyPair::from_secret_bytes(unh32(&inputs.initiator_ephemeral_secret));
     assert_eq!(ephemeral.public(), initiated.parts.base_key);
 
     let derived = HandshakeDerived {
         initiator_identity_key: h(&keys.initiator.public().to_bytes()),
         responder_identity_key: h(&keys.responder.public().to_bytes()),
+        initiator_account_key: h(&keys.initiator_binding.account().to_bytes()),
+        responder_account_key: h(&keys.responder_binding.account().to_bytes()),
+        initiator_binding: h(&keys.initiator_binding.to_bytes()),
+        responder_binding: h(&keys.responder_binding.to_bytes()),
         signed_prekey_public: h(&keys.signed_prekey.public().to_bytes()),
         one_time_prekey_public: keys
             .one_time_prekey
@@ -344,13 +415,15 @@ pub(super) fn compute(name: &str, description: &str, inputs: HandshakeInputs) ->
         dh4: dh.get(3).cloned(),
         kem_ciphertext: initiated.parts.kem.as_ref().map(|(_, ct)| h(ct.as_slice())),
         kem_shared_secret: secrets.kem_shared_secret.as_ref().map(|s| h(s.as_ref())),
-        kdf_info: String::from_utf8(info.to_vec()).unwrap(),
+        kdf_info: h(&info),
         kdf_input: h(&kdf_input),
         shared_key: h(secrets.shared_key.as_ref()),
         associated_data: h(&initiated.associated_data),
         initial_root_step,
         first_message_keys,
         first_message,
+        handshake_digest: h(decoded.handshake_digest()),
+        handshake_id: h(decoded.parts.handshake_id().as_bytes()),
     };
     HandshakeVector {
         name: name.to_owned(),
@@ -370,6 +443,8 @@ fn draw_inputs(
     let mut rng = seeded(seed);
     let initiator_identity_secret = h(&draw::<64>(&mut rng));
     let responder_identity_secret = h(&draw::<64>(&mut rng));
+    let initiator_account_secret = h(&draw::<32>(&mut rng));
+    let responder_account_secret = h(&draw::<32>(&mut rng));
     let signed_prekey = SignedPreKeyInput {
         id: 7,
         created_at: 1_700_000_000,
@@ -395,6 +470,16 @@ fn draw_inputs(
         allow_plain_x3dh: kem.is_none(),
         initiator_identity_secret,
         responder_identity_secret,
+        initiator_account_secret,
+        responder_account_secret,
+        initiator_address: AddressInput {
+            user_id: "alice".to_owned(),
+            device_id: 1,
+        },
+        responder_address: AddressInput {
+            user_id: "bob".to_owned(),
+            device_id: 1,
+        },
         signed_prekey,
         one_time_prekey,
         kem_prekey,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ScriptedRng, alice, bob, draw, h, handshake, record_bytes, seeded, unh};
 use crate::{
-    DhKeyPair, InMemoryStore, PreKeyBundle, SessionCipher, SessionConfig, SessionRecord,
+    Codec, DhKeyPair, PreKeyBundle, SessionCipher, SessionConfig, SessionRecord,
     limits::MAX_FORWARD_JUMP,
     message::{PreKeyMessage, RATCHET_MESSAGE_TYPE},
     put_varint,
@@ -63,7 +63,7 @@ fn evaluate(case: &Rejection, handshakes: &handshake::HandshakeFile) -> String {
         "process_bundle" => {
             assert!(case.deliver_first.is_empty() && !case.delete_session_first);
             let bundle = PreKeyBundle::from_bytes(&input).unwrap();
-            let mut store = InMemoryStore::new(keys.initiator.clone());
+            let mut store = keys.initiator_store();
             let mut rng = vector.inputs.initiator_rng();
             let error = cipher
                 .process_bundle(&mut store, &mut rng, &bob(), &bundle)
@@ -221,17 +221,100 @@ pub(super) fn generate(handshakes: &handshake::HandshakeFile) -> RejectionFile {
         super::unh(&plain.derived.bundle),
         "Handshake(MissingKemPreKey)",
     );
+    let base_key = PreKeyMessage::decode(&first)
+        .unwrap()
+        .parts
+        .base_key
+        .to_bytes();
+    let base_at = first.windows(32).position(|w| w == base_key).unwrap();
+    let base_range = format!("bytes {base_at}..{}", base_at + 32);
     let mut low_base = first.clone();
-    low_base[130..162].copy_from_slice(&LOW_ORDER_POINT);
+    low_base[base_at..base_at + 32].copy_from_slice(&LOW_ORDER_POINT);
+    let low_base_description = format!(
+        "First message whose base key EK_A ({base_range}) is replaced by a low-order point"
+    );
     add(
         "first_message_low_order_base_key",
-        "First message whose base key EK_A (bytes 130..162) is replaced by a low-order point",
+        &low_base_description,
         &otk,
         "deliver",
         vec![],
         false,
         low_base,
         "Handshake(Key(NonContributory))",
+    );
+    let mut high_bit = first.clone();
+    high_bit[base_at + 31] |= 0x80;
+    let high_bit_description = format!(
+        "First message whose base key EK_A ({base_range}) has bit 255 set: the same X25519 \
+         point, refused as a non-canonical encoding"
+    );
+    add(
+        "first_message_non_canonical_base_key",
+        &high_bit_description,
+        &otk,
+        "deliver",
+        vec![],
+        false,
+        high_bit,
+        "Decode(NonCanonical)",
+    );
+    let intended = crate::DeviceAddress::new("bob", 1).unwrap().to_bytes();
+    let intended_at = first
+        .windows(intended.len())
+        .position(|w| w == intended)
+        .unwrap();
+    let mut misdirected = first.clone();
+    misdirected[intended_at + intended.len() - 1] = 2;
+    let misdirected_description = format!(
+        "First message whose responder address (bytes {intended_at}..{}) names bob.2 instead \
+         of the receiving device bob.1",
+        intended_at + intended.len()
+    );
+    add(
+        "first_message_for_another_device",
+        &misdirected_description,
+        &otk,
+        "deliver",
+        vec![],
+        false,
+        misdirected,
+        "Handshake(WrongRecipient { intended: DeviceAddress(bob.2) })",
+    );
+    let mut bundle = good_bundle.clone();
+    bundle.binding = crate::device::DeviceBinding::sign(
+        &keys.responder,
+        crate::DeviceAddress::new("mallory", 1).unwrap(),
+        *good_bundle.binding.account(),
+    );
+    add(
+        "bundle_bound_to_another_address",
+        "Bob's genuine bundle whose device binding (validly signed by Bob's identity) names \
+         mallory.1, processed as the bundle of bob.1",
+        &otk,
+        "process_bundle",
+        vec![],
+        false,
+        bundle.to_bytes(),
+        "Handshake(AddressMismatch { bound: DeviceAddress(mallory.1) })",
+    );
+    let mut bundle = good_bundle.clone();
+    let mut signature = *bundle.binding.signature();
+    signature[0] ^= 0x01;
+    bundle.binding = crate::device::DeviceBinding::from_parts(
+        bundle.binding.address().clone(),
+        *bundle.binding.account(),
+        signature,
+    );
+    add(
+        "bundle_bad_binding_signature",
+        "Bundle whose device-binding signature has bit 0 of byte 0 flipped",
+        &otk,
+        "process_bundle",
+        vec![],
+        false,
+        bundle.to_bytes(),
+        r#"Handshake(Key(InvalidSignature("device binding")))"#,
     );
     let mut tampered = first.clone();
     let last = tampered.len() - 1;
@@ -257,10 +340,13 @@ pub(super) fn generate(handshakes: &handshake::HandshakeFile) -> RejectionFile {
         "Handshake(PlainX3dhRefused)",
     );
     let mut tampered = second_inner.clone();
-    tampered[40] ^= 0x01;
+    let header_len = 1 + 32 + 1 + 1;
+    tampered[header_len + 5] ^= 0x01;
     add(
         "ratchet_message_tampered_ciphertext",
-        "Alice's second message (the ratchet message inside her second prekey message) with ciphertext byte 40 flipped",
+        "Alice's second message, sent as a plain ratchet message (the ratchet message inside \
+         her second prekey message): bit 0 of its byte 40 flipped, which is ciphertext byte 5 \
+         (the header is bytes 0..35: type, ratchet key, PN = 0 and N = 1 as one-byte varints)",
         &otk,
         "deliver",
         vec![&first],
@@ -301,7 +387,7 @@ pub(super) fn generate(handshakes: &handshake::HandshakeFile) -> RejectionFile {
     let last_resort_first = super::unh(&last_resort.derived.first_message.wire);
     add(
         "replayed_first_message_last_resort",
-        "A first message using the last-resort KEM prekey, replayed after the session was deleted: the (KEM prekey, base key) pair is accepted once",
+        "A first message using the last-resort KEM prekey, replayed after the session was deleted: each (last-resort KEM prekey, handshake id) pair is accepted once",
         &last_resort,
         "deliver",
         vec![&last_resort_first],

@@ -10,8 +10,8 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256, Sha512};
 
 use super::{
-    MessageKeys, RootStep, WireMessage, conversation::ConversationFile, handshake::HandshakeVector,
-    safety::SafetyVector, unh,
+    MessageKeys, RootStep, WireMessage, conversation::ConversationFile, handshake::AddressInput,
+    handshake::HandshakeVector, safety::SafetyVector, unh,
 };
 
 fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], len: usize) -> Vec<u8> {
@@ -140,6 +140,20 @@ pub(super) fn check_handshake(vector: &HandshakeVector) {
     let b_ik = unh(&derived.responder_identity_key);
     check_identity(&a_secret, &a_ik);
     check_identity(&b_secret, &b_ik);
+    let a_binding = check_binding(
+        &a_ik,
+        &inputs.initiator_address,
+        &inputs.initiator_account_secret,
+        &derived.initiator_account_key,
+        &derived.initiator_binding,
+    );
+    let b_binding = check_binding(
+        &b_ik,
+        &inputs.responder_address,
+        &inputs.responder_account_secret,
+        &derived.responder_account_key,
+        &derived.responder_binding,
+    );
 
     // SignedPreKeyPublic = id u32 || created_at u64 || key || sig over context || the same.
     let spk = unh(&derived.signed_prekey_public);
@@ -189,7 +203,7 @@ pub(super) fn check_handshake(vector: &HandshakeVector) {
         ikm.extend_from_slice(out);
     }
     let mut kem_part = None;
-    let info: &[u8] = if let Some(kem) = &inputs.kem_prekey {
+    let mut info: Vec<u8> = if let Some(kem) = &inputs.kem_prekey {
         // FIPS 203 KeyGen from d || z, Encaps from m; the signature covers
         // "E2EE-v1 kem prekey" || id || kind || created_at || encapsulation key.
         use libcrux_ml_kem::mlkem768;
@@ -231,22 +245,31 @@ pub(super) fn check_handshake(vector: &HandshakeVector) {
         );
         ikm.extend_from_slice(&shared);
         bundle[1] |= 0x02;
+        let mut info = b"E2EE-v1_PQXDH_X25519_SHA-256_ML-KEM-768".to_vec();
+        info.extend_from_slice(&Sha256::digest(pair.pk()));
+        info.extend_from_slice(&Sha256::digest(ciphertext.as_slice()));
         kem_part = Some((kem.id, ciphertext.as_slice().to_vec(), encoded));
-        b"E2EE-v1_PQXDH_X25519_SHA-256_ML-KEM-768"
+        info
     } else {
         assert!(derived.kem_ciphertext.is_none() && derived.kem_shared_secret.is_none());
-        b"E2EE-v1_X3DH_X25519_SHA-256"
+        b"E2EE-v1_X3DH_X25519_SHA-256".to_vec()
     };
-    assert_eq!(derived.kdf_info.as_bytes(), info);
+    // Both devices' addresses and account keys: the first 1 + len + 4 + 32 bytes of each
+    // binding (its signature is not part of the info).
+    for binding in [&a_binding, &b_binding] {
+        info.extend_from_slice(&binding[..binding.len() - 64]);
+    }
+    assert_eq!(unh(&derived.kdf_info), info);
     assert_eq!(unh(&derived.kdf_input), ikm);
-    let sk = hkdf(&[0u8; 32], &ikm, info, 32);
+    let sk = hkdf(&[0u8; 32], &ikm, &info, 32);
     assert_eq!(unh(&derived.shared_key), sk);
     let mut ad = a_ik[..64].to_vec();
     ad.extend_from_slice(&b_ik[..64]);
     assert_eq!(unh(&derived.associated_data), ad);
 
-    // Bundle = 0x01 || flags || IK_B || SPK [|| OPK] [|| KEM prekey].
+    // Bundle = 0x01 || flags || IK_B || binding_B || SPK [|| OPK] [|| KEM prekey].
     bundle.extend_from_slice(&b_ik);
+    bundle.extend_from_slice(&b_binding);
     bundle.extend_from_slice(&spk);
     if let Some(otk) = &derived.one_time_prekey_public {
         bundle.extend_from_slice(&unh(otk));
@@ -269,9 +292,12 @@ pub(super) fn check_handshake(vector: &HandshakeVector) {
     assert_eq!(message.ratchet_key, step.our_ratchet_public);
     assert_eq!(message.previous_counter, 0);
     check_wire(message, keys, &ad, &inputs.first_plaintext);
-    // 0x12 || flags || IK_A || EK_A || SPK id [|| OPK id] [|| KEM id || CT] || ratchet message.
+    // 0x12 || flags || IK_A || binding_A || DeviceAddress(B) || EK_A || SPK id [|| OPK id]
+    // [|| KEM id || CT] || ratchet message.
     let mut wire = vec![0x12, bundle[1]];
     wire.extend_from_slice(&a_ik);
+    wire.extend_from_slice(&a_binding);
+    wire.extend_from_slice(&address_bytes(&inputs.responder_address));
     wire.extend_from_slice(&ek_public);
     wire.extend_from_slice(&inputs.signed_prekey.id.to_be_bytes());
     if let Some(id) = otk_id {
@@ -281,8 +307,52 @@ pub(super) fn check_handshake(vector: &HandshakeVector) {
         wire.extend_from_slice(&id.to_be_bytes());
         wire.extend_from_slice(ciphertext);
     }
+    let header_len = wire.len();
     wire.extend_from_slice(&unh(&message.ratchet_message));
     assert_eq!(unh(&message.wire), wire);
+    // The handshake digest covers every byte before the wrapped message; the handshake id
+    // is SHA-256(CT), or the base key without a KEM part.
+    assert_eq!(
+        unh(&derived.handshake_digest),
+        Sha256::digest(&wire[..header_len]).to_vec()
+    );
+    let id = match &kem_part {
+        Some((_, ciphertext, _)) => Sha256::digest(ciphertext).to_vec(),
+        None => ek_public.clone(),
+    };
+    assert_eq!(unh(&derived.handshake_id), id);
+}
+
+/// `len u8 || user id || device id u32`.
+fn address_bytes(address: &AddressInput) -> Vec<u8> {
+    let mut out = vec![address.user_id.len() as u8];
+    out.extend_from_slice(address.user_id.as_bytes());
+    out.extend_from_slice(&address.device_id.to_be_bytes());
+    out
+}
+
+/// DeviceBinding = DeviceAddress || account key || Ed25519(IK.sig, "E2EE-v1 device binding"
+/// || IK.public (64) || DeviceAddress || account key). Returns the encoding.
+fn check_binding(
+    identity: &[u8],
+    address: &AddressInput,
+    account_secret: &str,
+    account_key: &str,
+    encoded: &str,
+) -> Vec<u8> {
+    let seed: [u8; 32] = unh(account_secret).try_into().unwrap();
+    let account = SigningKey::from_bytes(&seed).verifying_key().to_bytes();
+    assert_eq!(unh(account_key), account);
+    let mut body = address_bytes(address);
+    body.extend_from_slice(&account);
+    let encoded = unh(encoded);
+    assert_eq!(&encoded[..body.len()], &body[..]);
+    assert_eq!(encoded.len(), body.len() + 64);
+    let mut signed = b"E2EE-v1 device binding".to_vec();
+    signed.extend_from_slice(&identity[..64]);
+    signed.extend_from_slice(&body);
+    verify(&identity[..32], &signed, &encoded[body.len()..]);
+    encoded
 }
 
 pub(super) fn check_conversation(file: &ConversationFile) {

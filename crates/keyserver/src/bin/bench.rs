@@ -22,8 +22,8 @@ use axum::body::Bytes;
 use base64::{Engine, engine::general_purpose::STANDARD as B64};
 use clap::Parser;
 use e2ee_core::{
-    IdentityKeyPair, KemPreKey, KemPreKeyKind, OneTimePreKey, SignedPreKey,
-    account::{AccountIdentityKeyPair, DeviceCertificate},
+    Codec, DeviceAddress, IdentityKeyPair, KemPreKey, KemPreKeyKind, OneTimePreKey, SignedPreKey,
+    device::{AccountIdentityKeyPair, DeviceBinding, DeviceCertificate},
 };
 use e2ee_keyserver::{Config, Keyserver};
 use http_body_util::{BodyExt, Full};
@@ -111,7 +111,12 @@ async fn register(client: &HttpClient, base: &str, prefix: &str) -> Result<Targe
     let user_id = format!("{prefix}-{:016x}", OsRng.next_u64());
     let account = AccountIdentityKeyPair::generate(&mut OsRng);
     let identity = IdentityKeyPair::generate(&mut OsRng);
-    let cert = DeviceCertificate::sign(&account, &user_id, 1, identity.public(), now())?;
+    let binding = DeviceBinding::sign(
+        &identity,
+        DeviceAddress::new(user_id.as_str(), 1)?,
+        account.public(),
+    );
+    let cert = DeviceCertificate::sign(&account, identity.public(), &binding, now())?;
     let (status, body) = call(
         client,
         base,

@@ -6,7 +6,10 @@ use axum::{
     http::{HeaderMap, StatusCode},
     routing::{delete, get, post, put},
 };
-use e2ee_core::account::{AccountIdentityKey, DeviceCertificate, DeviceList};
+use e2ee_core::{
+    Codec,
+    device::{AccountIdentityKey, DeviceCertificate, DeviceList},
+};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, bearer, check_user_id, enc, now_secs};
@@ -122,10 +125,18 @@ fn new_device(cert: &DeviceCertificate, bytes: Vec<u8>) -> (NewDevice, String) {
         device_id: cert.device_id(),
         identity_key: cert.identity().to_bytes().to_vec(),
         certificate: bytes,
+        binding: cert.binding().to_bytes(),
         credential_salt: credential.salt,
         credential_hash: credential.hash,
     };
     (device, credential.token)
+}
+
+/// A device identity key registers once: a key another account (or another device) already
+/// holds is refused, so no account can list another user's device here (clients refuse it
+/// anyway, through the device's own binding).
+fn identity_in_use() -> ApiError {
+    StoreError::IdentityInUse.into()
 }
 
 fn now_i64() -> i64 {
@@ -157,6 +168,7 @@ async fn register_account(
                 "user id already registered",
             ));
         }
+        Err(StoreError::IdentityInUse) => return Err(identity_in_use()),
         Err(e) => return Err(e.into()),
     }
     tracing::info!(device_id = cert.device_id(), "account registered");
@@ -208,6 +220,7 @@ async fn register_device(
                 "device id already registered",
             ));
         }
+        Err(StoreError::IdentityInUse) => return Err(identity_in_use()),
         Err(e) => return Err(e.into()),
     }
     tracing::info!(device_id = cert.device_id(), "device registered");
@@ -278,7 +291,7 @@ async fn put_device_list(
     let bytes = b64("device_list", &body.device_list)?;
     let list =
         DeviceList::from_bytes(&bytes).map_err(|e| ApiError::bad_identity("device_list", e))?;
-    if list.user_id() != auth.user_id {
+    if list.user_id().as_str() != auth.user_id {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",

@@ -8,8 +8,8 @@ use axum::{
     routing::{get, post},
 };
 use e2ee_core::{
-    IdentityKey, KemPreKeyKind, KemPreKeyPublic, OneTimePreKeyPublic, PreKeyBundle,
-    SignedPreKeyPublic, limits::MAX_PREKEY_BATCH,
+    Codec, IdentityKey, KemPreKeyKind, KemPreKeyPublic, OneTimePreKeyPublic, PreKeyBundle,
+    SignedPreKeyPublic, device::DeviceBinding, limits::MAX_PREKEY_BATCH,
 };
 use serde::{Deserialize, Serialize};
 
@@ -201,6 +201,7 @@ fn bundle_view(user_id: &str, device_id: u32, parts: BundleParts) -> Result<Bund
     };
     let bundle = PreKeyBundle {
         identity: IdentityKey::from_bytes(&parts.identity_key).map_err(|_| corrupt("identity"))?,
+        binding: DeviceBinding::from_bytes(&parts.binding).map_err(|_| corrupt("binding"))?,
         signed_prekey: SignedPreKeyPublic::from_bytes(&parts.signed_prekey)
             .map_err(|_| corrupt("signed prekey"))?,
         one_time_prekey: parts

@@ -13,8 +13,8 @@ use std::{path::PathBuf, time::Duration};
 
 use axum::body::Bytes;
 use e2ee_core::{
-    IdentityKeyPair, KemPreKey, KemPreKeyKind, OneTimePreKey, SignedPreKey,
-    account::{AccountIdentityKeyPair, DeviceCertificate},
+    Codec, DeviceAddress, IdentityKeyPair, KemPreKey, KemPreKeyKind, OneTimePreKey, SignedPreKey,
+    device::{AccountIdentityKeyPair, DeviceBinding, DeviceCertificate},
 };
 use e2ee_keyserver::{Config, Keyserver};
 use http_body_util::{BodyExt, Full};
@@ -220,14 +220,26 @@ pub fn unique_user(prefix: &str) -> String {
     format!("{prefix}-{}", random_suffix())
 }
 
+/// Device `device_id` of `user`'s own binding to `account`.
+pub fn binding(
+    account: &AccountIdentityKeyPair,
+    user: &str,
+    device_id: u32,
+    identity: &IdentityKeyPair,
+) -> DeviceBinding {
+    let address = DeviceAddress::new(user, device_id).unwrap();
+    DeviceBinding::sign(identity, address, account.public())
+}
+
 pub fn certificate(
     account: &AccountIdentityKeyPair,
     user: &str,
     device_id: u32,
     identity: &IdentityKeyPair,
 ) -> String {
+    let binding = binding(account, user, device_id, identity);
     B64.encode(
-        DeviceCertificate::sign(account, user, device_id, identity.public(), now())
+        DeviceCertificate::sign(account, identity.public(), &binding, now())
             .unwrap()
             .to_bytes(),
     )
