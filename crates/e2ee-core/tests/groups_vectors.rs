@@ -2,7 +2,7 @@
 //! `vectors/groups/README.md`).
 //!
 //! * `group_vectors_do_not_drift` regenerates the file from fixed seeds through the public API
-//!   and fails on any byte of difference (`E2EE_WRITE_VECTORS=1` rewrites it).
+//!   and fails on any byte of difference (`E2EE_REGENERATE_VECTORS=1` rewrites it).
 //! * `group_vectors_match_the_spec` re-derives every recorded value from the formulas of
 //!   `docs/protocol-groups.md` with the primitive crates directly (hmac, hkdf, aes-gcm,
 //!   ed25519-dalek), then replays the deliveries and rejections through `GroupSession`.
@@ -15,10 +15,10 @@ use std::path::PathBuf;
 use aes_gcm::{Aes256Gcm, KeyInit, aead::Aead};
 use e2ee_core::{
     Codec, DeviceAddress, IdentityKeyPair, UserId,
-    control::{Content, Receipt, ReceiptKind, Typing},
+    control::{Content, Receipt, ReceiptEvent, ReceiptKind, ReceiptTracker, Typing},
     device::{
-        AccountIdentityKey, AccountIdentityKeyPair, DeviceBinding, DeviceCertificate, DeviceEntry,
-        DeviceList, VerifiedDevice,
+        AccountIdentityKey, AccountIdentityKeyPair, DeviceBinding, DeviceCertificate,
+        DeviceDirectory, DeviceEntry, DeviceList, VerifiedDevice,
     },
     group::{GroupError, GroupId, GroupSession, MessageId, SenderKeyDistribution},
 };
@@ -26,7 +26,7 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use rand_chacha::ChaCha20Rng;
-use rand_core::SeedableRng;
+use rand_core::{CryptoRng, RngCore, SeedableRng};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -117,8 +117,47 @@ fn rejections(genuine: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
     out
 }
 
+/// Hands out a seeded ChaCha20 stream and keeps every byte it handed out: the private inputs
+/// the vector records.
+struct Recording {
+    rng: ChaCha20Rng,
+    drawn: Vec<u8>,
+}
+
+impl RngCore for Recording {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        self.rng.fill_bytes(dest);
+        self.drawn.extend_from_slice(dest);
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl CryptoRng for Recording {}
+
+fn draw<const N: usize>(rng: &mut ChaCha20Rng) -> [u8; N] {
+    let mut out = [0u8; N];
+    rng.fill_bytes(&mut out);
+    out
+}
+
 fn generate() -> Value {
-    let mut rng = ChaCha20Rng::seed_from_u64(500);
+    let mut rng = Recording {
+        rng: ChaCha20Rng::seed_from_u64(500),
+        drawn: Vec::new(),
+    };
     let group = GroupId::new(GROUP_ID).unwrap();
     let mut sender = GroupSession::new(group.clone(), alice());
     sender.add_member(member(bob())).unwrap();
@@ -128,7 +167,11 @@ fn generate() -> Value {
         .collect();
     let distribution = sends[0].distribution.clone().unwrap();
     let dist_bytes = distribution.to_bytes();
+    // Everything the sender drew: one sender key (key id, CK_0, signing seed).
+    assert_eq!(rng.drawn.len(), 68);
+    let sender_key_randomness = hex::encode(&rng.drawn);
 
+    let sender_record = hex::encode(&sender.to_bytes()[..]);
     let mut r = receiver(&distribution);
     let delivery: Vec<Value> = DELIVERY
         .iter()
@@ -137,6 +180,7 @@ fn generate() -> Value {
             json!({ "message": i, "result": result_name(result) })
         })
         .collect();
+    let receiver_record = hex::encode(&r.to_bytes()[..]);
 
     let rejected: Vec<Value> = rejections(&sends[1].message)
         .into_iter()
@@ -189,10 +233,14 @@ fn generate() -> Value {
     .collect();
 
     let mut rng = ChaCha20Rng::seed_from_u64(501);
-    let account = AccountIdentityKeyPair::generate(&mut rng);
-    let other = AccountIdentityKeyPair::generate(&mut rng);
-    let devices: Vec<IdentityKeyPair> = (0..2)
-        .map(|_| IdentityKeyPair::generate(&mut rng))
+    let account_seed = draw::<32>(&mut rng);
+    let other_seed = draw::<32>(&mut rng);
+    let device_secrets = [draw::<64>(&mut rng), draw::<64>(&mut rng)];
+    let account = AccountIdentityKeyPair::from_secret_bytes(&account_seed).unwrap();
+    let other = AccountIdentityKeyPair::from_secret_bytes(&other_seed).unwrap();
+    let devices: Vec<IdentityKeyPair> = device_secrets
+        .iter()
+        .map(|s| IdentityKeyPair::from_secret_bytes(s).unwrap())
         .collect();
     let user = UserId::new("alice").unwrap();
     let bindings: Vec<DeviceBinding> = devices
@@ -225,10 +273,47 @@ fn generate() -> Value {
     .unwrap();
     let cert = DeviceCertificate::sign(&account, devices[1].public(), &bindings[1], 1_700_000_200)
         .unwrap();
+    let mut directory = DeviceDirectory::new();
+    directory.trust_account(&user, account.public()).unwrap();
+    directory.update_device_list(&list).unwrap();
+
+    // Receipts for messages 0 and 1, sent to bob.1 and carol.1: bob read both, carol has
+    // reported delivery of message 0 only.
+    let (bob1, carol1) = (bob(), DeviceAddress::new("carol", 1).unwrap());
+    let mut tracker = ReceiptTracker::new();
+    for s in &sends[..2] {
+        tracker
+            .track(s.message_id, [bob1.clone(), carol1.clone()])
+            .unwrap();
+    }
+    let read = Receipt {
+        kind: ReceiptKind::Read,
+        message_ids: vec![sends[0].message_id, sends[1].message_id],
+    };
+    let delivered = Receipt {
+        kind: ReceiptKind::Delivered,
+        message_ids: vec![sends[0].message_id],
+    };
+    assert!(tracker.record(&bob1, &read).is_empty());
+    let events = tracker.record(&carol1, &delivered);
+    assert_eq!(events, [ReceiptEvent::DeliveredToAll(sends[0].message_id)]);
+    let pending = Receipt {
+        kind: ReceiptKind::Read,
+        message_ids: vec![sends[1].message_id],
+    };
+    let completed = tracker.clone().record(&carol1, &pending);
 
     json!({
-        "description": "Sender keys (docs/protocol-groups.md): one sender key, six messages delivered out of order with a skipped, a late and duplicate delivery; rejected inputs; a late joiner's distribution; padded control messages; a device list and certificate.",
+        "description": "Sender keys (docs/protocol-groups.md): one sender key, six messages delivered out of order with a skipped, a late and duplicate delivery; rejected inputs; a late joiner's distribution; the sender's and receiver's group session records; padded control messages; receipt tracking; a device list, certificate and directory.",
         "group_id": hex::encode(GROUP_ID),
+        "sender": "alice.1",
+        "receiver": "bob.1",
+        "inputs": {
+            "sender_key_randomness": sender_key_randomness,
+            "account_secret": hex::encode(account_seed),
+            "other_account_secret": hex::encode(other_seed),
+            "device_identity_secrets": device_secrets.iter().map(hex::encode).collect::<Vec<_>>(),
+        },
         "sender_key": {
             "key_id": distribution.key_id(),
             "signing_public_key": hex::encode(distribution.signing_key()),
@@ -241,6 +326,16 @@ fn generate() -> Value {
         })).collect::<Vec<_>>(),
         "delivery": delivery,
         "rejections": rejected,
+        "records": {
+            "sender_after_m5": sender_record,
+            "receiver_after_delivery": receiver_record,
+        },
+        "receipts": {
+            "tracker": hex::encode(tracker.to_bytes()),
+            "next_receipt_from": "carol.1",
+            "next_receipt": hex::encode(&Content::Receipt(pending).to_bytes().unwrap()[..]),
+            "events": completed.iter().map(|e| format!("{e:?}")).collect::<Vec<_>>(),
+        },
         "late_joiner": {
             "distribution": hex::encode(&late.to_bytes()[..]),
             "readable": hex::encode(&m6.message),
@@ -252,6 +347,7 @@ fn generate() -> Value {
             "list": hex::encode(list.to_bytes()),
             "list_signed_by_another_key": hex::encode(forged.to_bytes()),
             "certificate": hex::encode(cert.to_bytes()),
+            "directory": hex::encode(directory.to_bytes()),
         },
     })
 }
@@ -263,7 +359,8 @@ fn render() -> String {
 #[test]
 fn group_vectors_do_not_drift() {
     let fresh = render();
-    if std::env::var_os("E2EE_WRITE_VECTORS").is_some() {
+    // The one switch for every vector file of the repository.
+    if std::env::var("E2EE_REGENERATE_VECTORS").is_ok_and(|v| v == "1") {
         std::fs::write(path(), &fresh).unwrap();
     }
     let committed = std::fs::read_to_string(path()).unwrap();
@@ -304,6 +401,21 @@ fn group_vectors_match_the_spec() {
     assert_eq!(dist.len(), 74 + g);
     assert_eq!(signing.to_vec(), h(&v["sender_key"]["signing_public_key"]));
     let verifying = VerifyingKey::from_bytes(&signing).unwrap();
+    // The sender key from its 68 random bytes: key id (big-endian), CK_0, signing seed.
+    let randomness = h(&v["inputs"]["sender_key_randomness"]);
+    assert_eq!(randomness.len(), 68);
+    assert_eq!(
+        key_id,
+        u32::from_be_bytes(randomness[..4].try_into().unwrap())
+    );
+    assert_eq!(chain.as_slice(), &randomness[4..36]);
+    let seed: [u8; 32] = randomness[36..].try_into().unwrap();
+    assert_eq!(
+        ed25519_dalek::SigningKey::from_bytes(&seed)
+            .verifying_key()
+            .to_bytes(),
+        signing
+    );
 
     for (i, m) in v["messages"].as_array().unwrap().iter().enumerate() {
         let wire = h(&m["wire"]);
@@ -405,6 +517,100 @@ fn group_vectors_match_the_spec() {
         let content = Content::from_bytes(&bytes).unwrap();
         assert_eq!(&content.to_bytes().unwrap()[..], &bytes[..]);
     }
+
+    // Group session records decode canonically; the receiver's has seen every message.
+    let sender_record = h(&v["records"]["sender_after_m5"]);
+    let sender = GroupSession::from_bytes(&sender_record).unwrap();
+    assert_eq!(&sender.to_bytes()[..], &sender_record[..]);
+    assert_eq!(sender.own_address(), &alice());
+    assert_eq!(sender.members().collect::<Vec<_>>(), [&bob()]);
+    let receiver_record = h(&v["records"]["receiver_after_delivery"]);
+    let mut stored = GroupSession::from_bytes(&receiver_record).unwrap();
+    assert_eq!(&stored.to_bytes()[..], &receiver_record[..]);
+    for m in &messages {
+        assert!(matches!(
+            stored.decrypt(&alice(), m),
+            Err(GroupError::Duplicate { .. })
+        ));
+    }
+
+    // Receipt tracking: the stored tracker plus carol's read receipt gives the recorded events.
+    let tracker_bytes = h(&v["receipts"]["tracker"]);
+    let mut tracker = ReceiptTracker::from_bytes(&tracker_bytes).unwrap();
+    assert_eq!(tracker.to_bytes(), tracker_bytes);
+    let Content::Receipt(receipt) =
+        Content::from_bytes(&h(&v["receipts"]["next_receipt"])).unwrap()
+    else {
+        panic!("not a receipt");
+    };
+    let from = DeviceAddress::new("carol", 1).unwrap();
+    let events: Vec<String> = tracker
+        .record(&from, &receipt)
+        .iter()
+        .map(|e| format!("{e:?}"))
+        .collect();
+    let recorded: Vec<&str> = v["receipts"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(events, recorded);
+
+    // The device list from its private inputs: keys, each device's binding, the account's
+    // signature, all checked with ed25519-dalek directly.
+    let account_seed: [u8; 32] = h(&v["inputs"]["account_secret"]).try_into().unwrap();
+    let account_public = ed25519_dalek::SigningKey::from_bytes(&account_seed)
+        .verifying_key()
+        .to_bytes();
+    assert_eq!(
+        account_public.to_vec(),
+        h(&v["device_list"]["account_public_key"])
+    );
+    let list_bytes = h(&v["device_list"]["list"]);
+    // 0x01 || len 5 || "alice" || account (32) || version (8) || timestamp (8) || count (1).
+    let entries_at = 1 + 6 + 32 + 16 + 1;
+    assert_eq!(list_bytes[entries_at - 1], 2);
+    for (i, secret) in v["inputs"]["device_identity_secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let pair = IdentityKeyPair::from_secret_bytes(&h(secret)).unwrap();
+        let entry = &list_bytes[entries_at + i * 196..entries_at + (i + 1) * 196];
+        let device_id = i as u32 + 1;
+        assert_eq!(&entry[..4], &device_id.to_be_bytes());
+        assert_eq!(&entry[4..132], &pair.public().to_bytes()[..]);
+        let mut signed = b"E2EE-v1 device binding".to_vec();
+        signed.extend_from_slice(&pair.public().public_bytes());
+        signed.extend_from_slice(&[5, b'a', b'l', b'i', b'c', b'e']);
+        signed.extend_from_slice(&device_id.to_be_bytes());
+        signed.extend_from_slice(&account_public);
+        VerifyingKey::from_bytes(&pair.public().signing_key())
+            .unwrap()
+            .verify_strict(
+                &signed,
+                &Signature::from_bytes(entry[132..].try_into().unwrap()),
+            )
+            .unwrap();
+    }
+    let mut signed = b"E2EE-v1 device list".to_vec();
+    signed.extend_from_slice(&list_bytes[..list_bytes.len() - 64]);
+    VerifyingKey::from_bytes(&account_public)
+        .unwrap()
+        .verify_strict(
+            &signed,
+            &Signature::from_bytes(list_bytes[list_bytes.len() - 64..].try_into().unwrap()),
+        )
+        .unwrap();
+    let directory_bytes = h(&v["device_list"]["directory"]);
+    let directory = DeviceDirectory::from_bytes(&directory_bytes).unwrap();
+    assert_eq!(directory.to_bytes(), directory_bytes);
+    assert_eq!(
+        directory.device_list("alice").unwrap().to_bytes(),
+        list_bytes
+    );
 
     let account =
         AccountIdentityKey::from_bytes(&h(&v["device_list"]["account_public_key"])).unwrap();

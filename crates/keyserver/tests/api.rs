@@ -31,6 +31,8 @@ on_both_backends!(
     one_account_cannot_drain_one_time_keys,
     concurrent_all_device_fetches_take_one_key_per_device,
     a_device_is_removed_by_its_own_account_with_its_keys_and_credential,
+    a_device_identity_key_registers_to_one_account_only,
+    bundles_carry_the_devices_own_binding,
 );
 
 fn decode(v: &Value) -> Vec<u8> {
@@ -914,5 +916,73 @@ async fn a_device_is_removed_by_its_own_account_with_its_keys_and_credential(bac
     assert_eq!(told.lock().unwrap().len(), 1);
     // The device id can be certified and registered again.
     alice.add_device(&server, 2).await;
+    server.stop().await;
+}
+
+/// Issue 9, F3 (defence in depth): an identity key already registered to one account cannot
+/// be registered to another, nor to a second device of the same account, even with a valid
+/// binding and certificate (which only the key's holder could make).
+async fn a_device_identity_key_registers_to_one_account_only(backend: Backend) {
+    let server = Server::start(backend).await;
+    let alice = Account::register(&server, "alice").await;
+    let taken = &alice.devices[0].identity;
+    let mallory = AccountIdentityKeyPair::generate(&mut OsRng);
+    let user = common::unique_user("mallory");
+    let (s, b) = server
+        .post(
+            "/v1/accounts",
+            None,
+            &json!({
+                "user_id": user,
+                "account_key": B64.encode(mallory.public().to_bytes()),
+                "device_certificate": certificate(&mallory, &user, 1, taken),
+            }),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::CONFLICT, "identity_key_in_use");
+    // Nothing was created: the user id is still free.
+    let (s, b) = server
+        .get(&format!("/v1/accounts/{user}"), Some(alice.token(0)))
+        .await;
+    assert_error(s, &b, StatusCode::NOT_FOUND, "unknown_user");
+    let (s, b) = server
+        .post(
+            &format!("/v1/accounts/{}/devices", alice.user_id),
+            None,
+            &json!({"device_certificate": certificate(&alice.account, &alice.user_id, 2, taken)}),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::CONFLICT, "identity_key_in_use");
+    server.stop().await;
+}
+
+/// The bundle a key server serves carries the device binding from its certificate, and it
+/// verifies against the device's identity.
+async fn bundles_carry_the_devices_own_binding(backend: Backend) {
+    let server = Server::start(backend).await;
+    let alice = Account::register(&server, "alice").await;
+    let bob = Account::register(&server, "bob").await;
+    let (s, b) = server
+        .post(
+            "/v1/keys",
+            Some(alice.token(0)),
+            &key_upload(&alice.devices[0].identity, 1, 1, 1, true),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = server
+        .get(
+            &format!("/v1/bundles/{}/1", alice.user_id),
+            Some(bob.token(0)),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let bundle = PreKeyBundle::from_bytes(&decode(&b["bundle"])).unwrap();
+    bundle.verify().unwrap();
+    assert_eq!(bundle.binding.address().user_id(), alice.user_id);
+    assert_eq!(bundle.binding.address().device_id(), 1);
+    assert_eq!(*bundle.binding.account(), alice.account.public());
+    let cert = DeviceCertificate::from_bytes(&decode(&b["certificate"])).unwrap();
+    assert_eq!(cert.binding(), &bundle.binding);
     server.stop().await;
 }

@@ -16,8 +16,12 @@ use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::common::PLAINTEXT;
 
-/// Signed message lengths: identity binding, signed prekey, KEM prekey.
+/// Signed message lengths: identity binding, device binding (context, identity, an address
+/// of a 5-byte user id, account key), signed prekey, KEM prekey.
 const IDENTITY_MESSAGE_LEN: usize = 19 + 32;
+const DEVICE_BINDING_MESSAGE_LEN: usize = 22 + 64 + 10 + 32;
+/// PQXDH info: label, SHA-256(PQPK), SHA-256(CT), both devices' addresses and account keys.
+const HANDSHAKE_INFO_LEN: usize = 39 + 32 + 32 + 2 * (10 + 32);
 const SIGNED_PREKEY_MESSAGE_LEN: usize = 21 + 44;
 const KEM_PREKEY_MESSAGE_LEN: usize = 18 + 13 + 1184;
 /// A ratchet message's AEAD associated data: handshake AD (128) and header (35).
@@ -30,6 +34,8 @@ pub(crate) struct Floor {
     pub(crate) verifying_bytes: [u8; 32],
     pub(crate) identity_message: [u8; IDENTITY_MESSAGE_LEN],
     identity_signature: Signature,
+    binding_message: [u8; DEVICE_BINDING_MESSAGE_LEN],
+    binding_signature: Signature,
     pub(crate) prekey_message: [u8; SIGNED_PREKEY_MESSAGE_LEN],
     pub(crate) prekey_signature: Signature,
     pub(crate) kem_message: Vec<u8>,
@@ -50,6 +56,7 @@ impl Floor {
         let signing = SigningKey::generate(&mut rng);
         let verifying = signing.verifying_key();
         let identity_message = [1u8; IDENTITY_MESSAGE_LEN];
+        let binding_message = [7u8; DEVICE_BINDING_MESSAGE_LEN];
         let prekey_message = [2u8; SIGNED_PREKEY_MESSAGE_LEN];
         let kem_message = vec![3u8; KEM_PREKEY_MESSAGE_LEN];
         let (dh_secret, _) = keygen(&mut rng);
@@ -68,6 +75,8 @@ impl Floor {
             .unwrap();
         Self {
             identity_signature: signing.sign(&identity_message),
+            binding_signature: signing.sign(&binding_message),
+            binding_message,
             prekey_signature: signing.sign(&prekey_message),
             kem_signature: signing.sign(&kem_message),
             verifying_bytes: verifying.to_bytes(),
@@ -109,6 +118,22 @@ impl Floor {
             .unwrap();
     }
 
+    /// The device binding's signature (bundle or first message).
+    pub(crate) fn verify_binding(&self) {
+        self.verifying
+            .verify_strict(&self.binding_message, &self.binding_signature)
+            .unwrap();
+    }
+
+    /// SHA-256 of the KEM encapsulation key and of the ciphertext (K1's info).
+    pub(crate) fn kem_hashes(&self) -> [u8; 64] {
+        use sha2::Digest;
+        let mut out = [0u8; 64];
+        out[..32].copy_from_slice(&Sha256::digest(self.kem.public_key().as_slice()));
+        out[32..].copy_from_slice(&Sha256::digest(self.kem_ciphertext.as_slice()));
+        out
+    }
+
     pub(crate) fn verify_prekey(&self) {
         self.verifying
             .verify_strict(&self.prekey_message, &self.prekey_signature)
@@ -135,11 +160,12 @@ impl Floor {
         assert!(mlkem768::validate_public_key(self.kem.public_key()));
     }
 
-    /// PQXDH: salt 0^32, ikm 0xFF^32 || DH1..DH4 || SS (192 bytes), 32 bytes out.
+    /// PQXDH: salt 0^32, ikm 0xFF^32 || DH1..DH4 || SS (192 bytes), the info with the KEM
+    /// hashes and both bindings, 32 bytes out.
     pub(crate) fn handshake_kdf(ikm: &[u8; 192]) -> [u8; 32] {
         let mut out = [0u8; 32];
         Hkdf::<Sha256>::new(Some(&[0u8; 32]), ikm)
-            .expand(b"E2EE-v1_PQXDH_X25519_SHA-256_ML-KEM-768", &mut out)
+            .expand(&[8u8; HANDSHAKE_INFO_LEN], &mut out)
             .unwrap();
         out
     }
@@ -199,9 +225,10 @@ impl Floor {
 
     // --- floors: each operation's primitive calls, in order, and nothing else ---
 
-    /// `process_bundle`: 2 signature checks, EK, DH1..DH4, encapsulation, SK, first ratchet
-    /// key and root step.
+    /// `process_bundle`: 3 signature checks (device binding, signed prekey, KEM prekey), EK,
+    /// DH1..DH4, encapsulation, the KEM hashes, SK, first ratchet key and root step.
     pub(crate) fn initiator(&mut self) -> [u8; 64] {
+        self.verify_binding();
         self.verify_prekey();
         self.verify_kem_prekey();
         let _ephemeral = self.keygen();
@@ -210,31 +237,37 @@ impl Floor {
             ikm[32 + 32 * i..64 + 32 * i].copy_from_slice(&self.dh());
         }
         ikm[160..].copy_from_slice(&self.encapsulate());
+        let _hashes = self.kem_hashes();
         let shared = Self::handshake_kdf(&ikm);
         let _ratchet = self.keygen();
         Self::root_kdf(&shared, &self.dh())
     }
 
-    /// Decoding the bundle first adds the identity key's point decoding and binding
-    /// signature, and the KEM key's validation.
+    /// Decoding the bundle first adds the identity key's and the binding's account key's
+    /// point decoding, the identity's own signature, and the KEM key's validation.
     pub(crate) fn initiator_from_bytes(&mut self) -> [u8; 64] {
         let identity = self.decode_identity();
+        let _account = self.decode_identity();
         self.verify_identity(&identity);
         self.validate_kem_key();
         self.initiator()
     }
 
-    /// Decrypting the first message: the initiator identity's point decoding and binding
-    /// signature, DH1..DH4, decapsulation, SK, the receiving root step and the first message
-    /// (chain step, message keys, AES-GCM open).
+    /// Decrypting the first message: the initiator identity's and its binding's account key's
+    /// point decoding, the identity's own signature and the device binding's, DH1..DH4,
+    /// decapsulation, the KEM hashes, SK, the receiving root step and the first message (chain
+    /// step, message keys, AES-GCM open).
     pub(crate) fn responder(&self) -> Vec<u8> {
         let identity = self.decode_identity();
+        let _account = self.decode_identity();
         self.verify_identity(&identity);
+        self.verify_binding();
         let mut ikm = [0xffu8; 192];
         for i in 0..4 {
             ikm[32 + 32 * i..64 + 32 * i].copy_from_slice(&self.dh());
         }
         ikm[160..].copy_from_slice(&self.decapsulate());
+        let _hashes = self.kem_hashes();
         let shared = Self::handshake_kdf(&ikm);
         let root = Self::root_kdf(&shared, &self.dh());
         let mut chain = [0u8; 32];

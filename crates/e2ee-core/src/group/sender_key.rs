@@ -34,9 +34,12 @@ pub(crate) struct OutboundSenderKey {
 }
 
 impl OutboundSenderKey {
-    /// A fresh sender key: random key id, chain key and signing key.
+    /// A fresh sender key from 68 random bytes drawn in this order: the key id (4 bytes, read
+    /// big-endian), the chain key `CK_0` (32), the Ed25519 signing seed (32).
     pub(crate) fn generate(rng: &mut (impl RngCore + CryptoRng)) -> Self {
-        let key_id = rng.next_u32();
+        let mut id = [0u8; 4];
+        rng.fill_bytes(&mut id);
+        let key_id = u32::from_be_bytes(id);
         let mut chain = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(chain.as_mut());
         let mut seed = Zeroizing::new([0u8; 32]);

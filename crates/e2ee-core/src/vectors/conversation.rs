@@ -51,6 +51,8 @@ pub(super) struct Event {
     pub(super) message: usize,
     /// Deliveries only: "ok" (decrypted to the plaintext) or the error's Debug form.
     pub(super) outcome: Option<String>,
+    /// Successful deliveries only: the plaintext the receiver got (UTF-8).
+    pub(super) plaintext: Option<String>,
     /// Deliveries only: the receiver's state afterwards.
     pub(super) receiver: Option<ReceiverSnapshot>,
 }
@@ -238,6 +240,7 @@ fn run(
                     action: "send".to_owned(),
                     message: id,
                     outcome: None,
+                    plaintext: None,
                     receiver: None,
                 });
             }
@@ -249,20 +252,21 @@ fn run(
                 };
                 let before = record_bytes(&device.store, &device.peer);
                 let wire = super::unh(&message.message.wire);
-                let outcome = match cipher.decrypt(&mut device.store, &device.peer, &wire) {
-                    Ok(plaintext) => {
-                        assert_eq!(plaintext, message.plaintext.as_bytes());
-                        "ok".to_owned()
-                    }
-                    Err(e) => {
-                        assert_eq!(
-                            record_bytes(&device.store, &device.peer),
-                            before,
-                            "a failed decrypt changed the session"
-                        );
-                        format!("{e:?}")
-                    }
-                };
+                let (outcome, received) =
+                    match cipher.decrypt(&mut device.store, &device.peer, &wire) {
+                        Ok(plaintext) => {
+                            assert_eq!(plaintext, message.plaintext.as_bytes());
+                            ("ok".to_owned(), Some(String::from_utf8(plaintext).unwrap()))
+                        }
+                        Err(e) => {
+                            assert_eq!(
+                                record_bytes(&device.store, &device.peer),
+                                before,
+                                "a failed decrypt changed the session"
+                            );
+                            (format!("{e:?}"), None)
+                        }
+                    };
                 let state = current_state(&cipher, &device.store, &device.peer);
                 let ratchet_key = unh32(&message.message.ratchet_key);
                 let chain: Option<&ChainKey> = state
@@ -274,6 +278,7 @@ fn run(
                     action: "deliver".to_owned(),
                     message: *id,
                     outcome: Some(outcome),
+                    plaintext: received,
                     receiver: Some(ReceiverSnapshot {
                         root_key: h(state.root_key.as_bytes()),
                         receiving_chain_key: chain.map(|c| h(c.as_bytes())),

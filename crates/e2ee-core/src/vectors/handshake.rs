@@ -8,12 +8,13 @@ use super::{
 };
 use crate::{
     Codec, DeviceAddress, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, OneTimePreKey,
-    PreKeyBundle, SessionCipher, SessionConfig, SignedPreKey,
+    PreKeyBundle, SessionCipher, SessionConfig, SessionRecord, SignedPreKey,
     device::{AccountIdentityKeyPair, DeviceBinding},
     message::PreKeyMessage,
     pqxdh,
     ratchet::RootKey,
     session::SessionState,
+    store::SessionStore,
 };
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
@@ -157,6 +158,11 @@ pub(super) struct HandshakeDerived {
     pub(super) handshake_digest: String,
     /// The handshake id: SHA-256(CT) with a KEM part, else the base key.
     pub(super) handshake_id: String,
+    /// The initiator's session record after sending the first message (docs/protocol.md
+    /// section 10; secret).
+    pub(super) initiator_record: String,
+    /// The responder's session record after accepting the first message.
+    pub(super) responder_record: String,
 }
 
 fn kind_name(kind: KemPreKeyKind) -> &'static str {
@@ -370,6 +376,10 @@ pub(super) fn compute(name: &str, description: &str, inputs: HandshakeInputs) ->
         state.root_key.as_bytes()
     );
     assert_eq!(store.one_time_prekey_count(), 0, "one-time prekey consumed");
+    let responder_record = h(&store.load_session(&alice()).unwrap().unwrap().to_bytes());
+    let mut initiator_record = SessionRecord::new();
+    initiator_record.promote(state.clone());
+    let initiator_record = h(&initiator_record.to_bytes());
 
     let dh: Vec<String> = secrets.dh.iter().map(|d| h(d.as_ref())).collect();
     let mut kdf_input = vec![0xffu8; 32];
@@ -424,6 +434,8 @@ pub(super) fn compute(name: &str, description: &str, inputs: HandshakeInputs) ->
         first_message,
         handshake_digest: h(decoded.handshake_digest()),
         handshake_id: h(decoded.parts.handshake_id().as_bytes()),
+        initiator_record,
+        responder_record,
     };
     HandshakeVector {
         name: name.to_owned(),

@@ -321,6 +321,19 @@ pub(super) fn check_handshake(vector: &HandshakeVector) {
         None => ek_public.clone(),
     };
     assert_eq!(unh(&derived.handshake_id), id);
+
+    // Session records (section 10): version, a current state, its role, both identities and
+    // the root key after the first root step, the same on both sides.
+    for (record, role, local, remote) in [
+        (&derived.initiator_record, 1u8, &a_ik, &b_ik),
+        (&derived.responder_record, 2u8, &b_ik, &a_ik),
+    ] {
+        let record = unh(record);
+        assert_eq!(&record[..3], &[0x01, 0x01, role]);
+        assert_eq!(&record[3..131], &local[..]);
+        assert_eq!(&record[131..259], &remote[..]);
+        assert_eq!(&record[259..291], &unh(&step.next_root_key)[..]);
+    }
 }
 
 /// `len u8 || user id || device id u32`.
