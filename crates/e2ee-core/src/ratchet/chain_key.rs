@@ -1,6 +1,10 @@
 //! Symmetric-key ratchet: one HMAC for the message key, one for the next chain key.
 
-use hmac::Mac;
+use hmac::{
+    Hmac, Mac,
+    digest::{FixedOutput, generic_array::GenericArray},
+};
+use sha2::Sha256;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::MessageKey;
@@ -38,15 +42,14 @@ impl ChainKey {
 
     /// Returns the message key for `self.index` and advances the chain.
     ///
-    /// Both HMACs share one keyed state, so the key pads are hashed once.
+    /// Both HMACs share one keyed state, so the key pads are hashed once, and both outputs
+    /// are written where they live (no stack copies to wipe).
     pub(crate) fn step(&mut self) -> MessageKey {
-        let (mut message, mut next) = self.derive();
-        let index = self.index;
-        *self.key = next;
-        self.index = index.wrapping_add(1);
-        let key = MessageKey::new(message, index);
-        message.zeroize();
-        next.zeroize();
+        let (message, next) = self.macs();
+        let mut key = MessageKey::new([0u8; 32], self.index);
+        message.finalize_into(GenericArray::from_mut_slice(key.seed_mut()));
+        next.finalize_into(GenericArray::from_mut_slice(self.key.as_mut_slice()));
+        self.index = self.index.wrapping_add(1);
         key
     }
 
@@ -56,18 +59,19 @@ impl ChainKey {
         &mut self,
         use_key: impl FnOnce(&MessageKey) -> Result<T, E>,
     ) -> Result<T, E> {
-        let (message, mut next) = self.derive();
-        let key = MessageKey::new(message, self.index);
+        let (message, next) = self.macs();
+        let mut key = MessageKey::new([0u8; 32], self.index);
+        message.finalize_into(GenericArray::from_mut_slice(key.seed_mut()));
         let result = use_key(&key);
         if result.is_ok() {
-            *self.key = next;
+            next.finalize_into(GenericArray::from_mut_slice(self.key.as_mut_slice()));
             self.index = self.index.wrapping_add(1);
         }
-        next.zeroize();
         result
     }
 
-    fn derive(&self) -> ([u8; 32], [u8; 32]) {
+    /// `HMAC(CK, 0x01)` and `HMAC(CK, 0x02)`, not yet finalized.
+    fn macs(&self) -> (Hmac<Sha256>, Hmac<Sha256>) {
         #[cfg(test)]
         DERIVATIONS.with(|count| count.set(count.get() + 1));
         let keyed = hmac_sha256(&self.key);
@@ -75,10 +79,7 @@ impl ChainKey {
         message.update(&[CHAIN_MESSAGE_KEY_SEED]);
         let mut next = keyed;
         next.update(&[CHAIN_NEXT_KEY_SEED]);
-        (
-            message.finalize().into_bytes().into(),
-            next.finalize().into_bytes().into(),
-        )
+        (message, next)
     }
 }
 

@@ -26,4 +26,8 @@ impl MessageKey {
     pub(crate) fn seed(&self) -> &[u8; 32] {
         &self.seed
     }
+
+    pub(crate) fn seed_mut(&mut self) -> &mut [u8; 32] {
+        &mut self.seed
+    }
 }
