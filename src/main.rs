@@ -107,8 +107,8 @@ async fn serve(
     // A device removed at the key server is disconnected from the relay at once (4005),
     // not only when its ticket expires.
     let relay_for_removals = relay.clone();
-    keyserver.on_device_removed(move |user_id, device_id| {
-        relay_for_removals.disconnect_removed_device(user_id, device_id);
+    keyserver.on_device_removed(move |device| {
+        relay_for_removals.disconnect_removed_device(device);
     });
     let app = keyserver.router().merge(e2ee_relay::router(relay));
     let listener = tokio::net::TcpListener::bind(listen).await?;

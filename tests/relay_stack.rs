@@ -11,7 +11,7 @@ use std::{
 use base64::{Engine, engine::general_purpose::STANDARD};
 use e2ee_relay::{
     client::RelayClient,
-    wire::{Address, ClientFrame, OutEnvelope, SendStatus, ServerFrame},
+    wire::{ClientFrame, DeviceAddress, OutEnvelope, SendStatus, ServerFrame},
 };
 use e2ee_ticket::Ticket;
 use ed25519_dalek::SigningKey;
@@ -23,13 +23,11 @@ fn ticket(key: &SigningKey, user: &str) -> String {
         .unwrap()
         .as_secs();
     Ticket {
-        user_id: user.into(),
-        device_id: 1,
+        device: DeviceAddress::new(user, 1).unwrap(),
         issued_at: now,
         expires_at: now + 600,
     }
     .sign_to_text(key)
-    .unwrap()
 }
 
 /// One HTTP/1.1 request on its own connection: (status, JSON body or Null).
@@ -196,7 +194,7 @@ async fn all_in_one_binary_serves_key_server_and_relay_on_one_port() {
             .send(&ClientFrame::Send(vec![OutEnvelope {
                 flags: 0,
                 msg_id: 1,
-                recipients: vec![Address::new("bob", 1)],
+                recipients: vec![DeviceAddress::new("bob", 1).unwrap()],
                 payload: b"ciphertext".to_vec(),
             }]))
             .await

@@ -11,6 +11,7 @@
 //! producing equal hashes and stops precomputation across devices.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use e2ee_encoding::DeviceAddress;
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -37,15 +38,16 @@ impl std::fmt::Debug for NewCredential {
 }
 
 /// Mints a credential for a device.
-pub(crate) fn mint(user_id: &str, device_id: u32) -> NewCredential {
+pub(crate) fn mint(device: &DeviceAddress) -> NewCredential {
     let mut secret: Secret = Zeroizing::new([0u8; SECRET_LEN]);
     OsRng.fill_bytes(secret.as_mut());
     let mut salt = vec![0u8; SALT_LEN];
     OsRng.fill_bytes(&mut salt);
     let hash = hash(&salt, secret.as_ref()).to_vec();
     let token = format!(
-        "{PREFIX}.{}.{device_id}.{}",
-        URL_SAFE_NO_PAD.encode(user_id),
+        "{PREFIX}.{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(device.user_id()),
+        device.device,
         URL_SAFE_NO_PAD.encode(secret.as_ref())
     );
     NewCredential { token, salt, hash }
@@ -61,21 +63,20 @@ fn hash(salt: &[u8], secret: &[u8]) -> [u8; 32] {
 
 /// A credential as presented: who it claims to be and the secret to check.
 pub(crate) struct Presented {
-    pub(crate) user_id: String,
-    pub(crate) device_id: u32,
+    pub(crate) device: DeviceAddress,
     secret: Secret,
 }
 
 impl std::fmt::Debug for Presented {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Presented")
-            .field("user_id", &self.user_id)
-            .field("device_id", &self.device_id)
+            .field("device", &self.device)
             .finish_non_exhaustive()
     }
 }
 
-/// Parses a credential token; `None` if it is not one.
+/// Parses a credential token; `None` if it is not one (a user id breaking the user-id rule
+/// included).
 pub(crate) fn parse(token: &str) -> Option<Presented> {
     if token.len() > 512 {
         return None;
@@ -100,8 +101,7 @@ pub(crate) fn parse(token: &str) -> Option<Presented> {
     let decoded = Zeroizing::new(URL_SAFE_NO_PAD.decode(secret).ok()?);
     let secret: [u8; SECRET_LEN] = decoded.as_slice().try_into().ok()?;
     Some(Presented {
-        user_id,
-        device_id,
+        device: DeviceAddress::new(user_id, device_id).ok()?,
         secret: Zeroizing::new(secret),
     })
 }
@@ -119,18 +119,19 @@ mod tests {
 
     #[test]
     fn mint_parse_match() {
-        let c = mint("al.ice:1", 7);
+        let alice = DeviceAddress::new("al.ice:1", 7).unwrap();
+        let c = mint(&alice);
         let p = parse(&c.token).unwrap();
-        assert_eq!((p.user_id.as_str(), p.device_id), ("al.ice:1", 7));
+        assert_eq!(p.device, alice);
         assert!(p.matches(&c.salt, &c.hash));
-        let other = mint("al.ice:1", 7);
+        let other = mint(&alice);
         assert!(!p.matches(&other.salt, &other.hash));
         assert!(!p.matches(&c.salt, &c.hash[..31]));
     }
 
     #[test]
     fn malformed_tokens_are_refused() {
-        let c = mint("bob", 1);
+        let c = mint(&DeviceAddress::new("bob", 1).unwrap());
         for bad in [
             "",
             "dc1",
@@ -141,6 +142,8 @@ mod tests {
             "dc1.Ym9i.1.AAAA",
             "dc1.!!.1.AAAA",
             "dc1.Ym9i.4294967296.AAAA",
+            // A user id with a NUL ("a\0b"), with a valid secret.
+            format!("dc1.YQBi.1.{}", URL_SAFE_NO_PAD.encode([0u8; SECRET_LEN])).as_str(),
         ] {
             assert!(parse(bad).is_none(), "{bad}");
         }

@@ -50,6 +50,7 @@ mod storage;
 use std::{path::Path, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
+use e2ee_encoding::DeviceAddress;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand_core::OsRng;
 use zeroize::Zeroizing;
@@ -131,9 +132,9 @@ impl Keyserver {
         self.ticket_key
     }
 
-    /// Runs `hook(user_id, device_id)` after every device removal, so a relay in the same
-    /// process can close the device's connection at once. Only the first hook set is kept.
-    pub fn on_device_removed(&self, hook: impl Fn(&str, u32) + Send + Sync + 'static) {
+    /// Runs `hook(device)` after every device removal, so a relay in the same process can
+    /// close the device's connection at once. Only the first hook set is kept.
+    pub fn on_device_removed(&self, hook: impl Fn(&DeviceAddress) + Send + Sync + 'static) {
         let _ = self
             .state
             .0

@@ -24,6 +24,8 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+use e2ee_encoding::{DeviceAddress, UserId};
+
 use crate::error::KeyserverError;
 
 /// Migration versions of the key server. They start high so that the key server and the
@@ -280,11 +282,12 @@ impl Store {
     /// Registers an account with its first device, atomically.
     pub(crate) async fn create_account(
         &self,
-        user_id: &str,
+        user: &UserId,
         account_key: &[u8],
         device: &NewDevice,
         now: i64,
     ) -> Result<(), StoreError> {
+        let user_id = user.as_str();
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
@@ -308,10 +311,11 @@ impl Store {
     /// Adds a device to an existing account.
     pub(crate) async fn add_device(
         &self,
-        user_id: &str,
+        user: &UserId,
         device: &NewDevice,
         now: i64,
     ) -> Result<(), StoreError> {
+        let user_id = user.as_str();
         on_pool!(self, |pool| {
             insert_device(user_id, device, now)
                 .execute(pool)
@@ -322,7 +326,8 @@ impl Store {
     }
 
     /// The account identity key of `user_id`, if registered.
-    pub(crate) async fn account_key(&self, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(crate) async fn account_key(&self, user: &UserId) -> Result<Option<Vec<u8>>, StoreError> {
+        let user_id = user.as_str();
         on_pool!(self, |pool| {
             let row = sqlx::query("SELECT account_key FROM ks_accounts WHERE user_id = $1")
                 .bind(user_id)
@@ -335,9 +340,9 @@ impl Store {
     /// Salt and hash of a device's credential.
     pub(crate) async fn credential(
         &self,
-        user_id: &str,
-        device_id: u32,
+        address: &DeviceAddress,
     ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let (user_id, device_id) = (address.user_id(), address.device);
         on_pool!(self, |pool| {
             let row = sqlx::query(
                 "SELECT credential_salt, credential_hash FROM ks_devices \
@@ -355,7 +360,8 @@ impl Store {
     }
 
     /// Every device of a user, by device id.
-    pub(crate) async fn devices(&self, user_id: &str) -> Result<Vec<DeviceRow>, StoreError> {
+    pub(crate) async fn devices(&self, user: &UserId) -> Result<Vec<DeviceRow>, StoreError> {
+        let user_id = user.as_str();
         on_pool!(self, |pool| {
             let rows = sqlx::query(
                 "SELECT device_id, identity_key, certificate FROM ks_devices \
@@ -379,10 +385,10 @@ impl Store {
     /// Stores verified keys for one device in one transaction.
     pub(crate) async fn upload_keys(
         &self,
-        user_id: &str,
-        device_id: u32,
+        address: &DeviceAddress,
         keys: &KeyUpload,
     ) -> Result<(), StoreError> {
+        let (user_id, device_id) = (address.user_id(), address.device);
         let device = i64::from(device_id);
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
@@ -434,11 +440,8 @@ impl Store {
     }
 
     /// Remaining prekeys of a device.
-    pub(crate) async fn counts(
-        &self,
-        user_id: &str,
-        device_id: u32,
-    ) -> Result<PreKeyCounts, StoreError> {
+    pub(crate) async fn counts(&self, address: &DeviceAddress) -> Result<PreKeyCounts, StoreError> {
+        let (user_id, device_id) = (address.user_id(), address.device);
         let device = i64::from(device_id);
         on_pool!(self, |pool| {
             let row = sqlx::query(
@@ -469,10 +472,10 @@ impl Store {
     /// last-resort KEM prekey.
     pub(crate) async fn take_bundle(
         &self,
-        user_id: &str,
-        device_id: u32,
+        address: &DeviceAddress,
         consume: bool,
     ) -> Result<Option<BundleParts>, StoreError> {
+        let (user_id, device_id) = (address.user_id(), address.device);
         let device = i64::from(device_id);
         let pool = match self {
             Store::Sqlite(pool) => pool,
@@ -553,11 +556,8 @@ impl Store {
 
     /// Removes a device: its credential (so it can no longer authenticate or get relay
     /// tickets) and every key it uploaded, in one transaction. Returns whether it existed.
-    pub(crate) async fn remove_device(
-        &self,
-        user_id: &str,
-        device_id: u32,
-    ) -> Result<bool, StoreError> {
+    pub(crate) async fn remove_device(&self, address: &DeviceAddress) -> Result<bool, StoreError> {
+        let (user_id, device_id) = (address.user_id(), address.device);
         const KEY_TABLES: [&str; 4] = [
             "ks_signed_prekeys",
             "ks_one_time_prekeys",
@@ -590,10 +590,11 @@ impl Store {
     /// was stored.
     pub(crate) async fn put_device_list(
         &self,
-        user_id: &str,
+        user: &UserId,
         version: i64,
         encoded: &[u8],
     ) -> Result<bool, StoreError> {
+        let user_id = user.as_str();
         on_pool!(self, |pool| {
             let done = sqlx::query(
                 "INSERT INTO ks_device_lists (user_id, version, encoded) VALUES ($1, $2, $3) \
@@ -610,7 +611,8 @@ impl Store {
     }
 
     /// The stored device list of a user.
-    pub(crate) async fn device_list(&self, user_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(crate) async fn device_list(&self, user: &UserId) -> Result<Option<Vec<u8>>, StoreError> {
+        let user_id = user.as_str();
         on_pool!(self, |pool| {
             let row = sqlx::query("SELECT encoded FROM ks_device_lists WHERE user_id = $1")
                 .bind(user_id)

@@ -700,8 +700,8 @@ async fn tickets_verify_with_the_published_key(backend: Backend) {
     let text = b["ticket"].as_str().unwrap();
     let key = server.keyserver.ticket_verifying_key();
     let ticket = e2ee_ticket::Ticket::verify_text(text, &key, now()).unwrap();
-    assert_eq!(ticket.user_id, alice.user_id);
-    assert_eq!(ticket.device_id, 1);
+    assert_eq!(ticket.device.user_id(), alice.user_id);
+    assert_eq!(ticket.device.device, 1);
     assert_eq!(ticket.expires_at, b["expires_at"].as_u64().unwrap());
     assert!(ticket.expires_at > now() && ticket.expires_at <= now() + 3600);
     let (s, b) = server.get("/v1/ticket-key", None).await;
@@ -858,8 +858,10 @@ async fn a_device_is_removed_by_its_own_account_with_its_keys_and_credential(bac
     // The all-in-one server hooks its relay in here.
     let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = told.clone();
-    server.keyserver.on_device_removed(move |user, device| {
-        sink.lock().unwrap().push((user.to_owned(), device))
+    server.keyserver.on_device_removed(move |device| {
+        sink.lock()
+            .unwrap()
+            .push((device.user_id().to_owned(), device.device))
     });
 
     // Nobody else may remove it.

@@ -10,7 +10,7 @@ use tokio_tungstenite::{
     tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue},
 };
 
-use crate::wire::{ClientFrame, DecodeError, ServerFrame};
+use crate::wire::{ClientFrame, Codec, DecodeError, ServerFrame};
 
 /// What went wrong on the client side.
 #[derive(Debug, thiserror::Error)]
@@ -86,7 +86,7 @@ impl RelayClient {
 
     /// Sends one frame.
     pub async fn send(&mut self, frame: &ClientFrame) -> Result<(), ClientError> {
-        self.send_raw(frame.encode()).await
+        self.send_raw(frame.to_bytes()).await
     }
 
     /// Sends arbitrary bytes as one binary message (tests of malformed input).
@@ -112,7 +112,7 @@ impl RelayClient {
                 .await
                 .map_err(|_| ClientError::Timeout)?;
             match next {
-                Some(Ok(Message::Binary(b))) => return Ok(ServerFrame::decode(&b)?),
+                Some(Ok(Message::Binary(b))) => return Ok(ServerFrame::from_bytes(&b)?),
                 Some(Ok(Message::Close(c))) => {
                     return Err(ClientError::Closed(c.map(|c| u16::from(c.code))));
                 }

@@ -12,7 +12,7 @@ use axum::{
 use e2ee_ticket::Ticket;
 use futures_util::StreamExt;
 
-use crate::{error::ApiError, limits::MAX_FRAME_LEN, relay::Relay, session, wire::Address};
+use crate::{error::ApiError, limits::MAX_FRAME_LEN, relay::Relay, session};
 
 const READ_BUFFER: usize = 2 * 1024;
 const WRITE_BUFFER: usize = 8 * 1024;
@@ -59,7 +59,7 @@ async fn upgrade(
         .hub
         .try_open(relay.settings.max_connections)
         .ok_or(ApiError::TooManyConnections)?;
-    let device = Address::new(ticket.user_id, ticket.device_id);
+    let device = ticket.device;
     let expires_at = ticket.expires_at;
     Ok(ws
         .max_message_size(MAX_FRAME_LEN)

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{
     cluster::Cluster,
     limits::LIVE_QUEUE_LEN,
-    wire::{Address, Delivery},
+    wire::{Delivery, DeviceAddress},
 };
 
 /// Why a connection is closed by the relay rather than by its client.
@@ -52,7 +52,7 @@ pub(crate) struct Registration {
 /// Local connections, and the cluster link when running multi-node.
 #[derive(Debug, Default)]
 pub(crate) struct Hub {
-    conns: Mutex<HashMap<Address, Entry>>,
+    conns: Mutex<HashMap<DeviceAddress, Entry>>,
     next_id: AtomicU64,
     open: AtomicUsize,
     cluster: std::sync::OnceLock<Arc<Cluster>>,
@@ -94,12 +94,12 @@ impl Hub {
         self.open.load(Ordering::SeqCst)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Address, Entry>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<DeviceAddress, Entry>> {
         self.conns.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Makes this the device's consuming connection, kicking any older one here.
-    pub(crate) fn register(&self, device: &Address) -> Registration {
+    pub(crate) fn register(&self, device: &DeviceAddress) -> Registration {
         let id = self.next_id.fetch_add(1, Ordering::SeqCst) + 1;
         let (tx, rx) = mpsc::channel(LIVE_QUEUE_LEN);
         let (kick_tx, kicked) = oneshot::channel();
@@ -124,7 +124,7 @@ impl Hub {
     }
 
     /// Removes the registration if it is still the current one. Returns whether it was.
-    pub(crate) fn unregister(&self, device: &Address, id: u64) -> bool {
+    pub(crate) fn unregister(&self, device: &DeviceAddress, id: u64) -> bool {
         let mut map = self.lock();
         if map.get(device).is_some_and(|e| e.id == id) {
             map.remove(device);
@@ -136,7 +136,7 @@ impl Hub {
 
     /// Closes the device's connection here, if any, telling it why. Returns whether there
     /// was one.
-    pub(crate) fn kick(&self, device: &Address, why: Kick) -> bool {
+    pub(crate) fn kick(&self, device: &DeviceAddress, why: Kick) -> bool {
         if let Some(mut e) = self.lock().remove(device)
             && let Some(k) = e.kick.take()
         {
@@ -146,12 +146,16 @@ impl Hub {
     }
 
     /// Whether the device is connected to this process.
-    pub(crate) fn is_local(&self, device: &Address) -> bool {
+    pub(crate) fn is_local(&self, device: &DeviceAddress) -> bool {
         self.lock().contains_key(device)
     }
 
     /// Hands an envelope to the device's local connection; gives it back if there is none.
-    pub(crate) fn deliver_local(&self, device: &Address, d: Delivery) -> Result<(), Delivery> {
+    pub(crate) fn deliver_local(
+        &self,
+        device: &DeviceAddress,
+        d: Delivery,
+    ) -> Result<(), Delivery> {
         let map = self.lock();
         let Some(e) = map.get(device) else {
             return Err(d);
@@ -164,7 +168,7 @@ impl Hub {
 
     /// Routes committed (or online-only) envelopes to whoever is connected, here or on
     /// another node. Returns how many went to a device known to be connected.
-    pub(crate) async fn route(&self, items: Vec<(Address, Delivery)>) -> usize {
+    pub(crate) async fn route(&self, items: Vec<(DeviceAddress, Delivery)>) -> usize {
         let mut delivered = 0;
         let mut remote = Vec::new();
         for (to, d) in items {

@@ -33,6 +33,8 @@ mod relay;
 mod session;
 pub mod store;
 pub mod wire;
+
+pub use cluster::Routed;
 mod writer;
 
 pub use config::Config;

@@ -11,7 +11,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::wire::Address;
+use crate::wire::DeviceAddress;
 
 /// One bucket.
 #[derive(Debug, Clone)]
@@ -46,7 +46,7 @@ impl TokenBucket {
 /// Buckets for every device that sent recently.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
-    buckets: Mutex<HashMap<Address, TokenBucket>>,
+    buckets: Mutex<HashMap<DeviceAddress, TokenBucket>>,
     rate: f64,
     burst: f64,
 }
@@ -61,7 +61,12 @@ impl RateLimiter {
     }
 
     /// Charges `cost` deliveries to `device`; `Err(retry_after)` when its bucket is empty.
-    pub(crate) fn check(&self, device: &Address, cost: u64, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn check(
+        &self,
+        device: &DeviceAddress,
+        cost: u64,
+        now: Instant,
+    ) -> Result<(), Duration> {
         let mut map = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = map
             .entry(device.clone())
@@ -84,7 +89,7 @@ mod tests {
     #[test]
     fn bucket_allows_burst_then_refuses_then_refills() {
         let limiter = RateLimiter::new(10, 20);
-        let dev = Address::new("a", 1);
+        let dev = DeviceAddress::new("a", 1).unwrap();
         let t0 = Instant::now();
         for _ in 0..20 {
             limiter.check(&dev, 1, t0).unwrap();
@@ -101,13 +106,15 @@ mod tests {
         }
         assert!(limiter.check(&dev, 1, t1).is_err());
         // Another device is unaffected.
-        limiter.check(&Address::new("b", 1), 20, t1).unwrap();
+        limiter
+            .check(&DeviceAddress::new("b", 1).unwrap(), 20, t1)
+            .unwrap();
     }
 
     #[test]
     fn oversized_send_goes_through_once_and_leaves_debt() {
         let limiter = RateLimiter::new(100, 100);
-        let dev = Address::new("a", 1);
+        let dev = DeviceAddress::new("a", 1).unwrap();
         let t0 = Instant::now();
         limiter.check(&dev, 500, t0).unwrap();
         // 400 tokens of debt: about 4 s before the next unit-cost send.
@@ -121,7 +128,9 @@ mod tests {
     fn prune_forgets_full_buckets_only() {
         let limiter = RateLimiter::new(10, 10);
         let t0 = Instant::now();
-        limiter.check(&Address::new("a", 1), 10, t0).unwrap();
+        limiter
+            .check(&DeviceAddress::new("a", 1).unwrap(), 10, t0)
+            .unwrap();
         limiter.prune(t0 + Duration::from_millis(100));
         assert_eq!(limiter.buckets.lock().unwrap().len(), 1);
         limiter.prune(t0 + Duration::from_secs(2));

@@ -12,7 +12,7 @@ use crate::{
     ratelimit::RateLimiter,
     session::now_ms,
     store::{Store, StoreError, StoreLimits},
-    wire::Address,
+    wire::DeviceAddress,
     writer::Writer,
 };
 
@@ -139,16 +139,15 @@ impl Relay {
     }
 
     /// Number of rows in a device's mailbox (operations and tests).
-    pub async fn mailbox_len(&self, device: &Address) -> Result<u64, StoreError> {
+    pub async fn mailbox_len(&self, device: &DeviceAddress) -> Result<u64, StoreError> {
         self.store.mailbox_len(device).await
     }
 
     /// Closes a removed device's connection on this process at once (close code 4005)
     /// instead of when its ticket expires. The all-in-one server calls this when its key
     /// server removes a device. Returns whether the device was connected here.
-    pub fn disconnect_removed_device(&self, user_id: &str, device_id: u32) -> bool {
-        self.hub
-            .kick(&Address::new(user_id.to_owned(), device_id), Kick::Revoked)
+    pub fn disconnect_removed_device(&self, device: &DeviceAddress) -> bool {
+        self.hub.kick(device, Kick::Revoked)
     }
 
     /// Open WebSocket connections on this process.
@@ -157,7 +156,7 @@ impl Relay {
     }
 
     /// Whether a device is connected here or (multi-node) on any node.
-    pub(crate) async fn is_online(&self, device: &Address) -> bool {
+    pub(crate) async fn is_online(&self, device: &DeviceAddress) -> bool {
         if self.hub.is_local(device) {
             return true;
         }
@@ -168,14 +167,14 @@ impl Relay {
     }
 
     /// Tells the cluster this node now holds the device's socket.
-    pub(crate) async fn announce(&self, device: &Address) {
+    pub(crate) async fn announce(&self, device: &DeviceAddress) {
         if let Some(c) = self.hub.cluster() {
             c.announce(device).await;
         }
     }
 
     /// Tells the cluster this node no longer holds the device's socket.
-    pub(crate) async fn withdraw(&self, device: &Address) {
+    pub(crate) async fn withdraw(&self, device: &DeviceAddress) {
         if let Some(c) = self.hub.cluster() {
             c.withdraw(device).await;
         }

@@ -29,8 +29,8 @@ use crate::{
     relay::Relay,
     store::NewEnvelope,
     wire::{
-        Address, ClientFrame, DecodeError, Delivery, DevicePresence, ErrorCode, FLAG_ONLINE_ONLY,
-        OutEnvelope, SendStatus, ServerFrame,
+        ClientFrame, Codec, DecodeError, Delivery, DeviceAddress, DevicePresence, ErrorCode,
+        FLAG_ONLINE_ONLY, OutEnvelope, SendStatus, ServerFrame, UserId,
     },
 };
 
@@ -105,7 +105,7 @@ fn ticket_deadline(expires_at_secs: u64) -> tokio::time::Instant {
 
 struct Session<'a, S> {
     relay: &'a Relay,
-    device: &'a Address,
+    device: &'a DeviceAddress,
     sink: S,
     /// Delivered and not yet acked.
     inflight: HashSet<u64>,
@@ -129,7 +129,7 @@ where
     S: Sink<Message> + Unpin,
 {
     async fn write(&mut self, frame: &ServerFrame) -> Step {
-        let msg = Message::Binary(frame.encode().into());
+        let msg = Message::Binary(frame.to_bytes().into());
         match tokio::time::timeout(Duration::from_secs(WRITE_TIMEOUT_SECS), self.sink.send(msg))
             .await
         {
@@ -139,7 +139,7 @@ where
     }
 
     async fn feed(&mut self, frame: &ServerFrame) -> Step {
-        let msg = Message::Binary(frame.encode().into());
+        let msg = Message::Binary(frame.to_bytes().into());
         match tokio::time::timeout(Duration::from_secs(WRITE_TIMEOUT_SECS), self.sink.feed(msg))
             .await
         {
@@ -251,7 +251,7 @@ where
     }
 
     async fn on_frame(&mut self, bytes: &[u8]) -> Step {
-        match ClientFrame::decode(bytes) {
+        match ClientFrame::from_bytes(bytes) {
             Err(e) => self.on_decode_error(&e, bytes).await,
             Ok(ClientFrame::Send(envs)) => self.on_send(envs).await,
             Ok(ClientFrame::Ack(seqs)) => self.on_ack(seqs).await,
@@ -398,11 +398,11 @@ where
         }
     }
 
-    async fn on_presence_allow(&mut self, users: Vec<String>) -> Step {
+    async fn on_presence_allow(&mut self, users: Vec<UserId>) -> Step {
         match self
             .relay
             .store
-            .set_presence_allow(&self.device.user_id, &users)
+            .set_presence_allow(&self.device.user, &users)
             .await
         {
             Ok(()) => {
@@ -418,14 +418,14 @@ where
         }
     }
 
-    async fn allowed_to_see(&self, user_id: &str) -> bool {
-        if user_id == self.device.user_id || self.relay.settings.presence_public {
+    async fn allowed_to_see(&self, user: &UserId) -> bool {
+        if *user == self.device.user || self.relay.settings.presence_public {
             return true;
         }
         match self
             .relay
             .store
-            .presence_allowed(user_id, &self.device.user_id)
+            .presence_allowed(user, &self.device.user)
             .await
         {
             Ok(allowed) => allowed,
@@ -436,17 +436,17 @@ where
         }
     }
 
-    async fn on_presence(&mut self, user_id: String) -> Step {
-        if !self.allowed_to_see(&user_id).await {
+    async fn on_presence(&mut self, user: UserId) -> Step {
+        if !self.allowed_to_see(&user).await {
             // Not allowed: answer as if the user had no devices (no existence oracle).
             return self
                 .write(&ServerFrame::Presence {
-                    user_id,
+                    user,
                     devices: Vec::new(),
                 })
                 .await;
         }
-        let known = match self.relay.store.last_seen(&user_id).await {
+        let known = match self.relay.store.last_seen(&user).await {
             Ok(k) => k,
             Err(e) => {
                 tracing::error!(error = %e, "presence read failed");
@@ -457,16 +457,18 @@ where
         };
         let mut devices = Vec::with_capacity(known.len());
         for (device_id, last_seen_ms) in known {
-            let a = Address::new(user_id.clone(), device_id);
-            let online = self.relay.is_online(&a).await;
+            let device = DeviceAddress {
+                user: user.clone(),
+                device: device_id,
+            };
+            let online = self.relay.is_online(&device).await;
             devices.push(DevicePresence {
                 device_id,
                 online,
                 last_seen_ms,
             });
         }
-        self.write(&ServerFrame::Presence { user_id, devices })
-            .await
+        self.write(&ServerFrame::Presence { user, devices }).await
     }
 }
 
@@ -475,7 +477,7 @@ where
 /// [`CLOSE_TICKET_EXPIRED`] then, so a revoked device cannot stay connected on an old ticket.
 pub async fn run_session<S, R, E>(
     relay: Arc<Relay>,
-    device: Address,
+    device: DeviceAddress,
     ticket_expires_at: u64,
     sink: S,
     mut stream: R,

@@ -13,7 +13,7 @@ use crate::{
     hub::Hub,
     limits::MAX_GROUP_COMMIT,
     store::{NewEnvelope, Store, StoreError, StoreLimits, WriteBatch},
-    wire::{Address, Delivery, SendStatus},
+    wire::{Delivery, DeviceAddress, SendStatus},
 };
 
 /// The writer failed to commit; details are in the log.
@@ -29,12 +29,12 @@ pub(crate) enum WriteOp {
         reply: oneshot::Sender<Result<Vec<SendStatus>, Unavailable>>,
     },
     Ack {
-        device: Address,
+        device: DeviceAddress,
         seqs: Vec<u64>,
         reply: oneshot::Sender<Result<(), Unavailable>>,
     },
     Seen {
-        device: Address,
+        device: DeviceAddress,
         at_ms: u64,
     },
     Expire {
@@ -73,7 +73,7 @@ impl Writer {
     /// Queues acks for the next group commit; the receiver resolves once they are deleted.
     pub(crate) async fn submit_ack(
         &self,
-        device: Address,
+        device: DeviceAddress,
         seqs: Vec<u64>,
     ) -> Result<oneshot::Receiver<Result<(), Unavailable>>, Unavailable> {
         let (reply, rx) = oneshot::channel();
@@ -88,7 +88,7 @@ impl Writer {
         Ok(rx)
     }
 
-    pub(crate) async fn seen(&self, device: Address, at_ms: u64) {
+    pub(crate) async fn seen(&self, device: DeviceAddress, at_ms: u64) {
         let _ = self.tx.send(WriteOp::Seen { device, at_ms }).await;
     }
 

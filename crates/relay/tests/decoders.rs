@@ -1,15 +1,19 @@
 //! Every relay decoder (client frames, relay frames, node-to-node messages) over random bytes,
 //! mutated valid encodings and the fuzz seed corpora, on stable Rust (the fuzz targets in
 //! fuzz/ need nightly). Each must return a value or a typed error, never panic, and client
-//! frames (what the relay parses from untrusted devices) must re-encode to exactly their input.
+//! frames (what the relay parses from untrusted devices) and node-to-node messages must re-encode
+//! to exactly their input.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use std::{fs, path::PathBuf};
 
-use e2ee_relay::wire::{
-    Address, ClientFrame, Delivery, DevicePresence, ErrorCode, FLAG_ONLINE_ONLY, OutEnvelope,
-    SendStatus, ServerFrame, decode_routed, encode_kick, encode_routed,
+use e2ee_relay::{
+    Routed,
+    wire::{
+        ClientFrame, Codec, Delivery, DeviceAddress, DevicePresence, ErrorCode, FLAG_ONLINE_ONLY,
+        OutEnvelope, SendStatus, ServerFrame, UserId,
+    },
 };
 
 const TARGETS: [&str; 3] = ["relay_client_frame", "relay_server_frame", "relay_routed"];
@@ -29,23 +33,33 @@ impl Rng {
 fn decode(target: &str, data: &[u8]) {
     match target {
         "relay_client_frame" => {
-            if let Ok(f) = ClientFrame::decode(data) {
-                assert_eq!(f.encode(), data, "client frame is not canonical");
+            if let Ok(f) = ClientFrame::from_bytes(data) {
+                assert_eq!(f.to_bytes(), data, "client frame is not canonical");
             }
         }
         "relay_server_frame" => {
-            if let Ok(f) = ServerFrame::decode(data) {
+            if let Ok(f) = ServerFrame::from_bytes(data) {
                 // Error details are decoded lossily (UTF-8), everything else exactly.
                 if !matches!(f, ServerFrame::Error { .. }) {
-                    assert_eq!(f.encode(), data, "relay frame is not canonical");
+                    assert_eq!(f.to_bytes(), data, "relay frame is not canonical");
                 }
             }
         }
         "relay_routed" => {
-            let _ = decode_routed(data);
+            if let Ok(m) = Routed::from_bytes(data) {
+                assert_eq!(m.to_bytes(), data, "routed message is not canonical");
+            }
         }
         other => panic!("unknown target {other}"),
     }
+}
+
+fn addr(user: &str, device: u32) -> DeviceAddress {
+    DeviceAddress::new(user, device).unwrap()
+}
+
+fn user(id: &str) -> UserId {
+    UserId::new(id).unwrap()
 }
 
 fn delivery() -> Delivery {
@@ -53,7 +67,7 @@ fn delivery() -> Delivery {
         seq: 42,
         flags: 0,
         server_ts_ms: 1_700_000_000_000,
-        sender: Address::new("alice", 1),
+        sender: addr("alice", 1),
         msg_id: 7,
         payload: vec![0xAB; 40].into(),
     }
@@ -64,38 +78,38 @@ fn valid() -> Vec<(&'static str, Vec<u8>)> {
         OutEnvelope {
             flags: 0,
             msg_id: 1,
-            recipients: vec![Address::new("bob", 1)],
+            recipients: vec![addr("bob", 1)],
             payload: vec![1, 2, 3, 4],
         },
         OutEnvelope {
             flags: FLAG_ONLINE_ONLY,
             msg_id: 2,
-            recipients: vec![Address::new("bob", 1), Address::new("carol", 3)],
+            recipients: vec![addr("bob", 1), addr("carol", 3)],
             payload: vec![9; 20],
         },
     ]);
     vec![
-        ("relay_client_frame", send.encode()),
+        ("relay_client_frame", send.to_bytes()),
         (
             "relay_client_frame",
-            ClientFrame::Ack(vec![1, 2, 3]).encode(),
+            ClientFrame::Ack(vec![1, 2, 3]).to_bytes(),
         ),
         (
             "relay_client_frame",
-            ClientFrame::PresenceQuery("bob".into()).encode(),
+            ClientFrame::PresenceQuery(user("bob")).to_bytes(),
         ),
         (
             "relay_client_frame",
-            ClientFrame::PresenceAllow(vec!["alice".into(), "carol".into()]).encode(),
+            ClientFrame::PresenceAllow(vec![user("alice"), user("carol")]).to_bytes(),
         ),
         (
             "relay_server_frame",
             ServerFrame::SendResult(vec![(1, SendStatus::Stored), (2, SendStatus::Duplicate)])
-                .encode(),
+                .to_bytes(),
         ),
         (
             "relay_server_frame",
-            ServerFrame::Deliver(delivery()).encode(),
+            ServerFrame::Deliver(delivery()).to_bytes(),
         ),
         (
             "relay_server_frame",
@@ -105,33 +119,33 @@ fn valid() -> Vec<(&'static str, Vec<u8>)> {
                 retry_after_ms: 100,
                 detail: "slow down".into(),
             }
-            .encode(),
+            .to_bytes(),
         ),
         (
             "relay_server_frame",
-            ServerFrame::QueueDrained { count: 5 }.encode(),
+            ServerFrame::QueueDrained { count: 5 }.to_bytes(),
         ),
         (
             "relay_server_frame",
             ServerFrame::Presence {
-                user_id: "bob".into(),
+                user: user("bob"),
                 devices: vec![DevicePresence {
                     device_id: 1,
                     online: true,
                     last_seen_ms: 5,
                 }],
             }
-            .encode(),
+            .to_bytes(),
         ),
         (
             "relay_server_frame",
-            ServerFrame::PresenceAllowed { count: 2 }.encode(),
+            ServerFrame::PresenceAllowed { count: 2 }.to_bytes(),
         ),
         (
             "relay_routed",
-            encode_routed(&[(Address::new("bob", 2), delivery())]),
+            Routed::Deliveries(vec![(addr("bob", 2), delivery())]).to_bytes(),
         ),
-        ("relay_routed", encode_kick(&Address::new("bob", 2))),
+        ("relay_routed", Routed::Kick(addr("bob", 2)).to_bytes()),
     ]
 }
 
@@ -145,9 +159,9 @@ fn corpus_dir(target: &str) -> PathBuf {
 fn valid_encodings_decode() {
     for (target, bytes) in valid() {
         match target {
-            "relay_client_frame" => assert!(ClientFrame::decode(&bytes).is_ok()),
-            "relay_server_frame" => assert!(ServerFrame::decode(&bytes).is_ok()),
-            _ => assert!(decode_routed(&bytes).is_ok()),
+            "relay_client_frame" => assert!(ClientFrame::from_bytes(&bytes).is_ok()),
+            "relay_server_frame" => assert!(ServerFrame::from_bytes(&bytes).is_ok()),
+            _ => assert!(Routed::from_bytes(&bytes).is_ok()),
         }
         decode(target, &bytes);
     }

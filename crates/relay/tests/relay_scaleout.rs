@@ -12,7 +12,7 @@ use common::*;
 use e2ee_relay::{
     CLOSE_REPLACED,
     client::ClientError,
-    wire::{Address, ClientFrame, FLAG_ONLINE_ONLY, SendStatus, ServerFrame},
+    wire::{ClientFrame, FLAG_ONLINE_ONLY, SendStatus, ServerFrame},
 };
 
 macro_rules! bounded {
@@ -72,14 +72,14 @@ async fn postgres_mailboxes_store_dedup_fan_out_and_ack() {
         assert_eq!(&d.payload[..], b"group");
         carol.send(&ClientFrame::Ack(vec![d.seq])).await.unwrap();
         // Presence allow lists live in PostgreSQL too.
-        bob.send(&ClientFrame::PresenceAllow(vec!["carol".into()]))
+        bob.send(&ClientFrame::PresenceAllow(vec![user("carol")]))
             .await
             .unwrap();
         assert_eq!(
             bob.recv().await.unwrap(),
             ServerFrame::PresenceAllowed { count: 1 }
         );
-        bob.send(&ClientFrame::PresenceQuery("bob".into()))
+        bob.send(&ClientFrame::PresenceQuery(user("bob")))
             .await
             .unwrap();
         assert!(matches!(
@@ -87,7 +87,7 @@ async fn postgres_mailboxes_store_dedup_fan_out_and_ack() {
             ServerFrame::Presence { .. }
         ));
         carol
-            .send(&ClientFrame::PresenceQuery("bob".into()))
+            .send(&ClientFrame::PresenceQuery(user("bob")))
             .await
             .unwrap();
         loop {
@@ -101,17 +101,8 @@ async fn postgres_mailboxes_store_dedup_fan_out_and_ack() {
             }
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(
-            r.relay.mailbox_len(&Address::new("bob", 1)).await.unwrap(),
-            0
-        );
-        assert_eq!(
-            r.relay
-                .mailbox_len(&Address::new("carol", 1))
-                .await
-                .unwrap(),
-            0
-        );
+        assert_eq!(r.relay.mailbox_len(&addr("bob", 1)).await.unwrap(), 0);
+        assert_eq!(r.relay.mailbox_len(&addr("carol", 1)).await.unwrap(), 0);
         r.stop().await;
         so.cleanup().await;
     });
@@ -189,7 +180,7 @@ async fn two_nodes_route_live_through_redis_and_keep_one_connection_per_device()
 
         // Presence across nodes (own user's devices).
         let mut bob2 = a.connect_empty("bob", 2).await;
-        bob2.send(&ClientFrame::PresenceQuery("bob".into()))
+        bob2.send(&ClientFrame::PresenceQuery(user("bob")))
             .await
             .unwrap();
         match bob2.recv().await.unwrap() {

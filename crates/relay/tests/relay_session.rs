@@ -11,7 +11,7 @@ use axum::extract::ws::Message;
 use common::*;
 use e2ee_relay::{
     Relay, SessionEnd, run_session,
-    wire::{Address, ClientFrame, SendStatus, ServerFrame},
+    wire::{ClientFrame, Codec, DeviceAddress, SendStatus, ServerFrame},
 };
 use futures_util::{sink, stream};
 use tokio::sync::mpsc;
@@ -22,7 +22,7 @@ struct Channels {
     task: tokio::task::JoinHandle<SessionEnd>,
 }
 
-fn spawn_session(relay: std::sync::Arc<Relay>, device: Address) -> Channels {
+fn spawn_session(relay: std::sync::Arc<Relay>, device: DeviceAddress) -> Channels {
     let (to_session, rx) = mpsc::channel::<Message>(16);
     let (tx, from_session) = mpsc::channel::<Message>(16);
     let out = Box::pin(sink::unfold(tx, |tx, msg: Message| async move {
@@ -46,7 +46,7 @@ async fn next_frame(c: &mut Channels) -> ServerFrame {
         .unwrap()
         .unwrap();
     match msg {
-        Message::Binary(b) => ServerFrame::decode(&b).unwrap(),
+        Message::Binary(b) => ServerFrame::from_bytes(&b).unwrap(),
         other => panic!("{other:?}"),
     }
 }
@@ -57,8 +57,8 @@ async fn session_over_channels_sends_delivers_and_ends_when_the_client_goes() {
         let dir = TempDir::new();
         let key = signing_key();
         let relay = Relay::start(&config(&key, &dir)).await.unwrap();
-        let mut alice = spawn_session(relay.clone(), Address::new("alice", 1));
-        let mut bob = spawn_session(relay.clone(), Address::new("bob", 1));
+        let mut alice = spawn_session(relay.clone(), addr("alice", 1));
+        let mut bob = spawn_session(relay.clone(), addr("bob", 1));
         assert_eq!(
             next_frame(&mut alice).await,
             ServerFrame::QueueDrained { count: 0 }
@@ -71,7 +71,7 @@ async fn session_over_channels_sends_delivers_and_ends_when_the_client_goes() {
         let send = ClientFrame::Send(vec![env(3, &[("bob", 1)], b"over channels")]);
         alice
             .to_session
-            .send(Message::Binary(send.encode().into()))
+            .send(Message::Binary(send.to_bytes().into()))
             .await
             .unwrap();
         assert_eq!(
@@ -114,7 +114,7 @@ async fn writes_in_flight_are_bounded_and_answered_in_order() {
         let key = signing_key();
         let cfg = config(&key, &dir);
         let relay = Relay::start(&cfg).await.unwrap();
-        let mut alice = spawn_session(relay.clone(), Address::new("alice", 1));
+        let mut alice = spawn_session(relay.clone(), addr("alice", 1));
         assert_eq!(
             next_frame(&mut alice).await,
             ServerFrame::QueueDrained { count: 0 }
@@ -133,7 +133,7 @@ async fn writes_in_flight_are_bounded_and_answered_in_order() {
         let mut accepted = 0;
         for id in 0..offered as u64 {
             let send = ClientFrame::Send(vec![env(id, &[("bob", 1)], b"queued")]);
-            let mut msg = Message::Binary(send.encode().into());
+            let mut msg = Message::Binary(send.to_bytes().into());
             let mut taken = false;
             for _ in 0..20 {
                 match alice.to_session.try_send(msg) {
@@ -167,7 +167,7 @@ async fn writes_in_flight_are_bounded_and_answered_in_order() {
             );
         }
         assert_eq!(
-            relay.mailbox_len(&Address::new("bob", 1)).await.unwrap(),
+            relay.mailbox_len(&addr("bob", 1)).await.unwrap(),
             accepted as u64
         );
         drop(alice.to_session);

@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use e2ee_relay::wire::{Address, ClientFrame, FLAG_ONLINE_ONLY, SendStatus, ServerFrame};
+use e2ee_relay::wire::{ClientFrame, FLAG_ONLINE_ONLY, SendStatus, ServerFrame};
 
 macro_rules! bounded {
     ($body:expr) => {
@@ -29,11 +29,11 @@ async fn live_delivery_after_durable_commit_then_ack_deletes() {
         let res = send_ok(&mut alice, vec![env(42, &[("bob", 7)], b"ciphertext")]).await;
         assert_eq!(res, vec![(42, SendStatus::Stored)]);
         let d = recv_delivery(&mut bob).await;
-        assert_eq!(d.sender, Address::new("alice", 1));
+        assert_eq!(d.sender, addr("alice", 1));
         assert_eq!(d.msg_id, 42);
         assert_eq!(&d.payload[..], b"ciphertext");
         assert!(d.seq > 0);
-        let bob_addr = Address::new("bob", 7);
+        let bob_addr = addr("bob", 7);
         assert_eq!(r.relay.mailbox_len(&bob_addr).await.unwrap(), 1);
 
         bob.send(&ClientFrame::Ack(vec![d.seq])).await.unwrap();
@@ -155,10 +155,7 @@ async fn retry_with_same_message_id_is_stored_once() {
         let mut alice2 = r.connect_empty("alice", 2).await;
         let other = send_ok(&mut alice2, vec![env(5, &[("bob", 1)], b"x")]).await;
         assert_eq!(other, vec![(5, SendStatus::Stored)]);
-        assert_eq!(
-            r.relay.mailbox_len(&Address::new("bob", 1)).await.unwrap(),
-            3
-        );
+        assert_eq!(r.relay.mailbox_len(&addr("bob", 1)).await.unwrap(), 3);
         r.stop().await;
     });
 }
@@ -191,11 +188,7 @@ async fn group_envelope_fans_out_one_payload_to_every_recipient() {
             carol.close().await;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
-        for a in [
-            Address::new("bob", 1),
-            Address::new("carol", 1),
-            Address::new("carol", 2),
-        ] {
+        for a in [addr("bob", 1), addr("carol", 1), addr("carol", 2)] {
             assert_eq!(r.relay.mailbox_len(&a).await.unwrap(), 0);
         }
         r.stop().await;
@@ -219,10 +212,7 @@ async fn online_only_envelopes_are_dropped_when_offline_and_never_stored() {
         assert_eq!(res, vec![(2, SendStatus::Stored)]);
         let d = recv_delivery(&mut bob).await;
         assert_eq!((d.seq, d.flags, d.msg_id), (0, FLAG_ONLINE_ONLY, 2));
-        assert_eq!(
-            r.relay.mailbox_len(&Address::new("bob", 1)).await.unwrap(),
-            0
-        );
+        assert_eq!(r.relay.mailbox_len(&addr("bob", 1)).await.unwrap(), 0);
         r.stop().await;
     });
 }
@@ -235,7 +225,7 @@ async fn a_removed_device_is_disconnected_at_once_with_4005() {
         let r = start(config(&key, &dir), key).await;
         let mut kept = r.connect_empty("bob", 1).await;
         let mut removed = r.connect_empty("bob", 2).await;
-        assert!(r.relay.disconnect_removed_device("bob", 2));
+        assert!(r.relay.disconnect_removed_device(&addr("bob", 2)));
         match removed.recv().await {
             Err(e2ee_relay::client::ClientError::Closed(Some(code))) => {
                 assert_eq!(code, e2ee_relay::CLOSE_REVOKED)
@@ -243,7 +233,7 @@ async fn a_removed_device_is_disconnected_at_once_with_4005() {
             other => panic!("expected close 4005, got {other:?}"),
         }
         // Not connected any more; the other device is untouched.
-        assert!(!r.relay.disconnect_removed_device("bob", 2));
+        assert!(!r.relay.disconnect_removed_device(&addr("bob", 2)));
         let mut alice = r.connect_empty("alice", 1).await;
         send_ok(&mut alice, vec![env(1, &[("bob", 1)], b"still here")]).await;
         assert_eq!(&recv_delivery(&mut kept).await.payload[..], b"still here");
@@ -284,12 +274,12 @@ async fn presence_is_visible_to_own_devices_only_by_default() {
         // The relay notices the close asynchronously: ask until it has.
         let mut last = None;
         for _ in 0..100 {
-            bob1.send(&ClientFrame::PresenceQuery("bob".into()))
+            bob1.send(&ClientFrame::PresenceQuery(user("bob")))
                 .await
                 .unwrap();
             match bob1.recv().await.unwrap() {
-                ServerFrame::Presence { user_id, devices } => {
-                    assert_eq!(user_id, "bob");
+                ServerFrame::Presence { user: who, devices } => {
+                    assert_eq!(who.as_str(), "bob");
                     if devices.len() == 2 && !devices[1].online {
                         last = Some(devices);
                         break;
@@ -304,13 +294,13 @@ async fn presence_is_visible_to_own_devices_only_by_default() {
         assert!(devices[1].device_id == 2 && devices[1].last_seen_ms > 0);
         let mut alice = r.connect_empty("alice", 1).await;
         alice
-            .send(&ClientFrame::PresenceQuery("bob".into()))
+            .send(&ClientFrame::PresenceQuery(user("bob")))
             .await
             .unwrap();
         assert_eq!(
             alice.recv().await.unwrap(),
             ServerFrame::Presence {
-                user_id: "bob".into(),
+                user: user("bob"),
                 devices: vec![]
             }
         );
@@ -368,7 +358,7 @@ async fn mailbox_survives_a_relay_restart() {
 }
 
 async fn presence_of(c: &mut e2ee_relay::client::RelayClient, user: &str) -> usize {
-    c.send(&ClientFrame::PresenceQuery(user.into()))
+    c.send(&ClientFrame::PresenceQuery(common::user(user)))
         .await
         .unwrap();
     match c.recv().await.unwrap() {
@@ -387,7 +377,7 @@ async fn presence_is_visible_to_the_users_the_owner_allows() {
         let mut alice = r.connect_empty("alice", 1).await;
         let mut carol = r.connect_empty("carol", 1).await;
         assert_eq!(presence_of(&mut alice, "bob").await, 0);
-        bob.send(&ClientFrame::PresenceAllow(vec!["alice".into()]))
+        bob.send(&ClientFrame::PresenceAllow(vec![user("alice")]))
             .await
             .unwrap();
         assert_eq!(

@@ -8,9 +8,7 @@
 //!
 //! ```text
 //! version      u8      = 1
-//! user_id_len  u8      1..=128
-//! user_id      bytes   UTF-8
-//! device_id    u32
+//! device       DeviceAddress (user id len u8 1..=128 || UTF-8 without NUL || device id u32)
 //! issued_at    u64     unix seconds
 //! expires_at   u64     unix seconds
 //! signature    [u8;64] Ed25519 over  "E2EE-v1 relay ticket" || all bytes above
@@ -22,18 +20,17 @@
 #![deny(missing_docs)]
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use e2ee_encoding::{Codec, DeviceAddress, Reader};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
 /// Version byte of the ticket layout.
 pub const TICKET_VERSION: u8 = 1;
-/// Longest user id in bytes (DESIGN.md: opaque UTF-8, at most 128 bytes).
-pub const MAX_USER_ID_LEN: usize = 128;
 /// Longest lifetime a relay accepts, whatever the ticket says: 24 hours.
 pub const MAX_TICKET_LIFETIME_SECS: u64 = 24 * 60 * 60;
 /// Tolerated clock skew between key server and relay.
 pub const CLOCK_SKEW_SECS: u64 = 60;
 /// Largest encoded ticket.
-pub const MAX_TICKET_LEN: usize = 1 + 1 + MAX_USER_ID_LEN + 4 + 8 + 8 + 64;
+pub const MAX_TICKET_LEN: usize = 1 + DeviceAddress::MAX_LEN + 8 + 8 + 64;
 
 const SIGNATURE_CONTEXT: &[u8] = b"E2EE-v1 relay ticket";
 
@@ -53,18 +50,13 @@ pub enum TicketError {
     /// The ticket claims a lifetime longer than [`MAX_TICKET_LIFETIME_SECS`].
     #[error("ticket lifetime too long")]
     LifetimeTooLong,
-    /// Caller error when issuing: user id empty or too long.
-    #[error("invalid user id")]
-    InvalidUserId,
 }
 
 /// The claims a ticket carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticket {
-    /// User id, opaque UTF-8, at most [`MAX_USER_ID_LEN`] bytes.
-    pub user_id: String,
-    /// Device id of the user.
-    pub device_id: u32,
+    /// The device it admits.
+    pub device: DeviceAddress,
     /// Unix seconds.
     pub issued_at: u64,
     /// Unix seconds; the ticket is valid while `now < expires_at`.
@@ -72,32 +64,26 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    fn body(&self) -> Result<Vec<u8>, TicketError> {
-        let uid = self.user_id.as_bytes();
-        if uid.is_empty() || uid.len() > MAX_USER_ID_LEN {
-            return Err(TicketError::InvalidUserId);
-        }
+    fn body(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(MAX_TICKET_LEN);
         out.push(TICKET_VERSION);
-        out.push(uid.len() as u8);
-        out.extend_from_slice(uid);
-        out.extend_from_slice(&self.device_id.to_be_bytes());
-        out.extend_from_slice(&self.issued_at.to_be_bytes());
-        out.extend_from_slice(&self.expires_at.to_be_bytes());
-        Ok(out)
+        self.device.write(&mut out);
+        self.issued_at.write(&mut out);
+        self.expires_at.write(&mut out);
+        out
     }
 
     /// Signs the ticket with the key server's ticket key and returns its bytes.
-    pub fn sign(&self, key: &SigningKey) -> Result<Vec<u8>, TicketError> {
-        let mut out = self.body()?;
+    pub fn sign(&self, key: &SigningKey) -> Vec<u8> {
+        let mut out = self.body();
         let signature = key.sign(&signed_message(&out));
         out.extend_from_slice(&signature.to_bytes());
-        Ok(out)
+        out
     }
 
     /// Signs the ticket and returns its text form (unpadded base64url).
-    pub fn sign_to_text(&self, key: &SigningKey) -> Result<String, TicketError> {
-        Ok(URL_SAFE_NO_PAD.encode(self.sign(key)?))
+    pub fn sign_to_text(&self, key: &SigningKey) -> String {
+        URL_SAFE_NO_PAD.encode(self.sign(key))
     }
 
     /// Parses and verifies ticket bytes: layout, signature, then validity window at `now`.
@@ -105,49 +91,18 @@ impl Ticket {
         if bytes.len() > MAX_TICKET_LEN {
             return Err(TicketError::Malformed("too long"));
         }
-        let (&version, rest) = bytes.split_first().ok_or(TicketError::Malformed("empty"))?;
-        if version != TICKET_VERSION {
-            return Err(TicketError::Malformed("unknown version"));
-        }
-        let (&uid_len, rest) = rest
-            .split_first()
-            .ok_or(TicketError::Malformed("truncated"))?;
-        let uid_len = usize::from(uid_len);
-        if uid_len == 0 || uid_len > MAX_USER_ID_LEN {
-            return Err(TicketError::Malformed("user id length"));
-        }
-        if rest.len() != uid_len + 4 + 8 + 8 + 64 {
-            return Err(TicketError::Malformed("length"));
-        }
-        let (uid, rest) = rest.split_at(uid_len);
-        let (device, rest) = rest.split_at(4);
-        let (issued, rest) = rest.split_at(8);
-        let (expires, sig) = rest.split_at(8);
-        let signed_len = bytes.len() - 64;
-        let signature = Signature::from_slice(sig).map_err(|_| TicketError::BadSignature)?;
-        key.verify_strict(&signed_message(&bytes[..signed_len]), &signature)
+        let (body, signature) = Reader::decode_exact(bytes, |r| {
+            let version = r.u8()?;
+            if version != TICKET_VERSION {
+                return Err(TicketError::Malformed("unknown version"));
+            }
+            let body = read_body(r)?;
+            let signature = Signature::from_bytes(&r.array()?);
+            Ok((body, signature))
+        })?;
+        key.verify_strict(&signed_message(&bytes[..bytes.len() - 64]), &signature)
             .map_err(|_| TicketError::BadSignature)?;
-        let user_id = std::str::from_utf8(uid)
-            .map_err(|_| TicketError::Malformed("user id not UTF-8"))?
-            .to_owned();
-        let ticket = Ticket {
-            user_id,
-            device_id: u32::from_be_bytes(
-                device
-                    .try_into()
-                    .map_err(|_| TicketError::Malformed("device"))?,
-            ),
-            issued_at: u64::from_be_bytes(
-                issued
-                    .try_into()
-                    .map_err(|_| TicketError::Malformed("issued"))?,
-            ),
-            expires_at: u64::from_be_bytes(
-                expires
-                    .try_into()
-                    .map_err(|_| TicketError::Malformed("expires"))?,
-            ),
-        };
+        let ticket = body;
         if ticket.expires_at.saturating_sub(ticket.issued_at) > MAX_TICKET_LIFETIME_SECS {
             return Err(TicketError::LifetimeTooLong);
         }
@@ -169,6 +124,28 @@ impl Ticket {
     }
 }
 
+fn read_body(r: &mut Reader<'_>) -> Result<Ticket, TicketError> {
+    let device = DeviceAddress::read(r).map_err(|e| match e {
+        e2ee_encoding::DecodeError::Truncated => TicketError::Malformed("truncated"),
+        _ => TicketError::Malformed("user id"),
+    })?;
+    Ok(Ticket {
+        device,
+        issued_at: r.u64()?,
+        expires_at: r.u64()?,
+    })
+}
+
+impl From<e2ee_encoding::DecodeError> for TicketError {
+    fn from(e: e2ee_encoding::DecodeError) -> Self {
+        match e {
+            e2ee_encoding::DecodeError::Truncated => TicketError::Malformed("truncated"),
+            e2ee_encoding::DecodeError::TrailingBytes => TicketError::Malformed("length"),
+            _ => TicketError::Malformed("invalid field"),
+        }
+    }
+}
+
 fn signed_message(body: &[u8]) -> Vec<u8> {
     let mut msg = Vec::with_capacity(SIGNATURE_CONTEXT.len() + body.len());
     msg.extend_from_slice(SIGNATURE_CONTEXT);
@@ -184,8 +161,7 @@ mod tests {
 
     fn ticket() -> Ticket {
         Ticket {
-            user_id: "alice".into(),
-            device_id: 7,
+            device: DeviceAddress::new("alice", 7).unwrap(),
             issued_at: 1_000,
             expires_at: 1_600,
         }
@@ -194,12 +170,12 @@ mod tests {
     #[test]
     fn round_trip_bytes_and_text() {
         let key = SigningKey::generate(&mut OsRng);
-        let bytes = ticket().sign(&key).unwrap();
+        let bytes = ticket().sign(&key);
         assert_eq!(
             Ticket::verify(&bytes, &key.verifying_key(), 1_100).unwrap(),
             ticket()
         );
-        let text = ticket().sign_to_text(&key).unwrap();
+        let text = ticket().sign_to_text(&key);
         assert_eq!(
             Ticket::verify_text(&text, &key.verifying_key(), 1_100).unwrap(),
             ticket()
@@ -210,12 +186,12 @@ mod tests {
     fn forged_and_tampered_tickets_fail() {
         let key = SigningKey::generate(&mut OsRng);
         let other = SigningKey::generate(&mut OsRng);
-        let bytes = ticket().sign(&other).unwrap();
+        let bytes = ticket().sign(&other);
         assert_eq!(
             Ticket::verify(&bytes, &key.verifying_key(), 1_100),
             Err(TicketError::BadSignature)
         );
-        let mut bytes = ticket().sign(&key).unwrap();
+        let mut bytes = ticket().sign(&key);
         for i in 0..bytes.len() {
             bytes[i] ^= 1;
             assert!(
@@ -229,7 +205,7 @@ mod tests {
     #[test]
     fn expiry_and_lifetime_are_enforced() {
         let key = SigningKey::generate(&mut OsRng);
-        let bytes = ticket().sign(&key).unwrap();
+        let bytes = ticket().sign(&key);
         assert_eq!(
             Ticket::verify(&bytes, &key.verifying_key(), 1_600),
             Err(TicketError::Expired)
@@ -242,7 +218,7 @@ mod tests {
             expires_at: 1_000 + MAX_TICKET_LIFETIME_SECS + 1,
             ..ticket()
         };
-        let bytes = long.sign(&key).unwrap();
+        let bytes = long.sign(&key);
         assert_eq!(
             Ticket::verify(&bytes, &key.verifying_key(), 1_100),
             Err(TicketError::LifetimeTooLong)
@@ -257,13 +233,5 @@ mod tests {
             assert!(Ticket::verify(&bytes, &key, 0).is_err());
         }
         assert!(Ticket::verify_text("!!!", &key, 0).is_err());
-        let uid = Ticket {
-            user_id: "x".repeat(129),
-            ..ticket()
-        };
-        assert_eq!(
-            uid.sign(&SigningKey::generate(&mut OsRng)),
-            Err(TicketError::InvalidUserId)
-        );
     }
 }

@@ -8,6 +8,7 @@
 
 use std::path::PathBuf;
 
+use e2ee_encoding::DeviceAddress;
 use e2ee_ticket::{MAX_TICKET_LIFETIME_SECS, Ticket};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde_json::{Value, json};
@@ -21,7 +22,7 @@ fn path() -> PathBuf {
 
 fn result(r: Result<Ticket, e2ee_ticket::TicketError>) -> String {
     match r {
-        Ok(t) => format!("ok:{}.{}", t.user_id, t.device_id),
+        Ok(t) => format!("ok:{}", t.device),
         Err(e) => format!("{e:?}"),
     }
 }
@@ -29,8 +30,7 @@ fn result(r: Result<Ticket, e2ee_ticket::TicketError>) -> String {
 /// `(name, ticket, signing seed, times to verify at)`.
 fn cases() -> Vec<(&'static str, Ticket, [u8; 32], Vec<u64>)> {
     let base = Ticket {
-        user_id: "alice".into(),
-        device_id: 2,
+        device: DeviceAddress::new("alice", 2).unwrap(),
         issued_at: 1_700_000_000,
         expires_at: 1_700_003_600,
     };
@@ -66,8 +66,7 @@ fn cases() -> Vec<(&'static str, Ticket, [u8; 32], Vec<u64>)> {
         (
             "longest user id",
             Ticket {
-                user_id: "u".repeat(128),
-                device_id: u32::MAX,
+                device: DeviceAddress::new("u".repeat(128), u32::MAX).unwrap(),
                 ..base
             },
             SEED,
@@ -81,8 +80,8 @@ fn generate() -> Value {
     let vectors: Vec<Value> = cases()
         .into_iter()
         .map(|(name, ticket, seed, times)| {
-            let bytes = ticket.sign(&SigningKey::from_bytes(&seed)).unwrap();
-            let text = ticket.sign_to_text(&SigningKey::from_bytes(&seed)).unwrap();
+            let bytes = ticket.sign(&SigningKey::from_bytes(&seed));
+            let text = ticket.sign_to_text(&SigningKey::from_bytes(&seed));
             let results: Vec<Value> = times
                 .iter()
                 .map(|&now| json!({"now": now, "result": result(Ticket::verify(&bytes, &verifying, now))}))
@@ -90,8 +89,8 @@ fn generate() -> Value {
             json!({
                 "name": name,
                 "signing_seed": hex::encode(seed),
-                "user_id": ticket.user_id,
-                "device_id": ticket.device_id,
+                "user_id": ticket.device.user_id(),
+                "device_id": ticket.device.device_id(),
                 "issued_at": ticket.issued_at,
                 "expires_at": ticket.expires_at,
                 "bytes": hex::encode(&bytes),

@@ -7,12 +7,12 @@ use axum::{
     routing::{delete, get, post, put},
 };
 use e2ee_core::{
-    Codec,
+    Codec, DeviceAddress, UserId,
     device::{AccountIdentityKey, DeviceCertificate, DeviceList},
 };
 use serde::{Deserialize, Serialize};
 
-use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, bearer, check_user_id, enc, now_secs};
+use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, bearer, enc, now_secs, parse_user_id};
 use crate::{
     auth,
     error::ApiError,
@@ -80,7 +80,7 @@ struct DeviceListView {
 }
 
 /// With app tokens configured, registration must carry one whose subject is `user_id`.
-fn check_app_token(state: &AppState, headers: &HeaderMap, user_id: &str) -> Result<(), ApiError> {
+fn check_app_token(state: &AppState, headers: &HeaderMap, user: &UserId) -> Result<(), ApiError> {
     let Some(jwt) = &state.0.jwt else {
         return Ok(());
     };
@@ -89,7 +89,7 @@ fn check_app_token(state: &AppState, headers: &HeaderMap, user_id: &str) -> Resu
     let subject = jwt
         .verify(token, now_secs())
         .map_err(|why| ApiError::unauthorized(format!("app token refused: {why}")))?;
-    if subject != user_id {
+    if subject != user.as_str() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -99,16 +99,16 @@ fn check_app_token(state: &AppState, headers: &HeaderMap, user_id: &str) -> Resu
     Ok(())
 }
 
-/// Decodes a certificate for `user_id` and verifies it under `account`.
+/// Decodes a certificate for `user` and verifies it under `account`.
 fn certified_device(
     text: &str,
-    user_id: &str,
+    user: &UserId,
     account: &AccountIdentityKey,
 ) -> Result<(DeviceCertificate, Vec<u8>), ApiError> {
     let bytes = b64("device_certificate", text)?;
     let cert = DeviceCertificate::from_bytes(&bytes)
         .map_err(|e| ApiError::bad_identity("device_certificate", e))?;
-    if cert.user_id() != user_id {
+    if cert.address().user != *user {
         return Err(ApiError::bad_request(
             "certificate_mismatch",
             "device certificate is for another user",
@@ -120,7 +120,7 @@ fn certified_device(
 }
 
 fn new_device(cert: &DeviceCertificate, bytes: Vec<u8>) -> (NewDevice, String) {
-    let credential = auth::mint(cert.user_id(), cert.device_id());
+    let credential = auth::mint(cert.address());
     let device = NewDevice {
         device_id: cert.device_id(),
         identity_key: cert.identity().to_bytes().to_vec(),
@@ -148,17 +148,17 @@ async fn register_account(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RegisterAccount>,
 ) -> Result<(StatusCode, ApiJson<Registered>), ApiError> {
-    check_user_id(&body.user_id)?;
-    check_app_token(&state, &headers, &body.user_id)?;
+    let user = parse_user_id(body.user_id)?;
+    check_app_token(&state, &headers, &user)?;
     let key_bytes = b64("account_key", &body.account_key)?;
     let account = AccountIdentityKey::from_bytes(&key_bytes)
         .map_err(|e| ApiError::bad_key("account_key", e))?;
-    let (cert, cert_bytes) = certified_device(&body.device_certificate, &body.user_id, &account)?;
+    let (cert, cert_bytes) = certified_device(&body.device_certificate, &user, &account)?;
     let (device, credential) = new_device(&cert, cert_bytes);
     match state
         .0
         .store
-        .create_account(&body.user_id, &key_bytes, &device, now_i64())
+        .create_account(&user, &key_bytes, &device, now_i64())
         .await
     {
         Ok(()) => {}
@@ -175,7 +175,7 @@ async fn register_account(
     Ok((
         StatusCode::CREATED,
         ApiJson(Registered {
-            user_id: body.user_id,
+            user_id: user.to_string(),
             device_id: cert.device_id(),
             credential,
         }),
@@ -185,12 +185,12 @@ async fn register_account(
 /// The account key of a registered user, or `unknown_user`.
 pub(super) async fn account_key(
     state: &AppState,
-    user_id: &str,
+    user: &UserId,
 ) -> Result<(AccountIdentityKey, Vec<u8>), ApiError> {
     let bytes = state
         .0
         .store
-        .account_key(user_id)
+        .account_key(user)
         .await?
         .ok_or_else(|| ApiError::not_found("unknown_user", "no such user"))?;
     let key = AccountIdentityKey::from_bytes(&bytes).map_err(|e| {
@@ -206,13 +206,13 @@ async fn register_device(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RegisterDevice>,
 ) -> Result<(StatusCode, ApiJson<Registered>), ApiError> {
-    check_user_id(&user_id)?;
-    check_app_token(&state, &headers, &user_id)?;
-    let (account, _) = account_key(&state, &user_id).await?;
+    let user = parse_user_id(user_id)?;
+    check_app_token(&state, &headers, &user)?;
+    let (account, _) = account_key(&state, &user).await?;
     // The certificate is the account's authorization: only the account identity can sign one.
-    let (cert, cert_bytes) = certified_device(&body.device_certificate, &user_id, &account)?;
+    let (cert, cert_bytes) = certified_device(&body.device_certificate, &user, &account)?;
     let (device, credential) = new_device(&cert, cert_bytes);
-    match state.0.store.add_device(&user_id, &device, now_i64()).await {
+    match state.0.store.add_device(&user, &device, now_i64()).await {
         Ok(()) => {}
         Err(StoreError::Conflict) => {
             return Err(ApiError::conflict(
@@ -227,7 +227,7 @@ async fn register_device(
     Ok((
         StatusCode::CREATED,
         ApiJson(Registered {
-            user_id,
+            user_id: user.to_string(),
             device_id: cert.device_id(),
             credential,
         }),
@@ -239,11 +239,11 @@ async fn get_account(
     _auth: AuthDevice,
     ApiPath(user_id): ApiPath<String>,
 ) -> Result<ApiJson<AccountView>, ApiError> {
-    check_user_id(&user_id)?;
-    let (_, key_bytes) = account_key(&state, &user_id).await?;
-    let devices = state.0.store.devices(&user_id).await?;
+    let user = parse_user_id(user_id)?;
+    let (_, key_bytes) = account_key(&state, &user).await?;
+    let devices = state.0.store.devices(&user).await?;
     Ok(ApiJson(AccountView {
-        user_id,
+        user_id: user.to_string(),
         account_key: enc(&key_bytes),
         devices: devices
             .into_iter()
@@ -262,43 +262,46 @@ async fn get_account(
 /// without it, which only the account key can sign.
 async fn remove_device(
     State(state): State<AppState>,
-    auth: AuthDevice,
+    AuthDevice(auth): AuthDevice,
     ApiPath((user_id, device_id)): ApiPath<(String, u32)>,
 ) -> Result<StatusCode, ApiError> {
-    check_user_id(&user_id)?;
-    if user_id != auth.user_id {
+    let removed = DeviceAddress {
+        user: parse_user_id(user_id)?,
+        device: device_id,
+    };
+    if removed.user != auth.user {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "a device may only remove devices of its own account",
         ));
     }
-    if !state.0.store.remove_device(&user_id, device_id).await? {
+    if !state.0.store.remove_device(&removed).await? {
         return Err(ApiError::not_found("unknown_device", "no such device"));
     }
-    tracing::info!(user_id = %user_id, device_id, by = auth.device_id, "device removed");
+    tracing::info!(device = %removed, by = auth.device, "device removed");
     if let Some(hook) = state.0.device_removed.get() {
-        (hook.0)(&user_id, device_id);
+        (hook.0)(&removed);
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn put_device_list(
     State(state): State<AppState>,
-    auth: AuthDevice,
+    AuthDevice(auth): AuthDevice,
     ApiJson(body): ApiJson<PutDeviceList>,
 ) -> Result<ApiJson<DeviceListView>, ApiError> {
     let bytes = b64("device_list", &body.device_list)?;
     let list =
         DeviceList::from_bytes(&bytes).map_err(|e| ApiError::bad_identity("device_list", e))?;
-    if list.user_id().as_str() != auth.user_id {
+    if *list.user_id() != auth.user {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "a device may only publish its own account's device list",
         ));
     }
-    let (account, key_bytes) = account_key(&state, &auth.user_id).await?;
+    let (account, key_bytes) = account_key(&state, &auth.user).await?;
     list.verify(&account)
         .map_err(|e| ApiError::bad_signature("device_list", e))?;
     let version = i64::try_from(list.version())
@@ -306,7 +309,7 @@ async fn put_device_list(
     if !state
         .0
         .store
-        .put_device_list(&auth.user_id, version, &bytes)
+        .put_device_list(&auth.user, version, &bytes)
         .await?
     {
         return Err(ApiError::conflict(
@@ -315,7 +318,7 @@ async fn put_device_list(
         ));
     }
     Ok(ApiJson(DeviceListView {
-        user_id: auth.user_id,
+        user_id: auth.user.to_string(),
         version: list.version(),
         device_list: enc(&bytes),
         account_key: enc(&key_bytes),
@@ -327,12 +330,12 @@ async fn get_device_list(
     _auth: AuthDevice,
     ApiPath(user_id): ApiPath<String>,
 ) -> Result<ApiJson<DeviceListView>, ApiError> {
-    check_user_id(&user_id)?;
-    let (_, key_bytes) = account_key(&state, &user_id).await?;
+    let user = parse_user_id(user_id)?;
+    let (_, key_bytes) = account_key(&state, &user).await?;
     let bytes = state
         .0
         .store
-        .device_list(&user_id)
+        .device_list(&user)
         .await?
         .ok_or_else(|| ApiError::not_found("no_device_list", "user has no device list"))?;
     let list = DeviceList::from_bytes(&bytes).map_err(|e| {
@@ -340,7 +343,7 @@ async fn get_device_list(
         ApiError::internal()
     })?;
     Ok(ApiJson(DeviceListView {
-        user_id,
+        user_id: user.to_string(),
         version: list.version(),
         device_list: enc(&bytes),
         account_key: enc(&key_bytes),

@@ -8,12 +8,12 @@ use axum::{
     routing::{get, post},
 };
 use e2ee_core::{
-    Codec, IdentityKey, KemPreKeyKind, KemPreKeyPublic, OneTimePreKeyPublic, PreKeyBundle,
-    SignedPreKeyPublic, device::DeviceBinding, limits::MAX_PREKEY_BATCH,
+    Codec, DeviceAddress, IdentityKey, KemPreKeyKind, KemPreKeyPublic, OneTimePreKeyPublic,
+    PreKeyBundle, SignedPreKeyPublic, UserId, device::DeviceBinding, limits::MAX_PREKEY_BATCH,
 };
 use serde::{Deserialize, Serialize};
 
-use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, check_user_id, enc};
+use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, enc, parse_user_id};
 use crate::{
     error::ApiError,
     storage::{BundleParts, KeyUpload, PreKeyCounts},
@@ -122,11 +122,11 @@ fn verify_upload(identity: &IdentityKey, body: &Upload) -> Result<KeyUpload, Api
     Ok(upload)
 }
 
-async fn device_identity(state: &AppState, auth: &AuthDevice) -> Result<IdentityKey, ApiError> {
-    let devices = state.0.store.devices(&auth.user_id).await?;
+async fn device_identity(state: &AppState, auth: &DeviceAddress) -> Result<IdentityKey, ApiError> {
+    let devices = state.0.store.devices(&auth.user).await?;
     let device = devices
         .into_iter()
-        .find(|d| d.device_id == auth.device_id)
+        .find(|d| d.device_id == auth.device)
         .ok_or_else(|| ApiError::not_found("unknown_device", "no such device"))?;
     IdentityKey::from_bytes(&device.identity_key).map_err(|e| {
         tracing::error!(error = %e, "stored identity key does not decode");
@@ -136,13 +136,13 @@ async fn device_identity(state: &AppState, auth: &AuthDevice) -> Result<Identity
 
 async fn upload_keys(
     State(state): State<AppState>,
-    auth: AuthDevice,
+    AuthDevice(auth): AuthDevice,
     ApiJson(body): ApiJson<Upload>,
 ) -> Result<ApiJson<PreKeyCounts>, ApiError> {
     let identity = device_identity(&state, &auth).await?;
     let upload = verify_upload(&identity, &body)?;
     let store = &state.0.store;
-    let before = store.counts(&auth.user_id, auth.device_id).await?;
+    let before = store.counts(&auth).await?;
     let limit = state.0.max_stored_prekeys;
     let adds = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     if before.one_time.saturating_add(adds(upload.one_time.len())) > limit
@@ -156,45 +156,41 @@ async fn upload_keys(
             format!("at most {limit} stored one-time prekeys of each kind per device"),
         ));
     }
-    store
-        .upload_keys(&auth.user_id, auth.device_id, &upload)
-        .await?;
+    store.upload_keys(&auth, &upload).await?;
     tracing::debug!(
-        device_id = auth.device_id,
+        device_id = auth.device,
         one_time = upload.one_time.len(),
         kem_one_time = upload.kem_one_time.len(),
         "prekeys uploaded"
     );
-    Ok(ApiJson(store.counts(&auth.user_id, auth.device_id).await?))
+    Ok(ApiJson(store.counts(&auth).await?))
 }
 
 async fn counts(
     State(state): State<AppState>,
-    auth: AuthDevice,
+    AuthDevice(auth): AuthDevice,
 ) -> Result<ApiJson<PreKeyCounts>, ApiError> {
-    Ok(ApiJson(
-        state.0.store.counts(&auth.user_id, auth.device_id).await?,
-    ))
+    Ok(ApiJson(state.0.store.counts(&auth).await?))
 }
 
 /// Applies both limits: `Err` (429) when the account fetches this user too often, else
 /// whether this fetch may consume one-time prekeys.
-fn rate_limit(state: &AppState, auth: &AuthDevice, target: &str) -> Result<bool, ApiError> {
+fn rate_limit(state: &AppState, auth: &DeviceAddress, target: &UserId) -> Result<bool, ApiError> {
     let now = Instant::now();
     state
         .0
         .limiter
-        .check(&auth.user_id, target, now)
+        .check(auth.user_id(), target.as_str(), now)
         .map_err(|wait| ApiError::rate_limited(wait.as_secs_f64().ceil() as u64))?;
     Ok(state
         .0
         .one_time_limiter
-        .check(&auth.user_id, target, now)
+        .check(auth.user_id(), target.as_str(), now)
         .is_ok())
 }
 
 /// Assembles the canonical bundle from stored (already verified) parts.
-fn bundle_view(user_id: &str, device_id: u32, parts: BundleParts) -> Result<BundleView, ApiError> {
+fn bundle_view(device: &DeviceAddress, parts: BundleParts) -> Result<BundleView, ApiError> {
     let corrupt = |what: &str| {
         tracing::error!(what, "stored key does not decode");
         ApiError::internal()
@@ -218,8 +214,8 @@ fn bundle_view(user_id: &str, device_id: u32, parts: BundleParts) -> Result<Bund
             .map_err(|_| corrupt("KEM prekey"))?,
     };
     Ok(BundleView {
-        user_id: user_id.to_owned(),
-        device_id,
+        user_id: device.user.to_string(),
+        device_id: device.device,
         bundle: enc(&bundle.to_bytes()),
         certificate: enc(&parts.certificate),
         identity_key: enc(&parts.identity_key),
@@ -231,15 +227,18 @@ fn bundle_view(user_id: &str, device_id: u32, parts: BundleParts) -> Result<Bund
 
 async fn device_bundle(
     State(state): State<AppState>,
-    auth: AuthDevice,
+    AuthDevice(auth): AuthDevice,
     ApiPath((user_id, device_id)): ApiPath<(String, u32)>,
 ) -> Result<ApiJson<BundleView>, ApiError> {
-    check_user_id(&user_id)?;
-    let consume = rate_limit(&state, &auth, &user_id)?;
+    let device = DeviceAddress {
+        user: parse_user_id(user_id)?,
+        device: device_id,
+    };
+    let consume = rate_limit(&state, &auth, &device.user)?;
     let parts = state
         .0
         .store
-        .take_bundle(&user_id, device_id, consume)
+        .take_bundle(&device, consume)
         .await?
         .ok_or_else(|| {
             ApiError::not_found(
@@ -247,29 +246,33 @@ async fn device_bundle(
                 "no such device, or it has not uploaded a signed prekey",
             )
         })?;
-    Ok(ApiJson(bundle_view(&user_id, device_id, parts)?))
+    Ok(ApiJson(bundle_view(&device, parts)?))
 }
 
 async fn user_bundles(
     State(state): State<AppState>,
-    auth: AuthDevice,
+    AuthDevice(auth): AuthDevice,
     ApiPath(user_id): ApiPath<String>,
 ) -> Result<ApiJson<UserBundles>, ApiError> {
-    check_user_id(&user_id)?;
-    let consume = rate_limit(&state, &auth, &user_id)?;
+    let user = parse_user_id(user_id)?;
+    let consume = rate_limit(&state, &auth, &user)?;
     let store = &state.0.store;
-    let devices = store.devices(&user_id).await?;
+    let devices = store.devices(&user).await?;
     if devices.is_empty() {
         return Err(ApiError::not_found("unknown_user", "no such user"));
     }
     let mut bundles = Vec::with_capacity(devices.len());
-    for device in devices {
-        if let Some(parts) = store
-            .take_bundle(&user_id, device.device_id, consume)
-            .await?
-        {
-            bundles.push(bundle_view(&user_id, device.device_id, parts)?);
+    for row in devices {
+        let device = DeviceAddress {
+            user: user.clone(),
+            device: row.device_id,
+        };
+        if let Some(parts) = store.take_bundle(&device, consume).await? {
+            bundles.push(bundle_view(&device, parts)?);
         }
     }
-    Ok(ApiJson(UserBundles { user_id, bundles }))
+    Ok(ApiJson(UserBundles {
+        user_id: user.to_string(),
+        bundles,
+    }))
 }

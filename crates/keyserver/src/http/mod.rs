@@ -18,7 +18,7 @@ use axum::{
     routing::get,
 };
 use base64::{Engine, engine::general_purpose::STANDARD};
-use e2ee_core::MAX_USER_ID_LEN;
+use e2ee_encoding::{DeviceAddress, UserId};
 use ed25519_dalek::SigningKey;
 use serde::de::DeserializeOwned;
 use tower_http::{
@@ -45,8 +45,8 @@ pub(crate) struct Inner {
     pub(crate) device_removed: std::sync::OnceLock<DeviceRemovedHook>,
 }
 
-/// Called with (user id, device id).
-type DeviceRemovedFn = dyn Fn(&str, u32) + Send + Sync;
+/// Called with the removed device's address.
+type DeviceRemovedFn = dyn Fn(&DeviceAddress) + Send + Sync;
 
 /// A callback run after a device was removed.
 pub(crate) struct DeviceRemovedHook(pub(crate) Box<DeviceRemovedFn>);
@@ -106,22 +106,11 @@ async fn method_not_allowed() -> ApiError {
     )
 }
 
-/// User ids are opaque UTF-8 of 1..=128 bytes (DESIGN.md) without NUL, which PostgreSQL
-/// text cannot hold; the same rule on both back ends keeps them interchangeable.
-pub(crate) fn valid_user_id(user_id: &str) -> bool {
-    !user_id.is_empty() && user_id.len() <= MAX_USER_ID_LEN && !user_id.contains('\0')
-}
-
-/// [`valid_user_id`] or `invalid_user_id`.
-pub(crate) fn check_user_id(user_id: &str) -> Result<(), ApiError> {
-    if valid_user_id(user_id) {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request(
-            "invalid_user_id",
-            "user id must be 1..=128 bytes of UTF-8 without NUL",
-        ))
-    }
+/// A user id from a request, under the one user-id rule of `e2ee-encoding` (1..=128 bytes of
+/// UTF-8 without NUL, which PostgreSQL text cannot hold), or `invalid_user_id` saying which
+/// part of the rule it breaks.
+pub(crate) fn parse_user_id(user_id: impl Into<String>) -> Result<UserId, ApiError> {
+    UserId::new(user_id).map_err(|e| ApiError::bad_request("invalid_user_id", e.to_string()))
 }
 
 /// Unix seconds now.
@@ -181,10 +170,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
 
 /// The device a request is authenticated as (its credential checked).
 #[derive(Debug, Clone)]
-pub(crate) struct AuthDevice {
-    pub(crate) user_id: String,
-    pub(crate) device_id: u32,
-}
+pub(crate) struct AuthDevice(pub(crate) DeviceAddress);
 
 impl FromRequestParts<AppState> for AuthDevice {
     type Rejection = ApiError;
@@ -196,19 +182,11 @@ impl FromRequestParts<AppState> for AuthDevice {
         let token = bearer(&parts.headers).ok_or_else(|| {
             ApiError::unauthorized("missing Authorization: Bearer <device credential>")
         })?;
-        let presented = auth::parse(token)
-            .filter(|p| valid_user_id(&p.user_id))
-            .ok_or_else(|| ApiError::unauthorized("invalid credential"))?;
-        let stored = state
-            .0
-            .store
-            .credential(&presented.user_id, presented.device_id)
-            .await?;
+        let presented =
+            auth::parse(token).ok_or_else(|| ApiError::unauthorized("invalid credential"))?;
+        let stored = state.0.store.credential(&presented.device).await?;
         match stored {
-            Some((salt, hash)) if presented.matches(&salt, &hash) => Ok(Self {
-                user_id: presented.user_id.clone(),
-                device_id: presented.device_id,
-            }),
+            Some((salt, hash)) if presented.matches(&salt, &hash) => Ok(Self(presented.device)),
             _ => Err(ApiError::unauthorized("invalid credential")),
         }
     }

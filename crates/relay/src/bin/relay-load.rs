@@ -31,7 +31,7 @@ use std::{
 };
 
 use clap::Parser;
-use e2ee_relay::wire::{Address, ClientFrame, OutEnvelope, SendStatus, ServerFrame};
+use e2ee_relay::wire::{ClientFrame, Codec, DeviceAddress, OutEnvelope, SendStatus, ServerFrame};
 use e2ee_ticket::Ticket;
 use ed25519_dalek::SigningKey;
 use futures_util::{SinkExt, StreamExt};
@@ -123,12 +123,11 @@ fn now_secs() -> u64 {
 fn ticket(key: &SigningKey, user: &str, device: u32) -> Result<String, Error> {
     let now = now_secs();
     Ok(Ticket {
-        user_id: user.into(),
-        device_id: device,
+        device: DeviceAddress::new(user, device)?,
         issued_at: now,
         expires_at: now + 3600,
     }
-    .sign_to_text(key)?)
+    .sign_to_text(key))
 }
 
 async fn connect(addr: &str, key: &SigningKey, user: &str) -> Result<Ws, Error> {
@@ -256,7 +255,7 @@ async fn receiver(
         tokio::select! {
             biased;
             next = ws.next() => match next {
-                Some(Ok(Message::Binary(b))) => match ServerFrame::decode(&b) {
+                Some(Ok(Message::Binary(b))) => match ServerFrame::from_bytes(&b) {
                     Ok(ServerFrame::Deliver(d)) => {
                         if d.payload.len() >= 8 {
                             let mut t = [0u8; 8];
@@ -288,7 +287,7 @@ async fn receiver(
             _ = ack_tick.tick() => flush = true,
         }
         if pending_acks.len() >= 256 || (flush && !pending_acks.is_empty()) {
-            let frame = ClientFrame::Ack(std::mem::take(&mut pending_acks)).encode();
+            let frame = ClientFrame::Ack(std::mem::take(&mut pending_acks)).to_bytes();
             if ws.send(Message::Binary(frame.into())).await.is_err() {
                 counters.errors.fetch_add(1, Ordering::Relaxed);
                 break;
@@ -296,7 +295,7 @@ async fn receiver(
         }
     }
     if !pending_acks.is_empty() {
-        let frame = ClientFrame::Ack(pending_acks).encode();
+        let frame = ClientFrame::Ack(pending_acks).to_bytes();
         let _ = ws.send(Message::Binary(frame.into())).await;
     }
     let _ = ws.close(None).await;
@@ -306,7 +305,7 @@ async fn receiver(
 #[allow(clippy::too_many_arguments)]
 async fn sender(
     ws: Ws,
-    to: Address,
+    to: DeviceAddress,
     phase: usize,
     count: u64,
     args: Arc<Args>,
@@ -321,7 +320,7 @@ async fn sender(
     let reader = tokio::spawn(async move {
         while let Some(Ok(msg)) = stream.next().await {
             if let Message::Binary(b) = msg {
-                match ServerFrame::decode(&b) {
+                match ServerFrame::from_bytes(&b) {
                     Ok(ServerFrame::SendResult(items)) => {
                         let bad = items
                             .iter()
@@ -381,7 +380,7 @@ async fn sender(
             })
             .collect();
         next_id += n;
-        let frame = ClientFrame::Send(envs).encode();
+        let frame = ClientFrame::Send(envs).to_bytes();
         if sink.send(Message::Binary(frame.into())).await.is_err() {
             counters.errors.fetch_add(1, Ordering::Relaxed);
             break;
@@ -432,7 +431,7 @@ async fn throughput(
     }
     let mut stasks = Vec::new();
     for (i, s) in senders.into_iter().enumerate() {
-        let to = Address::new(format!("load-{run:08x}-r{i}"), 1);
+        let to = DeviceAddress::new(format!("load-{run:08x}-r{i}"), 1)?;
         stasks.push(tokio::spawn(sender(
             s,
             to,

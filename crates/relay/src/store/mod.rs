@@ -24,7 +24,7 @@ use std::{
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
-use crate::wire::{Address, Delivery, SendStatus};
+use crate::wire::{Delivery, DeviceAddress, SendStatus, UserId};
 
 /// Storage failure. Details are logged by the caller, never sent to clients.
 #[derive(Debug, thiserror::Error)]
@@ -42,19 +42,22 @@ pub enum StoreError {
     /// The database URL or options are not usable.
     #[error("configuration: {0}")]
     Config(String),
+    /// A stored address breaks the user-id rule (the database was edited by hand).
+    #[error("stored address is invalid: {0}")]
+    StoredAddress(#[from] e2ee_encoding::AddressError),
 }
 
 /// An envelope accepted from a sender, about to be stored.
 #[derive(Debug, Clone)]
 pub struct NewEnvelope {
     /// Authenticated sender.
-    pub sender: Address,
+    pub sender: DeviceAddress,
     /// Sender-chosen id.
     pub msg_id: u64,
     /// Flag bits.
     pub flags: u8,
     /// Recipient devices (deduplicated by the caller).
-    pub recipients: Vec<Address>,
+    pub recipients: Vec<DeviceAddress>,
     /// Ciphertext, shared with the in-memory deliveries.
     pub payload: Arc<[u8]>,
     /// Acceptance time, unix ms.
@@ -67,7 +70,7 @@ pub struct Committed {
     /// Outcome reported to the sender.
     pub status: SendStatus,
     /// Mailbox rows created: (recipient, seq).
-    pub stored: Vec<(Address, u64)>,
+    pub stored: Vec<(DeviceAddress, u64)>,
 }
 
 /// One group commit's worth of work.
@@ -76,9 +79,9 @@ pub struct WriteBatch {
     /// Sends, each a list of envelopes (one `SEND` frame).
     pub sends: Vec<Vec<NewEnvelope>>,
     /// Acks: device, sequence numbers.
-    pub acks: Vec<(Address, Vec<u64>)>,
+    pub acks: Vec<(DeviceAddress, Vec<u64>)>,
     /// Presence: device, last seen (unix ms).
-    pub seen: Vec<(Address, u64)>,
+    pub seen: Vec<(DeviceAddress, u64)>,
 }
 
 impl WriteBatch {
@@ -114,7 +117,7 @@ pub struct StoreLimits {
 /// numbers honest when several relay nodes write to one PostgreSQL database.
 #[derive(Debug)]
 pub struct MailboxCounts {
-    counts: HashMap<Address, (u64, Instant)>,
+    counts: HashMap<DeviceAddress, (u64, Instant)>,
     max_age: Duration,
 }
 
@@ -126,22 +129,26 @@ impl MailboxCounts {
             max_age,
         }
     }
-    fn get(&self, a: &Address) -> Option<u64> {
+    fn get(&self, a: &DeviceAddress) -> Option<u64> {
         self.counts
             .get(a)
             .filter(|(_, t)| t.elapsed() < self.max_age)
             .map(|(n, _)| *n)
     }
-    fn set(&mut self, a: &Address, n: u64) {
+    fn set(&mut self, a: &DeviceAddress, n: u64) {
         self.counts.insert(a.clone(), (n, Instant::now()));
     }
     /// Whether `a`'s mailbox must be counted (unknown or stale) before [`Self::admit`].
-    fn needs_count(&self, a: &Address) -> bool {
+    fn needs_count(&self, a: &DeviceAddress) -> bool {
         self.get(a).is_none()
     }
     /// The mailbox limit: the recipients whose mailbox has room, each counted one envelope
     /// fuller. Every recipient must have been counted first; one that was not is refused.
-    fn admit<'a>(&mut self, recipients: &'a [Address], max_mailbox: u64) -> Vec<&'a Address> {
+    fn admit<'a>(
+        &mut self,
+        recipients: &'a [DeviceAddress],
+        max_mailbox: u64,
+    ) -> Vec<&'a DeviceAddress> {
         let mut accepted = Vec::with_capacity(recipients.len());
         for to in recipients {
             if let Some((n, _)) = self.counts.get_mut(to)
@@ -153,7 +160,7 @@ impl MailboxCounts {
         }
         accepted
     }
-    fn add(&mut self, a: &Address, delta: i64) {
+    fn add(&mut self, a: &DeviceAddress, delta: i64) {
         if let Some((n, _)) = self.counts.get_mut(a) {
             *n = n.saturating_add_signed(delta);
         }
@@ -215,7 +222,7 @@ impl Store {
     /// Up to `limit` envelopes of `device` with `seq > after`, oldest first, unexpired.
     pub async fn fetch(
         &self,
-        device: &Address,
+        device: &DeviceAddress,
         after: u64,
         limit: usize,
         now_ms: u64,
@@ -243,18 +250,18 @@ impl Store {
     }
 
     /// Known devices of a user with their last-seen time (unix ms).
-    pub async fn last_seen(&self, user_id: &str) -> Result<Vec<(u32, u64)>, StoreError> {
+    pub async fn last_seen(&self, user: &UserId) -> Result<Vec<(u32, u64)>, StoreError> {
         match self {
-            Store::Sqlite(s) => s.last_seen(user_id).await,
-            Store::Postgres(s) => s.last_seen(user_id).await,
+            Store::Sqlite(s) => s.last_seen(user).await,
+            Store::Postgres(s) => s.last_seen(user).await,
         }
     }
 
     /// Replaces who (besides `owner`'s own devices) may read `owner`'s presence.
     pub async fn set_presence_allow(
         &self,
-        owner: &str,
-        viewers: &[String],
+        owner: &UserId,
+        viewers: &[UserId],
     ) -> Result<(), StoreError> {
         match self {
             Store::Sqlite(s) => s.set_presence_allow(owner, viewers).await,
@@ -263,7 +270,11 @@ impl Store {
     }
 
     /// Whether `owner` allowed `viewer` to read its presence.
-    pub async fn presence_allowed(&self, owner: &str, viewer: &str) -> Result<bool, StoreError> {
+    pub async fn presence_allowed(
+        &self,
+        owner: &UserId,
+        viewer: &UserId,
+    ) -> Result<bool, StoreError> {
         match self {
             Store::Sqlite(s) => s.presence_allowed(owner, viewer).await,
             Store::Postgres(s) => s.presence_allowed(owner, viewer).await,
@@ -271,7 +282,7 @@ impl Store {
     }
 
     /// Number of rows in a device's mailbox (tests and operations).
-    pub async fn mailbox_len(&self, device: &Address) -> Result<u64, StoreError> {
+    pub async fn mailbox_len(&self, device: &DeviceAddress) -> Result<u64, StoreError> {
         match self {
             Store::Sqlite(s) => s.count(device).await,
             Store::Postgres(s) => s.count(device).await,
@@ -298,7 +309,7 @@ macro_rules! store_ops {
         impl $store {
             pub(crate) async fn count(
                 &self,
-                device: &$crate::wire::Address,
+                device: &$crate::wire::DeviceAddress,
             ) -> Result<u64, $crate::store::StoreError> {
                 let mut conn = self.pool.acquire().await?;
                 Self::count_on(&mut conn, device).await
@@ -306,15 +317,15 @@ macro_rules! store_ops {
 
             async fn count_on(
                 conn: &mut <$db as sqlx::Database>::Connection,
-                device: &$crate::wire::Address,
+                device: &$crate::wire::DeviceAddress,
             ) -> Result<u64, $crate::store::StoreError> {
                 use sqlx::Row as _;
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "SELECT COUNT(*) FROM mailbox WHERE user_id = ",
                 );
-                qb.push_bind(device.user_id.as_str());
+                qb.push_bind(device.user_id());
                 qb.push(" AND device_id = ");
-                qb.push_bind(i64::from(device.device_id));
+                qb.push_bind(i64::from(device.device));
                 let row = qb.build().fetch_one(&mut *conn).await?;
                 let n: i64 = row.try_get(0)?;
                 Ok($crate::store::from_db(n))
@@ -322,7 +333,7 @@ macro_rules! store_ops {
 
             pub(crate) async fn fetch(
                 &self,
-                device: &$crate::wire::Address,
+                device: &$crate::wire::DeviceAddress,
                 after: u64,
                 limit: usize,
                 now_ms: u64,
@@ -336,9 +347,9 @@ macro_rules! store_ops {
                      COALESCE(m.body, p.body) FROM mailbox m LEFT JOIN payloads p ON p.id = m.payload_id \
                      WHERE m.user_id = ",
                 );
-                qb.push_bind(device.user_id.as_str());
+                qb.push_bind(device.user_id());
                 qb.push(" AND m.device_id = ");
-                qb.push_bind(i64::from(device.device_id));
+                qb.push_bind(i64::from(device.device));
                 qb.push(" AND m.seq > ");
                 qb.push_bind(to_db(after));
                 qb.push(" AND m.expires_at > ");
@@ -356,10 +367,10 @@ macro_rules! store_ops {
                         seq: from_db(row.try_get(0)?),
                         flags: flags as u8,
                         server_ts_ms: from_db(row.try_get(2)?),
-                        sender: $crate::wire::Address {
-                            user_id: row.try_get(3)?,
-                            device_id: sender_device as u32,
-                        },
+                        sender: $crate::wire::DeviceAddress::new(
+                            row.try_get::<String, _>(3)?,
+                            sender_device as u32,
+                        )?,
                         msg_id: from_db(row.try_get(5)?),
                         payload: body.into(),
                     });
@@ -397,20 +408,20 @@ macro_rules! store_ops {
 
             pub(crate) async fn set_presence_allow(
                 &self,
-                owner: &str,
-                viewers: &[String],
+                owner: &$crate::wire::UserId,
+                viewers: &[$crate::wire::UserId],
             ) -> Result<(), $crate::store::StoreError> {
                 let mut tx = self.pool.begin().await?;
                 let mut qb =
                     sqlx::QueryBuilder::<$db>::new("DELETE FROM presence_allow WHERE owner = ");
-                qb.push_bind(owner);
+                qb.push_bind(owner.as_str());
                 qb.build().execute(&mut *tx).await?;
                 if !viewers.is_empty() {
                     let mut qb = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO presence_allow (owner, viewer) ",
                     );
                     qb.push_values(viewers, |mut b, v| {
-                        b.push_bind(owner).push_bind(v.as_str());
+                        b.push_bind(owner.as_str()).push_bind(v.as_str());
                     });
                     qb.push(" ON CONFLICT DO NOTHING");
                     qb.build().execute(&mut *tx).await?;
@@ -421,27 +432,27 @@ macro_rules! store_ops {
 
             pub(crate) async fn presence_allowed(
                 &self,
-                owner: &str,
-                viewer: &str,
+                owner: &$crate::wire::UserId,
+                viewer: &$crate::wire::UserId,
             ) -> Result<bool, $crate::store::StoreError> {
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "SELECT 1 FROM presence_allow WHERE owner = ",
                 );
-                qb.push_bind(owner);
+                qb.push_bind(owner.as_str());
                 qb.push(" AND viewer = ");
-                qb.push_bind(viewer);
+                qb.push_bind(viewer.as_str());
                 Ok(qb.build().fetch_optional(&self.pool).await?.is_some())
             }
 
             pub(crate) async fn last_seen(
                 &self,
-                user_id: &str,
+                user: &$crate::wire::UserId,
             ) -> Result<Vec<(u32, u64)>, $crate::store::StoreError> {
                 use sqlx::Row as _;
                 let mut qb = sqlx::QueryBuilder::<$db>::new(
                     "SELECT device_id, seen_ms FROM last_seen WHERE user_id = ",
                 );
-                qb.push_bind(user_id);
+                qb.push_bind(user.as_str());
                 qb.push(" ORDER BY device_id");
                 let mut out = Vec::new();
                 for row in qb.build().fetch_all(&self.pool).await? {

@@ -22,7 +22,7 @@ use std::{
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{Committed, MailboxCounts, NewEnvelope, StoreLimits, WriteBatch, from_db, to_db};
-use crate::wire::{Address, SendStatus};
+use crate::wire::{DeviceAddress, SendStatus};
 
 /// Prepared statements kept per connection (every statement below, with room to spare).
 const STATEMENT_CACHE: usize = 32;
@@ -84,7 +84,7 @@ fn commit(
              ON CONFLICT (user_id, device_id) DO UPDATE SET seen_ms = excluded.seen_ms",
         )?;
         for (a, ms) in &batch.seen {
-            seen.execute(params![a.user_id, a.device_id, to_db(*ms)])?;
+            seen.execute(params![a.user_id(), a.device, to_db(*ms)])?;
         }
     }
     let results = store_sends(&tx, counts, batch, limits, next_seq)?;
@@ -102,7 +102,7 @@ fn commit(
 fn delete_acked(
     tx: &Connection,
     counts: &mut MailboxCounts,
-    acks: &[(Address, Vec<u64>)],
+    acks: &[(DeviceAddress, Vec<u64>)],
 ) -> Result<(), rusqlite::Error> {
     let mut released: HashMap<i64, i64> = HashMap::new();
     let mut delete = tx.prepare_cached(
@@ -113,10 +113,9 @@ fn delete_acked(
         let mut gone = 0i64;
         for seq in seqs {
             let row: Option<Option<i64>> = delete
-                .query_row(
-                    params![to_db(*seq), device.user_id, device.device_id],
-                    |r| r.get(0),
-                )
+                .query_row(params![to_db(*seq), device.user_id(), device.device], |r| {
+                    r.get(0)
+                })
                 .optional()?;
             if let Some(payload) = row {
                 gone += 1;
@@ -166,13 +165,13 @@ fn store_sends(
     let mut in_batch: HashSet<(&str, u32, u64)> = HashSet::new();
     for (si, envs) in batch.sends.iter().enumerate() {
         for (ei, e) in envs.iter().enumerate() {
-            if !in_batch.insert((e.sender.user_id.as_str(), e.sender.device_id, e.msg_id)) {
+            if !in_batch.insert((e.sender.user_id(), e.sender.device, e.msg_id)) {
                 continue;
             }
             // A pair whose window has passed counts as new even before the expiry sweep.
             let fresh = claim.execute(params![
-                e.sender.user_id,
-                e.sender.device_id,
+                e.sender.user_id(),
+                e.sender.device,
                 to_db(e.msg_id),
                 to_db(e.now_ms.saturating_add(limits.dedup_ms)),
                 to_db(e.now_ms),
@@ -182,8 +181,7 @@ fn store_sends(
             }
             for to in &e.recipients {
                 if counts.needs_count(to) {
-                    let n: i64 =
-                        count.query_row(params![to.user_id, to.device_id], |r| r.get(0))?;
+                    let n: i64 = count.query_row(params![to.user_id(), to.device], |r| r.get(0))?;
                     counts.set(to, from_db(n));
                 }
             }
@@ -193,8 +191,8 @@ fn store_sends(
                 // Refused everywhere: must not block its own retry as a duplicate.
                 result.status = SendStatus::MailboxFull;
                 unclaim.execute(params![
-                    e.sender.user_id,
-                    e.sender.device_id,
+                    e.sender.user_id(),
+                    e.sender.device,
                     to_db(e.msg_id)
                 ])?;
                 continue;
@@ -219,10 +217,10 @@ fn store_sends(
             for (seq, to) in (first..).zip(accepted) {
                 insert_row.execute(params![
                     to_db(seq),
-                    to.user_id,
-                    to.device_id,
-                    e.sender.user_id,
-                    e.sender.device_id,
+                    to.user_id(),
+                    to.device,
+                    e.sender.user_id(),
+                    e.sender.device,
                     to_db(e.msg_id),
                     e.flags,
                     to_db(e.now_ms),

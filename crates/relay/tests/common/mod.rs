@@ -17,7 +17,7 @@ use std::{
 use e2ee_relay::{
     Config, Relay,
     client::{ClientError, RelayClient},
-    wire::{Address, ClientFrame, Delivery, OutEnvelope, SendStatus, ServerFrame},
+    wire::{ClientFrame, Delivery, DeviceAddress, OutEnvelope, SendStatus, ServerFrame, UserId},
 };
 use e2ee_ticket::Ticket;
 use ed25519_dalek::SigningKey;
@@ -26,6 +26,16 @@ use tokio::sync::oneshot;
 
 pub fn random_suffix() -> String {
     format!("{:016x}", OsRng.next_u64())
+}
+
+/// A device address of a test (the ids here always follow the user-id rule).
+pub fn addr(user: &str, device: u32) -> DeviceAddress {
+    DeviceAddress::new(user, device).unwrap()
+}
+
+/// A user id of a test.
+pub fn user(id: &str) -> UserId {
+    UserId::new(id).unwrap()
 }
 
 pub fn now_secs() -> u64 {
@@ -97,13 +107,11 @@ pub fn signing_key() -> SigningKey {
 pub fn ticket(key: &SigningKey, user: &str, device: u32) -> String {
     let now = now_secs();
     Ticket {
-        user_id: user.into(),
-        device_id: device,
+        device: addr(user, device),
         issued_at: now,
         expires_at: now + 3600,
     }
     .sign_to_text(key)
-    .unwrap()
 }
 
 pub fn config(key: &SigningKey, dir: &TempDir) -> Config {
@@ -140,7 +148,7 @@ pub fn env(msg_id: u64, to: &[(&str, u32)], payload: &[u8]) -> OutEnvelope {
     OutEnvelope {
         flags: 0,
         msg_id,
-        recipients: to.iter().map(|(u, d)| Address::new(*u, *d)).collect(),
+        recipients: to.iter().map(|(u, d)| addr(u, *d)).collect(),
         payload: payload.to_vec(),
     }
 }
@@ -243,15 +251,12 @@ pub async fn check_dedup_window(mut cfg: Config, key: SigningKey) {
     // The renewed pair deduplicates again.
     let retry = send_ok(&mut alice, vec![env(7, &[("bob", 1)], b"x")]).await;
     assert_eq!(retry, vec![(7, SendStatus::Duplicate)]);
-    assert_eq!(
-        r.relay.mailbox_len(&Address::new("bob", 1)).await.unwrap(),
-        2
-    );
+    assert_eq!(r.relay.mailbox_len(&addr("bob", 1)).await.unwrap(), 2);
     r.stop().await;
 }
 
 /// Polls until `device`'s mailbox holds `n` rows (acks are not answered), then asserts it.
-pub async fn wait_mailbox_len(r: &TestRelay, device: &Address, n: u64) {
+pub async fn wait_mailbox_len(r: &TestRelay, device: &DeviceAddress, n: u64) {
     for _ in 0..100 {
         if r.relay.mailbox_len(device).await.unwrap() == n {
             break;
@@ -285,7 +290,7 @@ pub async fn check_acks_only_delete_own_rows(cfg: Config, key: SigningKey) {
     for _ in 0..2 {
         mallory_seqs.push(recv_delivery(&mut mallory).await.seq);
     }
-    let (bob_addr, mallory_addr) = (Address::new("bob", 1), Address::new("mallory", 1));
+    let (bob_addr, mallory_addr) = (addr("bob", 1), addr("mallory", 1));
     // Mallory acks her own rows and bob's, in one frame.
     let mut acks = mallory_seqs.clone();
     acks.extend(&bob_seqs);
@@ -308,10 +313,10 @@ pub async fn check_expiry_sweep(store: e2ee_relay::store::Store) {
         ttl_ms: 1_000,
         dedup_ms: 1_000,
     };
-    let bob = Address::new("bob", 1);
-    let carol = Address::new("carol", 1);
-    let envelope = |id: u64, to: Vec<Address>, now_ms: u64| NewEnvelope {
-        sender: Address::new("alice", 1),
+    let bob = addr("bob", 1);
+    let carol = addr("carol", 1);
+    let envelope = |id: u64, to: Vec<DeviceAddress>, now_ms: u64| NewEnvelope {
+        sender: addr("alice", 1),
         msg_id: id,
         flags: 0,
         recipients: to,

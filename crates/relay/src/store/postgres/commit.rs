@@ -11,7 +11,7 @@ use crate::{
         Committed, MAX_BINDS, MailboxCounts, NewEnvelope, StoreError, StoreLimits, WriteBatch,
         from_db, to_db,
     },
-    wire::{Address, SendStatus},
+    wire::{DeviceAddress, SendStatus, UserId},
 };
 
 impl PgStore {
@@ -42,7 +42,7 @@ impl PgStore {
         //    statement for every device's acks (not one per device): the join keeps
         //    each device to rows of its own mailbox.
         let mut released: HashMap<i64, i64> = HashMap::new();
-        let acks: Vec<(&Address, u64)> = batch
+        let acks: Vec<(&DeviceAddress, u64)> = batch
             .acks
             .iter()
             .flat_map(|(device, seqs)| seqs.iter().map(move |s| (device, *s)))
@@ -53,8 +53,8 @@ impl PgStore {
             );
             qb.push_values(chunk, |mut b, (device, seq)| {
                 b.push_bind(to_db(*seq))
-                    .push_bind(device.user_id.as_str())
-                    .push_bind(i64::from(device.device_id));
+                    .push_bind(device.user_id())
+                    .push_bind(i64::from(device.device));
             });
             qb.push(
                 ") AS v JOIN mailbox o ON o.seq = v.column1 AND o.user_id = v.column2 \
@@ -63,7 +63,7 @@ impl PgStore {
             for row in qb.build().fetch_all(&mut *tx).await? {
                 let user_id: String = row.try_get(0)?;
                 let device_id: i64 = row.try_get(1)?;
-                counts.add(&Address::new(user_id, device_id as u32), -1);
+                counts.add(&DeviceAddress::new(user_id, device_id as u32)?, -1);
                 let pid: Option<i64> = row.try_get(2)?;
                 if let Some(pid) = pid {
                     *released.entry(pid).or_default() += 1;
@@ -99,8 +99,8 @@ impl PgStore {
                 "INSERT INTO last_seen (user_id, device_id, seen_ms) ",
             );
             qb.push_values(chunk, |mut b, (a, ms)| {
-                b.push_bind(a.user_id.as_str())
-                    .push_bind(i64::from(a.device_id))
+                b.push_bind(a.user_id())
+                    .push_bind(i64::from(a.device))
                     .push_bind(to_db(*ms));
             });
             qb.push(" ON CONFLICT (user_id, device_id) DO UPDATE SET seen_ms = excluded.seen_ms");
@@ -114,20 +114,20 @@ impl PgStore {
         let mut candidates: Vec<(usize, usize)> = Vec::new();
         for (si, envs) in batch.sends.iter().enumerate() {
             for (ei, e) in envs.iter().enumerate() {
-                if seen_keys.insert((e.sender.user_id.as_str(), e.sender.device_id, e.msg_id)) {
+                if seen_keys.insert((e.sender.user_id(), e.sender.device, e.msg_id)) {
                     candidates.push((si, ei));
                 }
             }
         }
-        let mut fresh: HashSet<(String, u32, u64)> = HashSet::new();
+        let mut fresh: HashSet<(UserId, u32, u64)> = HashSet::new();
         for chunk in candidates.chunks(MAX_BINDS / 4) {
             let mut qb = sqlx::QueryBuilder::<Postgres>::new(
                 "INSERT INTO dedup (sender_user, sender_device, msg_id, expires_at) ",
             );
             qb.push_values(chunk, |mut b, (si, ei)| {
                 let e = &batch.sends[*si][*ei];
-                b.push_bind(e.sender.user_id.as_str())
-                    .push_bind(i64::from(e.sender.device_id))
+                b.push_bind(e.sender.user_id())
+                    .push_bind(i64::from(e.sender.device))
                     .push_bind(to_db(e.msg_id))
                     .push_bind(to_db(e.now_ms.saturating_add(limits.dedup_ms)));
             });
@@ -145,7 +145,7 @@ impl PgStore {
             qb.push_bind(to_db(now));
             qb.push(" RETURNING sender_user, sender_device, msg_id");
             for row in qb.build().fetch_all(&mut *tx).await? {
-                let u: String = row.try_get(0)?;
+                let u = UserId::new(row.try_get::<String, _>(0)?)?;
                 let d: i64 = row.try_get(1)?;
                 let m: i64 = row.try_get(2)?;
                 fresh.insert((u, d as u32, from_db(m)));
@@ -155,18 +155,18 @@ impl PgStore {
         // 4. Mailbox limits, sequence numbers, rows.
         struct Row<'a> {
             seq: u64,
-            to: &'a Address,
+            to: &'a DeviceAddress,
             env: &'a NewEnvelope,
             payload_id: Option<i64>,
         }
         let mut rows: Vec<Row<'_>> = Vec::new();
         let mut group_payloads: Vec<(i64, i64, &NewEnvelope)> = Vec::new();
         let mut refused: Vec<&NewEnvelope> = Vec::new();
-        let mut pending: Vec<(usize, usize, Vec<&Address>)> = Vec::new();
+        let mut pending: Vec<(usize, usize, Vec<&DeviceAddress>)> = Vec::new();
         let mut total = 0usize;
         for (si, ei) in &candidates {
             let e = &batch.sends[*si][*ei];
-            let key = (e.sender.user_id.clone(), e.sender.device_id, e.msg_id);
+            let key = (e.sender.user.clone(), e.sender.device, e.msg_id);
             if !fresh.contains(&key) {
                 continue;
             }
@@ -240,10 +240,10 @@ impl PgStore {
             qb.push_values(chunk, |mut b, r| {
                 let e = r.env;
                 b.push_bind(to_db(r.seq))
-                    .push_bind(r.to.user_id.as_str())
-                    .push_bind(i64::from(r.to.device_id))
-                    .push_bind(e.sender.user_id.as_str())
-                    .push_bind(i64::from(e.sender.device_id))
+                    .push_bind(r.to.user_id())
+                    .push_bind(i64::from(r.to.device))
+                    .push_bind(e.sender.user_id())
+                    .push_bind(i64::from(e.sender.device))
                     .push_bind(to_db(e.msg_id))
                     .push_bind(i64::from(e.flags))
                     .push_bind(to_db(e.now_ms))
@@ -261,9 +261,9 @@ impl PgStore {
         for e in refused {
             let mut qb =
                 sqlx::QueryBuilder::<Postgres>::new("DELETE FROM dedup WHERE sender_user = ");
-            qb.push_bind(e.sender.user_id.as_str());
+            qb.push_bind(e.sender.user_id());
             qb.push(" AND sender_device = ");
-            qb.push_bind(i64::from(e.sender.device_id));
+            qb.push_bind(i64::from(e.sender.device));
             qb.push(" AND msg_id = ");
             qb.push_bind(to_db(e.msg_id));
             qb.build().execute(&mut *tx).await?;

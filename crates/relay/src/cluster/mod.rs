@@ -18,9 +18,15 @@ use std::{sync::Arc, time::Duration};
 use futures_util::StreamExt;
 use redis::{AsyncCommands, Client, aio::MultiplexedConnection};
 
+mod routed;
+
+pub use routed::Routed;
+
+use e2ee_encoding::{Codec, DeviceAddress};
+
 use crate::{
     hub::{Hub, Kick},
-    wire::{Address, Delivery, Routed, decode_routed, encode_kick, encode_routed},
+    wire::Delivery,
 };
 
 const ALIVE_TTL_SECS: u64 = 10;
@@ -43,8 +49,8 @@ pub(crate) struct Cluster {
     withdraw: redis::Script,
 }
 
-fn field(a: &Address) -> String {
-    format!("{}:{}", a.device_id, a.user_id)
+fn field(a: &DeviceAddress) -> String {
+    format!("{}:{}", a.device, a.user)
 }
 
 fn random_node_id() -> String {
@@ -112,7 +118,7 @@ impl Cluster {
 
     /// Forwards envelopes for devices not connected here. Returns how many went to a node
     /// that has the device and was listening.
-    pub(crate) async fn forward(&self, items: Vec<(Address, Delivery)>) -> usize {
+    pub(crate) async fn forward(&self, items: Vec<(DeviceAddress, Delivery)>) -> usize {
         match self.try_forward(items).await {
             Ok(n) => n,
             Err(e) => {
@@ -125,7 +131,7 @@ impl Cluster {
 
     async fn try_forward(
         &self,
-        items: Vec<(Address, Delivery)>,
+        items: Vec<(DeviceAddress, Delivery)>,
     ) -> Result<usize, redis::RedisError> {
         let mut con = self.con.clone();
         let fields: Vec<String> = items.iter().map(|(a, _)| field(a)).collect();
@@ -134,7 +140,7 @@ impl Cluster {
             .arg(&fields)
             .query_async(&mut con)
             .await?;
-        let mut by_node: std::collections::HashMap<String, Vec<(Address, Delivery)>> =
+        let mut by_node: std::collections::HashMap<String, Vec<(DeviceAddress, Delivery)>> =
             std::collections::HashMap::new();
         for (item, node) in items.into_iter().zip(nodes) {
             if let Some(node) = node
@@ -148,9 +154,9 @@ impl Cluster {
         }
         let mut pipe = redis::pipe();
         let mut counts = Vec::with_capacity(by_node.len());
-        for (node, batch) in &by_node {
-            pipe.publish(self.channel(node), encode_routed(batch));
+        for (node, batch) in by_node {
             counts.push(batch.len());
+            pipe.publish(self.channel(&node), Routed::Deliveries(batch).to_bytes());
         }
         let receivers: Vec<i64> = pipe.query_async(&mut con).await?;
         Ok(receivers
@@ -162,7 +168,7 @@ impl Cluster {
     }
 
     /// Whether the device is connected to a live node.
-    pub(crate) async fn is_online(&self, device: &Address) -> bool {
+    pub(crate) async fn is_online(&self, device: &DeviceAddress) -> bool {
         let mut con = self.con.clone();
         let node: Option<String> = match con.hget(self.loc_key(), field(device)).await {
             Ok(n) => n,
@@ -179,7 +185,7 @@ impl Cluster {
     }
 
     /// Records that this node holds the device's socket and kicks the node that held it.
-    pub(crate) async fn announce(&self, device: &Address) {
+    pub(crate) async fn announce(&self, device: &DeviceAddress) {
         let mut con = self.con.clone();
         let f = field(device);
         let old: Result<Option<String>, _> = con.hget(self.loc_key(), &f).await;
@@ -190,12 +196,14 @@ impl Cluster {
         if let Ok(Some(old)) = old
             && old != self.node_id
         {
-            let _: Result<i64, _> = con.publish(self.channel(&old), encode_kick(device)).await;
+            let _: Result<i64, _> = con
+                .publish(self.channel(&old), Routed::Kick(device.clone()).to_bytes())
+                .await;
         }
     }
 
     /// Removes the device's location if it still points at this node.
-    pub(crate) async fn withdraw(&self, device: &Address) {
+    pub(crate) async fn withdraw(&self, device: &DeviceAddress) {
         let mut con = self.con.clone();
         let r: Result<i64, _> = self
             .withdraw
@@ -220,7 +228,7 @@ async fn subscriber(
             let mut messages = pubsub.on_message();
             while let Some(msg) = messages.next().await {
                 let Some(c) = cluster.upgrade() else { return };
-                match decode_routed(msg.get_payload_bytes()) {
+                match Routed::from_bytes(msg.get_payload_bytes()) {
                     Ok(Routed::Deliveries(items)) => {
                         for (to, d) in items {
                             // Not here any more: it is in the mailbox.
