@@ -2,8 +2,8 @@
 //! exchange messages through the Double Ratchet, then compare safety numbers.
 
 use e2ee_core::{
-    DeviceAddress, Error, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind, OneTimePreKey,
-    PreKeyBundle, SafetyNumber, SessionCipher, SignedPreKey,
+    Codec, DeviceAddress, Error, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind,
+    OneTimePreKey, PreKeyBundle, SafetyNumber, SessionCipher, SignedPreKey,
     device::{AccountIdentityKeyPair, DeviceBinding},
 };
 use rand_core::OsRng;

@@ -1,6 +1,7 @@
 #![no_main]
-//! `GroupMessage::decode` is total, and a decoded message verifies or fails with a typed
+//! `GroupMessage::from_bytes` is total, and a decoded message verifies or fails with a typed
 //! error against a fixed group state (never a panic, never a state change on failure).
+use e2ee_core::Codec;
 use e2ee_core::{
     DeviceAddress, IdentityKeyPair,
     device::VerifiedDevice,
@@ -9,7 +10,7 @@ use e2ee_core::{
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(message) = GroupMessage::decode(data) {
+    if let Ok(message) = GroupMessage::from_bytes(data) {
         assert_eq!(message.as_bytes(), data);
     }
     let (Ok(group), Ok(me), Ok(peer), Ok(identity)) = (

@@ -1,5 +1,6 @@
 #![no_main]
 //! `IdentityKey::from_bytes` (with its binding signature check) is total.
+use e2ee_core::Codec;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,5 +1,6 @@
 #![no_main]
 //! `PreKeyBundle::from_bytes` is total and canonical; `verify` never panics.
+use e2ee_core::Codec;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -1,5 +1,6 @@
 #![no_main]
 //! The three public prekey decoders are total; the first byte picks which one.
+use e2ee_core::Codec;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -28,7 +28,7 @@ mod common;
 mod floor;
 
 use common::{Olm, Ours, PLAINTEXT, wire_sizes};
-use e2ee_core::{PreKeyBundle, SessionCipher, message::RatchetMessage};
+use e2ee_core::{Codec, PreKeyBundle, SessionCipher, message::RatchetMessage};
 use ed25519_dalek::Signer;
 use floor::Floor;
 use libcrux_ml_kem::mlkem768;
@@ -177,7 +177,7 @@ fn decrypt(c: &mut Criterion) {
         b.iter_batched(
             || alice.encrypt(&mut rng, &PLAINTEXT).unwrap(),
             |bytes| {
-                let message = RatchetMessage::decode(black_box(&bytes)).unwrap();
+                let message = RatchetMessage::from_bytes(black_box(&bytes)).unwrap();
                 bob.decrypt(&message).unwrap()
             },
             BatchSize::SmallInput,
@@ -232,10 +232,10 @@ fn pingpong(c: &mut Criterion) {
         b.iter(|| {
             let bytes = bob.encrypt(&mut rng, black_box(&PLAINTEXT)).unwrap();
             alice
-                .decrypt(&RatchetMessage::decode(&bytes).unwrap())
+                .decrypt(&RatchetMessage::from_bytes(&bytes).unwrap())
                 .unwrap();
             let bytes = alice.encrypt(&mut rng, black_box(&PLAINTEXT)).unwrap();
-            bob.decrypt(&RatchetMessage::decode(&bytes).unwrap())
+            bob.decrypt(&RatchetMessage::from_bytes(&bytes).unwrap())
                 .unwrap()
         })
     });
@@ -456,7 +456,7 @@ fn paired_ratios(c: &mut Criterion) {
         "decrypt_session_vs_vodozemac",
         || alice.encrypt(&mut rng, &PLAINTEXT).unwrap(),
         |bytes| {
-            bob.decrypt(&RatchetMessage::decode(&bytes).unwrap())
+            bob.decrypt(&RatchetMessage::from_bytes(&bytes).unwrap())
                 .unwrap()
         },
         || {
@@ -503,7 +503,7 @@ fn paired_ratios(c: &mut Criterion) {
         "decrypt_session_vs_floor",
         || alice.encrypt(&mut rng, &PLAINTEXT).unwrap(),
         |bytes| {
-            bob.decrypt(&RatchetMessage::decode(&bytes).unwrap())
+            bob.decrypt(&RatchetMessage::from_bytes(&bytes).unwrap())
                 .unwrap()
         },
         || (),
@@ -519,10 +519,10 @@ fn paired_ratios(c: &mut Criterion) {
     let mut round_trip = move || {
         let bytes = bob.encrypt(&mut rng, &PLAINTEXT).unwrap();
         alice
-            .decrypt(&RatchetMessage::decode(&bytes).unwrap())
+            .decrypt(&RatchetMessage::from_bytes(&bytes).unwrap())
             .unwrap();
         let bytes = alice.encrypt(&mut rng, &PLAINTEXT).unwrap();
-        bob.decrypt(&RatchetMessage::decode(&bytes).unwrap())
+        bob.decrypt(&RatchetMessage::from_bytes(&bytes).unwrap())
             .unwrap()
     };
     paired(

@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::{
-    Reader,
+    Codec, Reader,
     dh::{DhKeyPair, DhPublicKey, hex_prefix},
     error::{DecodeError, KeyError},
 };
@@ -37,13 +37,18 @@ pub struct IdentityKey {
     signature: Signature,
 }
 
-impl IdentityKey {
-    /// Decodes the 128-byte encoding and verifies the X25519 key's signature.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentityDecodeError> {
-        Reader::decode_exact(bytes, Self::read)
+/// The 128-byte encoding; decoding verifies the X25519 key's signature.
+impl Codec for IdentityKey {
+    type Error = IdentityDecodeError;
+    const MAX_LEN: usize = IDENTITY_KEY_LEN;
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.signing.as_bytes());
+        out.extend_from_slice(&self.dh.0);
+        out.extend_from_slice(&self.signature.to_bytes());
     }
 
-    pub(crate) fn read(reader: &mut Reader<'_>) -> Result<Self, IdentityDecodeError> {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, IdentityDecodeError> {
         let signing = crate::ed25519::decode_public_key(&reader.array()?)
             .ok_or(KeyError::InvalidKey("identity signing key"))?;
         let dh = DhPublicKey::read(reader)?;
@@ -57,7 +62,9 @@ impl IdentityKey {
             signature,
         })
     }
+}
 
+impl IdentityKey {
     /// Reads a key from our own storage, whose signature was verified when it first arrived:
     /// decodes the points but skips the signature check.
     pub(crate) fn read_trusted(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -70,15 +77,6 @@ impl IdentityKey {
             dh,
             signature,
         })
-    }
-
-    /// The 128-byte encoding.
-    pub fn to_bytes(&self) -> [u8; IDENTITY_KEY_LEN] {
-        let mut out = [0u8; IDENTITY_KEY_LEN];
-        out[..32].copy_from_slice(self.signing.as_bytes());
-        out[32..64].copy_from_slice(&self.dh.0);
-        out[64..].copy_from_slice(&self.signature.to_bytes());
-        out
     }
 
     /// Ed25519 public key || X25519 public key: the identity as AD and fingerprints see it.
@@ -230,7 +228,7 @@ mod tests {
         let bytes = pair.public().to_bytes();
         assert_eq!(IdentityKey::from_bytes(&bytes).unwrap(), *pair.public());
         for i in 0..bytes.len() {
-            let mut bad = bytes;
+            let mut bad = bytes.clone();
             bad[i] ^= 0x40;
             assert!(
                 IdentityKey::from_bytes(&bad).is_err(),
@@ -241,11 +239,12 @@ mod tests {
             IdentityKey::from_bytes(&bytes[..127]),
             Err(IdentityDecodeError::Decode(DecodeError::Truncated))
         ));
+        // Over the fixed length: refused by the length bound before anything is read.
         let mut long = bytes.to_vec();
         long.push(0);
         assert!(matches!(
             IdentityKey::from_bytes(&long),
-            Err(IdentityDecodeError::Decode(DecodeError::TrailingBytes))
+            Err(IdentityDecodeError::Decode(DecodeError::TooLarge))
         ));
     }
 

@@ -69,24 +69,19 @@ impl SignedPreKeyPublic {
             "signed prekey",
         )
     }
+}
 
-    /// The 108-byte encoding.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(SIGNED_PREKEY_LEN);
-        self.write(&mut out);
-        out
-    }
+/// The 108-byte encoding; decoding does not check the signature ([`SignedPreKeyPublic::verify`]
+/// does).
+impl Codec for SignedPreKeyPublic {
+    type Error = DecodeError;
+    const MAX_LEN: usize = SIGNED_PREKEY_LEN;
 
     fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.id.to_be_bytes());
-        out.extend_from_slice(&self.created_at.to_be_bytes());
+        self.id.write(out);
+        self.created_at.write(out);
         out.extend_from_slice(&self.key.0);
         out.extend_from_slice(&self.signature);
-    }
-
-    /// Decodes the 108-byte encoding (the signature is checked by [`Self::verify`]).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        Reader::decode_exact(bytes, Self::read)
     }
 
     fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -173,18 +168,14 @@ pub struct OneTimePreKeyPublic {
     pub key: DhPublicKey,
 }
 
-impl OneTimePreKeyPublic {
-    /// The 36-byte encoding.
-    pub fn to_bytes(&self) -> [u8; ONE_TIME_PREKEY_LEN] {
-        let mut out = [0u8; ONE_TIME_PREKEY_LEN];
-        out[..4].copy_from_slice(&self.id.to_be_bytes());
-        out[4..].copy_from_slice(&self.key.0);
-        out
-    }
+/// The 36-byte encoding.
+impl Codec for OneTimePreKeyPublic {
+    type Error = DecodeError;
+    const MAX_LEN: usize = ONE_TIME_PREKEY_LEN;
 
-    /// Decodes the 36-byte encoding.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        Reader::decode_exact(bytes, Self::read)
+    fn write(&self, out: &mut Vec<u8>) {
+        self.id.write(out);
+        out.extend_from_slice(&self.key.0);
     }
 
     fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -307,25 +298,20 @@ impl KemPreKeyPublic {
         let msg = Self::signed_message(self.id, self.kind, self.created_at, &self.key);
         owner.verify(&msg, &self.signature, "KEM prekey")
     }
+}
 
-    /// The 1261-byte encoding.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(KEM_PREKEY_LEN);
-        self.write(&mut out);
-        out
-    }
+/// The 1261-byte encoding; decoding validates the ML-KEM key but not the signature
+/// ([`KemPreKeyPublic::verify`] does).
+impl Codec for KemPreKeyPublic {
+    type Error = DecodeError;
+    const MAX_LEN: usize = KEM_PREKEY_LEN;
 
     fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.id.to_be_bytes());
+        self.id.write(out);
         out.push(self.kind as u8);
-        out.extend_from_slice(&self.created_at.to_be_bytes());
+        self.created_at.write(out);
         out.extend_from_slice(self.key.as_bytes());
         out.extend_from_slice(&self.signature);
-    }
-
-    /// Decodes and validates the key (the signature is checked by [`Self::verify`]).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        Reader::decode_exact(bytes, Self::read)
     }
 
     fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
@@ -434,16 +420,25 @@ impl PreKeyBundle {
         }
         Ok(())
     }
+}
 
-    /// The canonical encoding.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
-            2 + 128
-                + DeviceBinding::MAX_LEN
-                + SIGNED_PREKEY_LEN
-                + ONE_TIME_PREKEY_LEN
-                + KEM_PREKEY_LEN,
-        );
+/// Longest bundle encoding: every optional key present.
+pub const MAX_BUNDLE_LEN: usize = 2
+    + crate::identity::IDENTITY_KEY_LEN
+    + DeviceBinding::MAX_LEN
+    + SIGNED_PREKEY_LEN
+    + ONE_TIME_PREKEY_LEN
+    + KEM_PREKEY_LEN;
+
+/// The canonical encoding. Decoding verifies the identity's own binding signature; the
+/// other signatures are checked by [`PreKeyBundle::verify`], which session set-up always
+/// calls.
+impl Codec for PreKeyBundle {
+    type Error = IdentityDecodeError;
+    const MAX_LEN: usize = MAX_BUNDLE_LEN;
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.reserve(MAX_BUNDLE_LEN);
         out.push(BUNDLE_VERSION);
         let mut flags = 0;
         if self.one_time_prekey.is_some() {
@@ -453,22 +448,18 @@ impl PreKeyBundle {
             flags |= BUNDLE_HAS_KEM;
         }
         out.push(flags);
-        out.extend_from_slice(&self.identity.to_bytes());
-        self.binding.write(&mut out);
-        self.signed_prekey.write(&mut out);
+        self.identity.write(out);
+        self.binding.write(out);
+        self.signed_prekey.write(out);
         if let Some(otk) = &self.one_time_prekey {
-            out.extend_from_slice(&otk.to_bytes());
+            otk.write(out);
         }
         if let Some(kem) = &self.kem_prekey {
-            kem.write(&mut out);
+            kem.write(out);
         }
-        out
     }
 
-    /// Decodes a bundle. Signatures other than the identity's own binding are checked by
-    /// [`Self::verify`], which session set-up always calls.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentityDecodeError> {
-        let mut reader = Reader::new(bytes);
+    fn read(reader: &mut Reader<'_>) -> Result<Self, IdentityDecodeError> {
         let version = reader.u8()?;
         if version != BUNDLE_VERSION {
             return Err(DecodeError::UnknownVersion(version).into());
@@ -477,20 +468,19 @@ impl PreKeyBundle {
         if flags & !(BUNDLE_HAS_ONE_TIME | BUNDLE_HAS_KEM) != 0 {
             return Err(DecodeError::NonCanonical.into());
         }
-        let identity = IdentityKey::read(&mut reader)?;
-        let binding = DeviceBinding::read(&mut reader)?;
-        let signed_prekey = SignedPreKeyPublic::read(&mut reader)?;
+        let identity = IdentityKey::read(reader)?;
+        let binding = DeviceBinding::read(reader)?;
+        let signed_prekey = SignedPreKeyPublic::read(reader)?;
         let one_time_prekey = if flags & BUNDLE_HAS_ONE_TIME != 0 {
-            Some(OneTimePreKeyPublic::read(&mut reader)?)
+            Some(OneTimePreKeyPublic::read(reader)?)
         } else {
             None
         };
         let kem_prekey = if flags & BUNDLE_HAS_KEM != 0 {
-            Some(KemPreKeyPublic::read(&mut reader)?)
+            Some(KemPreKeyPublic::read(reader)?)
         } else {
             None
         };
-        reader.finish()?;
         Ok(Self {
             identity,
             binding,

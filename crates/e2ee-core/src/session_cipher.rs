@@ -7,7 +7,7 @@
 use rand_core::{CryptoRng, RngCore};
 
 use crate::{
-    DeviceAddress,
+    Codec, DeviceAddress,
     error::{Error, HandshakeError, KeyError},
     identity::IdentityKey,
     message::{MessageKind, PreKeyMessage, RatchetMessage},
@@ -135,10 +135,10 @@ impl SessionCipher {
     ) -> Result<Vec<u8>, Error> {
         match MessageKind::of(bytes)? {
             MessageKind::Ratchet => {
-                self.decrypt_ratchet_message(store, remote, &RatchetMessage::decode(bytes)?)
+                self.decrypt_ratchet_message(store, remote, &RatchetMessage::from_bytes(bytes)?)
             }
             MessageKind::PreKey => {
-                let message = PreKeyMessage::decode(bytes)?;
+                let message = PreKeyMessage::from_bytes(bytes)?;
                 check_trust(store, remote, &message.parts.identity)?;
                 self.accept_prekey_message(store, remote, &message)
             }

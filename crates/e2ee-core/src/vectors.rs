@@ -27,7 +27,7 @@ use rand_core::{CryptoRng, RngCore, SeedableRng};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    DeviceAddress, InMemoryStore, SessionCipher,
+    Codec, DeviceAddress, InMemoryStore, SessionCipher,
     dh::{DhKeyPair, DhPublicKey},
     message::{MessageKind, PreKeyMessage, RatchetMessage},
     ratchet::{ChainKey, RootKey},
@@ -298,8 +298,8 @@ pub(super) struct WireMessage {
 
 pub(super) fn describe_wire(wire: &[u8], plaintext_len: usize) -> WireMessage {
     let (kind, message) = match MessageKind::of(wire).unwrap() {
-        MessageKind::PreKey => ("prekey", PreKeyMessage::decode(wire).unwrap().message),
-        MessageKind::Ratchet => ("ratchet", RatchetMessage::decode(wire).unwrap()),
+        MessageKind::PreKey => ("prekey", PreKeyMessage::from_bytes(wire).unwrap().message),
+        MessageKind::Ratchet => ("ratchet", RatchetMessage::from_bytes(wire).unwrap()),
     };
     let bytes = message.as_bytes();
     let header_len = bytes.len() - plaintext_len - 16;

@@ -24,12 +24,12 @@ use rand_core::{RngCore, SeedableRng};
 fn decode(target: &str, data: &[u8]) {
     match target {
         "ratchet_message" => {
-            if let Ok(m) = RatchetMessage::decode(data) {
+            if let Ok(m) = RatchetMessage::from_bytes(data) {
                 assert_eq!(m.as_bytes(), data);
             }
         }
         "prekey_message" => {
-            let _ = PreKeyMessage::decode(data);
+            let _ = PreKeyMessage::from_bytes(data);
         }
         "session_record" => {
             if let Ok(r) = SessionRecord::from_bytes(data) {

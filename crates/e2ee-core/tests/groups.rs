@@ -13,7 +13,7 @@ use std::{
 };
 
 use e2ee_core::{
-    DeviceAddress, GroupStore, IdentityKey, IdentityKeyPair, SessionCipher, StoreError,
+    Codec, DeviceAddress, GroupStore, IdentityKey, IdentityKeyPair, SessionCipher, StoreError,
     control::{Content, Receipt, ReceiptEvent, ReceiptKind, ReceiptTracker},
     device::VerifiedDevice,
     group::{
@@ -274,7 +274,7 @@ fn jump_limit_applies_to_sender_key_chains() {
     // Re-encode the next message's iteration far ahead: the signature fails first, so the
     // limit is visible through a genuine sender only; MAX_FORWARD_JUMP is tested at the
     // state level in group::sender_key. Here: a jump just past it is not decrypted.
-    let m = GroupMessage::decode(&send(&mut g, &mut r, "alice", b"x").message).unwrap();
+    let m = GroupMessage::from_bytes(&send(&mut g, &mut r, "alice", b"x").message).unwrap();
     assert_eq!(m.iteration(), 1);
     let mut forged = m.as_bytes()[..5].to_vec();
     let target = MAX_FORWARD_JUMP + 2;

@@ -32,7 +32,7 @@ fn member(user: &str, seed: u8) -> VerifiedDevice {
 fn decode(target: &str, data: &[u8]) {
     match target {
         "group_message" => {
-            if let Ok(m) = GroupMessage::decode(data) {
+            if let Ok(m) = GroupMessage::from_bytes(data) {
                 assert_eq!(m.as_bytes(), data);
             }
         }

@@ -15,6 +15,12 @@ pub trait Codec: Sized {
     /// Longest encoding [`Self::from_bytes`] accepts (checked before anything is read).
     const MAX_LEN: usize = usize::MAX;
 
+    /// Whether `read` takes everything left in the reader: formats that end in an unframed
+    /// ciphertext (the ratchet and group messages). Such a value is only ever the last field
+    /// of what carries it, and a cut or an extra byte changes the ciphertext rather than the
+    /// layout, so it is the AEAD tag (or signature) that refuses it, not the decoder.
+    const READS_TO_END: bool = false;
+
     /// Appends the encoding to `out`.
     fn write(&self, out: &mut Vec<u8>);
 
@@ -79,8 +85,10 @@ impl Codec for u64 {
 
 /// The checks every [`Codec`] type must pass, written once: `value` round-trips byte for
 /// byte, every strict prefix of its encoding is refused, and so is the encoding with one
-/// byte appended. Call it from each type's tests with a few representative values (other
-/// crates enable the `testing` feature in their dev-dependencies).
+/// byte appended. For [`Codec::READS_TO_END`] formats the layout cannot see a cut inside the
+/// ciphertext, so only the empty input must be refused there. Call it from each type's
+/// tests with a few representative values (other crates enable the `testing` feature in
+/// their dev-dependencies).
 #[cfg(any(test, feature = "testing"))]
 #[allow(clippy::panic)] // A test helper: failing loudly is its job.
 pub fn check_codec<T>(value: &T)
@@ -95,6 +103,10 @@ where
             assert_eq!(decoded.to_bytes(), bytes, "re-encoding differs");
         }
         Err(e) => panic!("own encoding refused: {e:?}"),
+    }
+    if T::READS_TO_END {
+        assert!(T::from_bytes(&[]).is_err(), "empty input accepted");
+        return;
     }
     for cut in 0..bytes.len() {
         assert!(

@@ -63,19 +63,40 @@ pub struct Ticket {
     pub expires_at: u64,
 }
 
-impl Ticket {
-    fn body(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(MAX_TICKET_LEN);
+/// The signed part: `version || device || issued_at || expires_at`.
+impl Codec for Ticket {
+    type Error = TicketError;
+    const MAX_LEN: usize = MAX_TICKET_LEN - 64;
+
+    fn write(&self, out: &mut Vec<u8>) {
         out.push(TICKET_VERSION);
-        self.device.write(&mut out);
-        self.issued_at.write(&mut out);
-        self.expires_at.write(&mut out);
-        out
+        self.device.write(out);
+        self.issued_at.write(out);
+        self.expires_at.write(out);
     }
 
+    fn read(r: &mut Reader<'_>) -> Result<Self, TicketError> {
+        let version = r.u8()?;
+        if version != TICKET_VERSION {
+            return Err(TicketError::Malformed("unknown version"));
+        }
+        let device = DeviceAddress::read(r).map_err(|e| match e {
+            e2ee_encoding::DecodeError::Truncated => TicketError::Malformed("truncated"),
+            _ => TicketError::Malformed("user id"),
+        })?;
+        Ok(Ticket {
+            device,
+            issued_at: r.u64()?,
+            expires_at: r.u64()?,
+        })
+    }
+}
+
+impl Ticket {
     /// Signs the ticket with the key server's ticket key and returns its bytes.
     pub fn sign(&self, key: &SigningKey) -> Vec<u8> {
-        let mut out = self.body();
+        let mut out = Vec::with_capacity(MAX_TICKET_LEN);
+        self.write(&mut out);
         let signature = key.sign(&signed_message(&out));
         out.extend_from_slice(&signature.to_bytes());
         out
@@ -91,18 +112,13 @@ impl Ticket {
         if bytes.len() > MAX_TICKET_LEN {
             return Err(TicketError::Malformed("too long"));
         }
-        let (body, signature) = Reader::decode_exact(bytes, |r| {
-            let version = r.u8()?;
-            if version != TICKET_VERSION {
-                return Err(TicketError::Malformed("unknown version"));
-            }
-            let body = read_body(r)?;
+        let (ticket, signature) = Reader::decode_exact(bytes, |r| {
+            let ticket = Ticket::read(r)?;
             let signature = Signature::from_bytes(&r.array()?);
-            Ok((body, signature))
+            Ok::<_, TicketError>((ticket, signature))
         })?;
         key.verify_strict(&signed_message(&bytes[..bytes.len() - 64]), &signature)
             .map_err(|_| TicketError::BadSignature)?;
-        let ticket = body;
         if ticket.expires_at.saturating_sub(ticket.issued_at) > MAX_TICKET_LIFETIME_SECS {
             return Err(TicketError::LifetimeTooLong);
         }
@@ -122,18 +138,6 @@ impl Ticket {
             .map_err(|_| TicketError::Malformed("not base64url"))?;
         Self::verify(&bytes, key, now)
     }
-}
-
-fn read_body(r: &mut Reader<'_>) -> Result<Ticket, TicketError> {
-    let device = DeviceAddress::read(r).map_err(|e| match e {
-        e2ee_encoding::DecodeError::Truncated => TicketError::Malformed("truncated"),
-        _ => TicketError::Malformed("user id"),
-    })?;
-    Ok(Ticket {
-        device,
-        issued_at: r.u64()?,
-        expires_at: r.u64()?,
-    })
 }
 
 impl From<e2ee_encoding::DecodeError> for TicketError {
@@ -165,6 +169,18 @@ mod tests {
             issued_at: 1_000,
             expires_at: 1_600,
         }
+    }
+
+    #[test]
+    fn the_signed_part_passes_the_generic_codec_check() {
+        e2ee_encoding::check_codec(&ticket());
+        let longest = Ticket {
+            device: DeviceAddress::new("u".repeat(e2ee_encoding::MAX_USER_ID_LEN), 1).unwrap(),
+            ..ticket()
+        };
+        e2ee_encoding::check_codec(&longest);
+        let key = SigningKey::generate(&mut OsRng);
+        assert_eq!(longest.sign(&key).len(), MAX_TICKET_LEN);
     }
 
     #[test]

@@ -373,7 +373,7 @@ impl DeviceDirectory {
         let listed = self.listed_device(from)?;
         let plaintext = match MessageKind::of(bytes)? {
             MessageKind::PreKey => {
-                let message = PreKeyMessage::decode(bytes)?;
+                let message = PreKeyMessage::from_bytes(bytes)?;
                 self.check_presented(
                     from,
                     &message.parts.identity,
@@ -382,7 +382,7 @@ impl DeviceDirectory {
                 cipher.accept_prekey_message(store, from, &message)?
             }
             MessageKind::Ratchet => {
-                let message = RatchetMessage::decode(bytes)?;
+                let message = RatchetMessage::from_bytes(bytes)?;
                 if store.trusted_identity(from)? != Some(listed.identity) {
                     return Err(DeviceError::DeviceNotInList(from.clone()));
                 }

@@ -55,14 +55,20 @@ impl GroupId {
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
     }
+}
 
-    pub(crate) fn put(&self, out: &mut Vec<u8>) {
+/// `len u8 (1..=64) || bytes`.
+impl Codec for GroupId {
+    type Error = DecodeError;
+    const MAX_LEN: usize = 1 + MAX_GROUP_ID_LEN;
+
+    fn write(&self, out: &mut Vec<u8>) {
         // 1..=64 bytes, checked by every constructor.
         out.push(u8::try_from(self.0.len()).unwrap_or(u8::MAX));
         out.extend_from_slice(&self.0);
     }
 
-    pub(crate) fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let len = usize::from(reader.u8()?);
         if len == 0 {
             return Err(DecodeError::InvalidField("empty group id"));
@@ -101,9 +107,25 @@ pub struct GroupMessage {
     header_len: usize,
 }
 
+/// Decoding checks the layout; the signature and the AEAD are checked by the receiver's
+/// state. The ciphertext is unframed, so a group message reads to the end of its input.
+impl Codec for GroupMessage {
+    type Error = DecodeError;
+    const MAX_LEN: usize = MAX_GROUP_MESSAGE_LEN;
+
+    const READS_TO_END: bool = true;
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.bytes);
+    }
+
+    fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::parse(reader.rest())
+    }
+}
+
 impl GroupMessage {
-    /// Decodes the layout. The signature and the AEAD are checked by the receiver's state.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+    fn parse(bytes: &[u8]) -> Result<Self, DecodeError> {
         if bytes.len() > MAX_GROUP_MESSAGE_LEN {
             return Err(DecodeError::TooLarge);
         }
@@ -193,7 +215,7 @@ pub(crate) fn associated_data(
         GROUP_MESSAGE_CONTEXT.len() + 1 + group_id.0.len() + DeviceAddress::MAX_LEN + header.len(),
     );
     ad.extend_from_slice(GROUP_MESSAGE_CONTEXT);
-    group_id.put(&mut ad);
+    group_id.write(&mut ad);
     sender.write(&mut ad);
     ad.extend_from_slice(header);
     ad
@@ -217,7 +239,7 @@ impl SenderKeyDistribution {
             DISTRIBUTION_FIXED_LEN + self.group_id.0.len(),
         ));
         out.push(GROUP_FORMAT_VERSION);
-        self.group_id.put(&mut out);
+        self.group_id.write(&mut out);
         out.extend_from_slice(&self.key_id.to_be_bytes());
         out.extend_from_slice(&self.iteration.to_be_bytes());
         out.extend_from_slice(self.chain_key.as_ref());
@@ -298,18 +320,18 @@ mod tests {
         let mut bytes = GroupMessage::header(0x0102_0304, 300);
         assert_eq!(bytes, [0x01, 1, 2, 3, 4, 0xac, 0x02]);
         bytes.extend_from_slice(&[0u8; TAG_LEN + SIGNATURE_LEN]);
-        let m = GroupMessage::decode(&bytes).unwrap();
+        let m = GroupMessage::from_bytes(&bytes).unwrap();
         assert_eq!((m.key_id(), m.iteration()), (0x0102_0304, 300));
         assert_eq!(m.message_id(), MessageId(0x0102_0304_0000_012c));
         assert_eq!(m.ciphertext_and_tag().len(), TAG_LEN);
         assert_eq!(
-            GroupMessage::decode(&bytes[..bytes.len() - 1]),
+            GroupMessage::from_bytes(&bytes[..bytes.len() - 1]),
             Err(DecodeError::Truncated)
         );
         let mut v2 = bytes.clone();
         v2[0] = 2;
         assert_eq!(
-            GroupMessage::decode(&v2),
+            GroupMessage::from_bytes(&v2),
             Err(DecodeError::UnknownVersion(2))
         );
         let mut padded = GroupMessage::header(1, 0);
@@ -317,11 +339,11 @@ mod tests {
         padded.push(0x00);
         padded.extend_from_slice(&[0u8; TAG_LEN + SIGNATURE_LEN]);
         assert_eq!(
-            GroupMessage::decode(&padded),
+            GroupMessage::from_bytes(&padded),
             Err(DecodeError::NonCanonical)
         );
         assert_eq!(
-            GroupMessage::decode(&vec![1u8; MAX_GROUP_MESSAGE_LEN + 1]),
+            GroupMessage::from_bytes(&vec![1u8; MAX_GROUP_MESSAGE_LEN + 1]),
             Err(DecodeError::TooLarge)
         );
     }

@@ -56,14 +56,14 @@ impl OutboundSenderKey {
     }
 
     /// `key_id u32 || iteration u32 || CK (32) || signing seed (32)`.
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.key_id.to_be_bytes());
         out.extend_from_slice(&self.chain.index().to_be_bytes());
         out.extend_from_slice(self.chain.as_bytes());
         out.extend_from_slice(self.signing.as_bytes());
     }
 
-    pub(crate) fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    pub(crate) fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let key_id = reader.u32()?;
         let index = reader.u32()?;
         let chain = Zeroizing::new(reader.array::<32>()?);
@@ -163,7 +163,7 @@ impl InboundSenderKey {
     /// `key_id u32 || iteration u32 || CK (32) || signing public key (32) || count u16
     /// (0..=2000) || count * (iteration u32 || MK (32))`, skipped iterations strictly ascending
     /// and below the chain's iteration.
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.key_id.to_be_bytes());
         out.extend_from_slice(&self.chain.index().to_be_bytes());
         out.extend_from_slice(self.chain.as_bytes());
@@ -176,7 +176,7 @@ impl InboundSenderKey {
         }
     }
 
-    pub(crate) fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    pub(crate) fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let key_id = reader.u32()?;
         let index = reader.u32()?;
         let chain = Zeroizing::new(reader.array::<32>()?);
@@ -332,15 +332,15 @@ impl SenderKeyRecord {
     }
 
     /// `count u8 (1..=5) || count * InboundSenderKey`, newest first, key ids distinct.
-    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         // At most MAX_SENDER_KEY_STATES (5).
         out.push(u8::try_from(self.states.len()).unwrap_or(0));
         for state in &self.states {
-            state.encode(out);
+            state.write(out);
         }
     }
 
-    pub(crate) fn decode(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    pub(crate) fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let count = usize::from(reader.u8()?);
         if count == 0 {
             return Err(DecodeError::InvalidField("empty sender key record"));
@@ -350,7 +350,7 @@ impl SenderKeyRecord {
         }
         let mut states: VecDeque<InboundSenderKey> = VecDeque::new();
         for _ in 0..count {
-            let state = InboundSenderKey::decode(reader)?;
+            let state = InboundSenderKey::read(reader)?;
             if states.iter().any(|s| s.key_id == state.key_id) {
                 return Err(DecodeError::NonCanonical);
             }
@@ -366,6 +366,7 @@ mod tests {
     use rand_core::SeedableRng;
 
     use super::*;
+    use crate::Codec;
 
     fn sender() -> DeviceAddress {
         DeviceAddress::new("carol", 1).unwrap()
@@ -383,7 +384,9 @@ mod tests {
     fn in_order_out_of_order_and_duplicates() {
         let (group, mut out, mut inbound) = pair(1);
         let m: Vec<_> = (0..5u8)
-            .map(|i| GroupMessage::decode(&out.encrypt(&group, &sender(), &[i]).unwrap()).unwrap())
+            .map(|i| {
+                GroupMessage::from_bytes(&out.encrypt(&group, &sender(), &[i]).unwrap()).unwrap()
+            })
             .collect();
         assert_eq!(inbound.decrypt(&group, &sender(), &m[0]).unwrap(), [0]);
         assert_eq!(inbound.decrypt(&group, &sender(), &m[3]).unwrap(), [3]);
@@ -410,8 +413,9 @@ mod tests {
             out.chain.step();
         }
         let at_limit =
-            GroupMessage::decode(&out.encrypt(&group, &sender(), b"x").unwrap()).unwrap();
-        let over = GroupMessage::decode(&out.encrypt(&group, &sender(), b"y").unwrap()).unwrap();
+            GroupMessage::from_bytes(&out.encrypt(&group, &sender(), b"x").unwrap()).unwrap();
+        let over =
+            GroupMessage::from_bytes(&out.encrypt(&group, &sender(), b"y").unwrap()).unwrap();
         assert_eq!(
             inbound.clone().decrypt(&group, &sender(), &over),
             Err(GroupError::TooFarAhead {
@@ -426,11 +430,13 @@ mod tests {
     #[test]
     fn evicted_skipped_keys_read_as_duplicates() {
         let (group, mut out, mut inbound) = pair(3);
-        let first = GroupMessage::decode(&out.encrypt(&group, &sender(), b"0").unwrap()).unwrap();
+        let first =
+            GroupMessage::from_bytes(&out.encrypt(&group, &sender(), b"0").unwrap()).unwrap();
         for _ in 0..MAX_SKIPPED_KEYS {
             out.chain.step();
         }
-        let last = GroupMessage::decode(&out.encrypt(&group, &sender(), b"1").unwrap()).unwrap();
+        let last =
+            GroupMessage::from_bytes(&out.encrypt(&group, &sender(), b"1").unwrap()).unwrap();
         assert_eq!(inbound.decrypt(&group, &sender(), &last).unwrap(), b"1");
         assert_eq!(inbound.skipped_len(), MAX_SKIPPED_KEYS);
         assert_eq!(
@@ -445,7 +451,7 @@ mod tests {
     fn a_message_does_not_verify_under_another_senders_name() {
         let (group, mut out, mut inbound) = pair(6);
         let message =
-            GroupMessage::decode(&out.encrypt(&group, &sender(), b"vote no").unwrap()).unwrap();
+            GroupMessage::from_bytes(&out.encrypt(&group, &sender(), b"vote no").unwrap()).unwrap();
         let bob = DeviceAddress::new("bob", 1).unwrap();
         assert_eq!(
             inbound.clone().decrypt(&group, &bob, &message),

@@ -320,7 +320,7 @@ impl GroupSession {
         sender: &DeviceAddress,
         bytes: &[u8],
     ) -> Result<GroupPlaintext, GroupError> {
-        let message = GroupMessage::decode(bytes)?;
+        let message = GroupMessage::from_bytes(bytes)?;
         if !self.members.contains_key(sender) {
             return Err(GroupError::NotAMember(sender.clone()));
         }
@@ -346,7 +346,7 @@ impl GroupSession {
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let mut out = Zeroizing::new(Vec::new());
         out.push(GROUP_SESSION_FORMAT_VERSION);
-        self.group_id.put(&mut out);
+        self.group_id.write(&mut out);
         self.own.write(&mut out);
         let mut flags = 0;
         if self.rotate {
@@ -357,7 +357,7 @@ impl GroupSession {
         }
         out.push(flags);
         if let Some(outbound) = &self.outbound {
-            outbound.encode(&mut out);
+            outbound.write(&mut out);
         }
         // At most MAX_GROUP_MEMBERS - 1, enforced by every way in.
         out.extend_from_slice(&u16::try_from(self.members.len()).unwrap_or(0).to_be_bytes());
@@ -374,7 +374,7 @@ impl GroupSession {
             }
             out.push(flags);
             if let Some(record) = record {
-                record.encode(&mut out);
+                record.write(&mut out);
             }
         }
         out
@@ -395,7 +395,7 @@ impl GroupSession {
             return Err(DecodeError::NonCanonical);
         }
         let outbound = if flags & FLAG_OUTBOUND != 0 {
-            Some(OutboundSenderKey::decode(&mut reader)?)
+            Some(OutboundSenderKey::read(&mut reader)?)
         } else {
             None
         };
@@ -428,7 +428,7 @@ impl GroupSession {
             if member_flags & MEMBER_HAS_RECORD != 0 {
                 session
                     .inbound
-                    .insert(member.clone(), SenderKeyRecord::decode(&mut reader)?);
+                    .insert(member.clone(), SenderKeyRecord::read(&mut reader)?);
             }
             session.members.insert(member, identity);
         }

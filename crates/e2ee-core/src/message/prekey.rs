@@ -184,10 +184,21 @@ pub struct PreKeyMessage {
     handshake_digest: [u8; 32],
 }
 
-impl PreKeyMessage {
-    /// Decodes a first message; verifies the initiator identity's binding signature and its
-    /// device binding.
-    pub fn decode(bytes: &[u8]) -> Result<Self, IdentityDecodeError> {
+/// Decoding verifies the initiator identity's binding signature and its device binding. The
+/// wrapped ratchet message runs to the end of the input (see [`RatchetMessage`]).
+impl Codec for PreKeyMessage {
+    type Error = IdentityDecodeError;
+    const MAX_LEN: usize = MAX_PREKEY_MESSAGE_LEN;
+    const READS_TO_END: bool = true;
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.push(PREKEY_MESSAGE_TYPE);
+        self.parts.write(out);
+        self.message.write(out);
+    }
+
+    fn read(reader: &mut Reader<'_>) -> Result<Self, IdentityDecodeError> {
+        let bytes = reader.rest();
         if bytes.len() > MAX_PREKEY_MESSAGE_LEN {
             return Err(DecodeError::TooLarge.into());
         }
@@ -197,16 +208,17 @@ impl PreKeyMessage {
             return Err(DecodeError::UnknownVersion(kind).into());
         }
         let parts = PreKeyMessageParts::read(&mut reader)?;
-        let inner = reader.rest();
-        let handshake_digest = Sha256::digest(&bytes[..bytes.len() - inner.len()]).into();
-        let message = RatchetMessage::decode(inner)?;
+        let handshake_digest = Sha256::digest(&bytes[..bytes.len() - reader.remaining()]).into();
+        let message = RatchetMessage::read(&mut reader)?;
         Ok(Self {
             parts,
             message,
             handshake_digest,
         })
     }
+}
 
+impl PreKeyMessage {
     /// SHA-256 of the handshake fields as received (everything before the wrapped message).
     pub fn handshake_digest(&self) -> &[u8; 32] {
         &self.handshake_digest

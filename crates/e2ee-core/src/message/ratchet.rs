@@ -8,7 +8,7 @@
 //! With 5 plaintext bytes and counters below 128 the message is 1 + 32 + 1 + 1 + 5 + 16 = 56 bytes.
 
 use crate::{
-    Reader,
+    Codec, Reader,
     aead::{MessageCipher, SealFailed, TAG_LEN},
     dh::DhPublicKey,
     error::DecodeError,
@@ -31,9 +31,25 @@ pub struct RatchetMessage {
     header_len: usize,
 }
 
+/// Decoding checks the layout, not the ciphertext. The ciphertext is unframed, so a ratchet
+/// message reads to the end of its input: it is always the last field of what carries it.
+impl Codec for RatchetMessage {
+    type Error = DecodeError;
+    const MAX_LEN: usize = MAX_MESSAGE_LEN;
+
+    const READS_TO_END: bool = true;
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.bytes);
+    }
+
+    fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::parse(reader.rest())
+    }
+}
+
 impl RatchetMessage {
-    /// Decodes a message; the ciphertext is not checked here.
-    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+    fn parse(bytes: &[u8]) -> Result<Self, DecodeError> {
         if bytes.len() > MAX_MESSAGE_LEN {
             return Err(DecodeError::TooLarge);
         }
@@ -135,7 +151,7 @@ mod tests {
             RatchetMessage::seal(DhPublicKey([2; 32]), 7, 3, &cipher(), &[0; 128], b"hello")
                 .unwrap();
         assert_eq!(bytes.len(), 56);
-        let msg = RatchetMessage::decode(&bytes).unwrap();
+        let msg = RatchetMessage::from_bytes(&bytes).unwrap();
         assert_eq!(
             (msg.counter(), msg.previous_counter(), msg.ratchet_key()),
             (3, 7, DhPublicKey([2; 32]))
@@ -149,19 +165,19 @@ mod tests {
 
     #[test]
     fn malformed_messages_are_refused() {
-        assert_eq!(RatchetMessage::decode(&[]), Err(DecodeError::Truncated));
+        assert_eq!(RatchetMessage::from_bytes(&[]), Err(DecodeError::Truncated));
         assert_eq!(
-            RatchetMessage::decode(&[0x21; 60]),
+            RatchetMessage::from_bytes(&[0x21; 60]),
             Err(DecodeError::UnknownVersion(0x21))
         );
         let bytes =
             RatchetMessage::seal(DhPublicKey([2; 32]), 0, 3, &cipher(), &[0; 128], b"").unwrap();
         assert_eq!(
-            RatchetMessage::decode(&bytes[..bytes.len() - 1]),
+            RatchetMessage::from_bytes(&bytes[..bytes.len() - 1]),
             Err(DecodeError::Truncated)
         );
         assert_eq!(
-            RatchetMessage::decode(&vec![0x11; MAX_MESSAGE_LEN + 1]),
+            RatchetMessage::from_bytes(&vec![0x11; MAX_MESSAGE_LEN + 1]),
             Err(DecodeError::TooLarge)
         );
         // A padded varint for PN.
@@ -169,7 +185,7 @@ mod tests {
         padded.extend_from_slice(&[0x80, 0x00, 0x03]);
         padded.extend_from_slice(&[0; 16]);
         assert_eq!(
-            RatchetMessage::decode(&padded),
+            RatchetMessage::from_bytes(&padded),
             Err(DecodeError::NonCanonical)
         );
     }

@@ -2,7 +2,7 @@
 
 use super::harness::{Device, established};
 use crate::{
-    DecodeError, DecryptError, EncryptError, Error, HandshakeError, IdentityStore, KeyError,
+    Codec, DecodeError, DecryptError, EncryptError, Error, HandshakeError, IdentityStore, KeyError,
     PreKeyStore, SessionRecord, SessionStore,
     dh::DhPublicKey,
     limits::{MAX_FORWARD_JUMP, MAX_PREVIOUS_STATES, MAX_RECEIVER_CHAINS, MAX_SKIPPED_KEYS},
@@ -48,7 +48,7 @@ fn one_time_prekeys_are_consumed_exactly_once_and_replays_fail() {
     );
     // After the session is gone, the replay cannot re-create it: the prekey is used.
     bob.store.store_session(&a, &SessionRecord::new()).unwrap();
-    let parsed = PreKeyMessage::decode(&first).unwrap();
+    let parsed = PreKeyMessage::from_bytes(&first).unwrap();
     let id = parsed.parts.one_time_prekey_id.unwrap();
     assert_eq!(
         bob.decrypt(&a, &first),
@@ -121,7 +121,7 @@ fn re_encoded_base_keys_never_replay_a_last_resort_first_message() {
         .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle)
         .unwrap();
     let first = alice.encrypt(&b, b"pay carol 100");
-    let parts = PreKeyMessage::decode(&first).unwrap().parts;
+    let parts = PreKeyMessage::from_bytes(&first).unwrap().parts;
     let base = parts.base_key.to_bytes();
     assert_eq!(bob.decrypt(&a, &first).unwrap(), b"pay carol 100");
     let variants = equivalent_base_keys(base);
@@ -166,7 +166,7 @@ fn torsion_variants_of_a_plain_x3dh_base_key_are_refused() {
         .process_bundle(&mut alice.store, &mut alice.rng, &b, &bundle)
         .unwrap();
     let first = alice.encrypt(&b, b"once");
-    let base = PreKeyMessage::decode(&first)
+    let base = PreKeyMessage::from_bytes(&first)
         .unwrap()
         .parts
         .base_key
@@ -376,7 +376,7 @@ fn forward_jump_limit_is_enforced() {
     alice.store.store_session(&b, &record).unwrap();
     let msg = alice.encrypt(&b, b"far");
     assert_eq!(
-        RatchetMessage::decode(&msg).unwrap().counter(),
+        RatchetMessage::from_bytes(&msg).unwrap().counter(),
         start + MAX_FORWARD_JUMP
     );
     assert_eq!(bob.decrypt(&a, &msg).unwrap(), b"far");
@@ -734,10 +734,11 @@ fn repeated_first_messages_cannot_be_altered() {
     let m1 = alice.encrypt(&b, b"one");
     let m2 = alice.encrypt(&b, b"two");
     assert_eq!(bob.decrypt(&a, &m1).unwrap(), b"one");
-    let inner_len = RatchetMessage::decode(PreKeyMessage::decode(&m2).unwrap().message.as_bytes())
-        .unwrap()
-        .as_bytes()
-        .len();
+    let inner_len =
+        RatchetMessage::from_bytes(PreKeyMessage::from_bytes(&m2).unwrap().message.as_bytes())
+            .unwrap()
+            .as_bytes()
+            .len();
     let header_len = m2.len() - inner_len;
     let before = bob.store.load_session(&a).unwrap().unwrap().to_bytes();
     // One flipped bit in every header byte (the bit position rotates).
@@ -844,7 +845,7 @@ fn a_failed_session_write_consumes_no_prekeys_and_the_message_can_be_retried() {
     let (a, b) = (alice.address.clone(), bob.address.clone());
     alice.start_session(&mut bob);
     let first = alice.encrypt(&b, b"important");
-    let id = PreKeyMessage::decode(&first)
+    let id = PreKeyMessage::from_bytes(&first)
         .unwrap()
         .parts
         .one_time_prekey_id
@@ -947,12 +948,12 @@ fn a_restored_session_record_never_reuses_a_key_and_nonce() {
     let backup = alice.store.load_session(&b).unwrap().unwrap().to_bytes();
     let one = alice.encrypt(&b, b"pay carol 100");
     assert_eq!(bob.decrypt(&a, &one).unwrap(), b"pay carol 100");
-    let used = RatchetMessage::decode(&one).unwrap();
+    let used = RatchetMessage::from_bytes(&one).unwrap();
 
     // The plain decoder keeps the chain and would reuse the key: what the backup load avoids.
     let mut plain = SessionRecord::from_bytes(&backup).unwrap();
     let again = plain.encrypt(&mut alice.rng, b"pay dave 9999").unwrap();
-    let again = RatchetMessage::decode(&again).unwrap();
+    let again = RatchetMessage::from_bytes(&again).unwrap();
     assert_eq!(
         (again.ratchet_key(), again.counter()),
         (used.ratchet_key(), used.counter())
@@ -971,7 +972,7 @@ fn a_restored_session_record_never_reuses_a_key_and_nonce() {
     let from_bob = bob.encrypt(&a, b"hello again");
     assert_eq!(alice.decrypt(&b, &from_bob).unwrap(), b"hello again");
     let reply = alice.encrypt(&b, b"pay dave 9999");
-    let reply_message = RatchetMessage::decode(&reply).unwrap();
+    let reply_message = RatchetMessage::from_bytes(&reply).unwrap();
     assert_ne!(reply_message.ratchet_key(), used.ratchet_key());
     assert_eq!(bob.decrypt(&a, &reply).unwrap(), b"pay dave 9999");
     // Sending first after a restore: a new session.

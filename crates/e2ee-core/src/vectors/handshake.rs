@@ -345,7 +345,7 @@ pub(super) fn compute(name: &str, description: &str, inputs: HandshakeInputs) ->
     let first_message = describe_wire(&wire, plaintext.len());
 
     // The responder derives the same secrets from the first message...
-    let decoded = PreKeyMessage::decode(&wire).unwrap();
+    let decoded = PreKeyMessage::from_bytes(&wire).unwrap();
     assert_eq!(decoded.parts, initiated.parts);
     let kem_input = keys
         .kem_prekey

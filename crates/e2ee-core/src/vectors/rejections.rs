@@ -132,7 +132,7 @@ pub(super) fn generate(handshakes: &handshake::HandshakeFile) -> RejectionFile {
     let second = alice_state
         .encrypt(&mut ScriptedRng::new(&[]), b"second message")
         .unwrap();
-    let second_inner = PreKeyMessage::decode(&second)
+    let second_inner = PreKeyMessage::from_bytes(&second)
         .unwrap()
         .message
         .as_bytes()
@@ -221,7 +221,7 @@ pub(super) fn generate(handshakes: &handshake::HandshakeFile) -> RejectionFile {
         super::unh(&plain.derived.bundle),
         "Handshake(MissingKemPreKey)",
     );
-    let base_key = PreKeyMessage::decode(&first)
+    let base_key = PreKeyMessage::from_bytes(&first)
         .unwrap()
         .parts
         .base_key
