@@ -16,9 +16,12 @@ use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
+mod commit;
+
+use commit::CommitConnection;
+
 use super::{
-    Committed, MailboxCounts, StoreError, StoreLimits, WriteBatch, from_db,
-    sqlite_commit::CommitConnection, store_ops,
+    Committed, MailboxCounts, StoreError, StoreLimits, WriteBatch, from_db, reads::shared_reads,
 };
 use crate::migrations::Embedded;
 
@@ -77,7 +80,7 @@ impl SqliteStore {
     }
 
     /// Commits a batch on the writer connection, on a blocking thread (see
-    /// `sqlite_commit.rs`). SQLite mailbox sizes are counted by that connection itself.
+    /// `sqlite/commit.rs`). SQLite mailbox sizes are counted by that connection itself.
     pub(crate) async fn commit(
         &self,
         batch: Arc<WriteBatch>,
@@ -90,8 +93,7 @@ impl SqliteStore {
             conn.commit(&batch, limits, &next_seq)
         })
         .await
-        .map_err(|_| StoreError::Config("group commit thread failed".into()))?
-        .map_err(StoreError::from)
+        .map_err(|_| StoreError::CommitThread)?
     }
 
     /// Forgets the counted mailbox sizes (after rows were removed behind the writer's back,
@@ -102,4 +104,4 @@ impl SqliteStore {
     }
 }
 
-store_ops!(SqliteStore, Sqlite);
+shared_reads!(SqliteStore, Sqlite);

@@ -13,7 +13,7 @@ use sqlx::{
     postgres::{PgConnectOptions, PgPool, PgPoolOptions},
 };
 
-use super::{MailboxCounts, StoreError, store_ops};
+use super::{MailboxCounts, StoreError, reads::shared_reads};
 use crate::migrations::Embedded;
 
 /// Nodes share mailboxes, so cached mailbox sizes are recounted often.
@@ -93,4 +93,4 @@ impl PgStore {
     }
 }
 
-store_ops!(PgStore, Postgres);
+shared_reads!(PgStore, Postgres);
