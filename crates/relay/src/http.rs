@@ -28,8 +28,8 @@ pub fn router(relay: Arc<Relay>) -> Router {
         .with_state(relay)
 }
 
-async fn health(State(relay): State<Arc<Relay>>) -> String {
-    format!("{{\"connections\":{}}}", relay.hub.open_connections())
+async fn health(State(relay): State<Arc<Relay>>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({ "connections": relay.routing.hub.open_connections() }))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -56,6 +56,7 @@ async fn upgrade(
     let now = session::now_ms() / 1000;
     let ticket = Ticket::verify_text(text, &relay.ticket_key, now)?;
     let slot = relay
+        .routing
         .hub
         .try_open(relay.settings.max_connections)
         .ok_or(ApiError::TooManyConnections)?;

@@ -16,7 +16,6 @@ use std::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    cluster::Cluster,
     limits::LIVE_QUEUE_LEN,
     wire::{Delivery, DeviceAddress},
 };
@@ -49,44 +48,37 @@ pub(crate) struct Registration {
     pub(crate) lagged: Arc<AtomicBool>,
 }
 
-/// Local connections, and the cluster link when running multi-node.
+/// The connections of this process.
 #[derive(Debug, Default)]
 pub(crate) struct Hub {
     conns: Mutex<HashMap<DeviceAddress, Entry>>,
     next_id: AtomicU64,
-    open: AtomicUsize,
-    cluster: std::sync::OnceLock<Arc<Cluster>>,
+    open: Arc<AtomicUsize>,
 }
 
 /// Counts an open connection for as long as it lives.
 #[derive(Debug)]
 pub(crate) struct ConnSlot {
-    hub: Arc<Hub>,
+    open: Arc<AtomicUsize>,
 }
 
 impl Drop for ConnSlot {
     fn drop(&mut self) {
-        self.hub.open.fetch_sub(1, Ordering::SeqCst);
+        self.open.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Hub {
-    pub(crate) fn set_cluster(&self, c: Arc<Cluster>) {
-        let _ = self.cluster.set(c);
-    }
-
-    pub(crate) fn cluster(&self) -> Option<&Arc<Cluster>> {
-        self.cluster.get()
-    }
-
     /// Reserves a connection slot, or `None` when `max` are open.
-    pub(crate) fn try_open(self: &Arc<Self>, max: usize) -> Option<ConnSlot> {
+    pub(crate) fn try_open(&self, max: usize) -> Option<ConnSlot> {
         let prev = self.open.fetch_add(1, Ordering::SeqCst);
         if prev >= max {
             self.open.fetch_sub(1, Ordering::SeqCst);
             return None;
         }
-        Some(ConnSlot { hub: self.clone() })
+        Some(ConnSlot {
+            open: self.open.clone(),
+        })
     }
 
     /// Open connections (including ones still authenticating).
@@ -164,28 +156,5 @@ impl Hub {
             e.lagged.store(true, Ordering::SeqCst);
         }
         Ok(())
-    }
-
-    /// Routes committed (or online-only) envelopes to whoever is connected, here or on
-    /// another node. Returns how many went to a device known to be connected.
-    pub(crate) async fn route(&self, items: Vec<(DeviceAddress, Delivery)>) -> usize {
-        let mut delivered = 0;
-        let mut remote = Vec::new();
-        for (to, d) in items {
-            match self.deliver_local(&to, d) {
-                Ok(()) => delivered += 1,
-                Err(d) => {
-                    if self.cluster.get().is_some() {
-                        remote.push((to, d));
-                    }
-                }
-            }
-        }
-        if let Some(c) = self.cluster.get()
-            && !remote.is_empty()
-        {
-            delivered += c.forward(remote).await;
-        }
-        delivered
     }
 }

@@ -30,6 +30,7 @@ mod migrations;
 mod pipeline;
 mod ratelimit;
 mod relay;
+mod routing;
 mod session;
 pub mod store;
 pub mod wire;

@@ -6,10 +6,10 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::VerifyingKey;
 
 use crate::{
-    cluster::Cluster,
     config::Config,
-    hub::{Hub, Kick},
+    hub::Kick,
     ratelimit::RateLimiter,
+    routing::{ClusterConfig, Routing},
     session::now_ms,
     store::{Store, StoreError, StoreLimits},
     wire::DeviceAddress,
@@ -45,7 +45,7 @@ pub(crate) struct Settings {
 #[derive(Debug)]
 pub struct Relay {
     pub(crate) settings: Settings,
-    pub(crate) hub: Arc<Hub>,
+    pub(crate) routing: Arc<Routing>,
     pub(crate) store: Store,
     pub(crate) writer: Writer,
     pub(crate) limiter: RateLimiter,
@@ -93,7 +93,16 @@ impl Relay {
         }
         let store =
             Store::open(&url, &config.database_schema, config.sqlite_sync == "full").await?;
-        let hub = Arc::new(Hub::default());
+        let routing = match &config.redis_url {
+            Some(url) => Routing::join(ClusterConfig {
+                url,
+                prefix: &config.redis_prefix,
+                node_id: config.node_id.as_deref(),
+            })
+            .await
+            .map_err(|e| StartError::Redis(e.to_string()))?,
+            None => Routing::local(),
+        };
         let limits = StoreLimits {
             max_mailbox: config.max_mailbox,
             ttl_ms: config.ttl_secs.saturating_mul(1000),
@@ -102,29 +111,18 @@ impl Relay {
                 .min(config.ttl_secs)
                 .saturating_mul(1000),
         };
-        let writer = Writer::spawn(store.clone(), hub.clone(), limits);
+        let writer = Writer::spawn(store.clone(), routing.clone(), limits);
         let relay = Arc::new(Relay {
             settings: Settings {
                 max_connections: config.max_connections,
                 presence_public: config.presence_public,
             },
-            hub: hub.clone(),
+            routing,
             store,
-            writer: writer.clone(),
+            writer,
             limiter: RateLimiter::new(config.send_rate, config.send_burst),
             ticket_key,
         });
-        if let Some(redis_url) = &config.redis_url {
-            let cluster = Cluster::connect(
-                redis_url,
-                &config.redis_prefix,
-                config.node_id.clone(),
-                hub.clone(),
-            )
-            .await
-            .map_err(|e| StartError::Redis(e.to_string()))?;
-            hub.set_cluster(cluster);
-        }
         let weak = Arc::downgrade(&relay);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
@@ -147,36 +145,11 @@ impl Relay {
     /// instead of when its ticket expires. The all-in-one server calls this when its key
     /// server removes a device. Returns whether the device was connected here.
     pub fn disconnect_removed_device(&self, device: &DeviceAddress) -> bool {
-        self.hub.kick(device, Kick::Revoked)
+        self.routing.hub.kick(device, Kick::Revoked)
     }
 
     /// Open WebSocket connections on this process.
     pub fn connections(&self) -> usize {
-        self.hub.open_connections()
-    }
-
-    /// Whether a device is connected here or (multi-node) on any node.
-    pub(crate) async fn is_online(&self, device: &DeviceAddress) -> bool {
-        if self.hub.is_local(device) {
-            return true;
-        }
-        match self.hub.cluster() {
-            Some(c) => c.is_online(device).await,
-            None => false,
-        }
-    }
-
-    /// Tells the cluster this node now holds the device's socket.
-    pub(crate) async fn announce(&self, device: &DeviceAddress) {
-        if let Some(c) = self.hub.cluster() {
-            c.announce(device).await;
-        }
-    }
-
-    /// Tells the cluster this node no longer holds the device's socket.
-    pub(crate) async fn withdraw(&self, device: &DeviceAddress) {
-        if let Some(c) = self.hub.cluster() {
-            c.withdraw(device).await;
-        }
+        self.routing.hub.open_connections()
     }
 }

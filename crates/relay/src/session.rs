@@ -303,7 +303,7 @@ where
                         (to, d)
                     })
                     .collect();
-                let n = self.relay.hub.route(items).await;
+                let n = self.relay.routing.route(items).await;
                 let status = if n > 0 {
                     SendStatus::Stored
                 } else {
@@ -461,7 +461,7 @@ where
                 user: user.clone(),
                 device: device_id,
             };
-            let online = self.relay.is_online(&device).await;
+            let online = self.relay.routing.is_online(&device).await;
             devices.push(DevicePresence {
                 device_id,
                 online,
@@ -489,8 +489,8 @@ where
 {
     let expiry = tokio::time::sleep_until(ticket_deadline(ticket_expires_at));
     tokio::pin!(expiry);
-    let mut reg = relay.hub.register(&device);
-    relay.announce(&device).await;
+    let mut reg = relay.routing.hub.register(&device);
+    relay.routing.announce(&device).await;
     relay.writer.seen(device.clone(), now_ms()).await;
     let mut s = Session {
         relay: &relay,
@@ -580,8 +580,8 @@ where
             break end;
         }
     };
-    if relay.hub.unregister(&device, reg.id) {
-        relay.withdraw(&device).await;
+    if relay.routing.hub.unregister(&device, reg.id) {
+        relay.routing.withdraw(&device).await;
     }
     relay.writer.seen(device.clone(), now_ms()).await;
     tracing::debug!(device = ?device, end = ?end, "disconnected");

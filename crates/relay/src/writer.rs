@@ -10,8 +10,8 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    hub::Hub,
     limits::MAX_GROUP_COMMIT,
+    routing::Routing,
     store::{NewEnvelope, Store, StoreError, StoreLimits, WriteBatch},
     wire::{Delivery, DeviceAddress, SendStatus},
 };
@@ -49,9 +49,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn spawn(store: Store, hub: Arc<Hub>, limits: StoreLimits) -> Self {
+    pub(crate) fn spawn(store: Store, routing: Arc<Routing>, limits: StoreLimits) -> Self {
         let (tx, rx) = mpsc::channel(8192);
-        tokio::spawn(run(rx, store, hub, limits));
+        tokio::spawn(run(rx, store, routing, limits));
         Self { tx }
     }
 
@@ -105,7 +105,12 @@ fn weight(op: &WriteOp) -> usize {
     }
 }
 
-async fn run(mut rx: mpsc::Receiver<WriteOp>, store: Store, hub: Arc<Hub>, limits: StoreLimits) {
+async fn run(
+    mut rx: mpsc::Receiver<WriteOp>,
+    store: Store,
+    routing: Arc<Routing>,
+    limits: StoreLimits,
+) {
     let mut ops = Vec::new();
     while let Some(first) = rx.recv().await {
         let mut total = weight(&first);
@@ -169,7 +174,7 @@ async fn run(mut rx: mpsc::Receiver<WriteOp>, store: Store, hub: Arc<Hub>, limit
                     }
                 }
                 if !deliveries.is_empty() {
-                    hub.route(deliveries).await;
+                    routing.route(deliveries).await;
                 }
             }
             Err(e) => {

@@ -247,3 +247,42 @@ async fn device_of_a_stopped_node_reconnects_to_the_other_and_gets_everything() 
         so.cleanup().await;
     });
 }
+
+#[tokio::test]
+async fn a_dropped_relay_stops_heartbeating_and_its_alive_key_goes() {
+    bounded!(async {
+        let so = ScaleOut::new();
+        let dir = TempDir::new();
+        let key = signing_key();
+        // SQLite mailboxes, Redis routing: only the cluster link matters here.
+        let mut cfg = config(&key, &dir);
+        cfg.redis_url = Some(redis_url());
+        cfg.redis_prefix = so.prefix.clone();
+        cfg.node_id = Some("doomed".into());
+        let alive = format!("{}:alive:doomed", so.prefix);
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let exists = |mut con: redis::aio::MultiplexedConnection, key: String| async move {
+            redis::cmd("EXISTS")
+                .arg(key)
+                .query_async::<bool>(&mut con)
+                .await
+                .unwrap()
+        };
+
+        let relay = e2ee_relay::Relay::start(&cfg).await.unwrap();
+        assert!(exists(con.clone(), alive.clone()).await);
+        drop(relay);
+        // Gone well before it could have expired on its own (10 s)...
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while exists(con.clone(), alive.clone()).await {
+            assert!(Instant::now() < deadline, "alive key still there");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // ...and not written again by a heartbeat (every 3 s) left running in the process.
+        tokio::time::sleep(Duration::from_millis(3_500)).await;
+        assert!(!exists(con.clone(), alive.clone()).await);
+        let _: () = redis::cmd("PING").query_async(&mut con).await.unwrap();
+        so.cleanup().await;
+    });
+}

@@ -13,10 +13,14 @@
 //! its next connection. Connecting to a node publishes a kick to the node that held the device
 //! before, keeping one consuming connection per device across the cluster.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Mutex, Weak},
+    time::Duration,
+};
 
 use futures_util::StreamExt;
 use redis::{AsyncCommands, Client, aio::MultiplexedConnection};
+use tokio::task::AbortHandle;
 
 mod routed;
 
@@ -24,10 +28,7 @@ pub use routed::Routed;
 
 use e2ee_encoding::{Codec, DeviceAddress};
 
-use crate::{
-    hub::{Hub, Kick},
-    wire::Delivery,
-};
+use crate::{hub::Kick, routing::Routing, wire::Delivery};
 
 const ALIVE_TTL_SECS: u64 = 10;
 const HEARTBEAT: Duration = Duration::from_secs(3);
@@ -39,14 +40,32 @@ end
 return 0
 ";
 
-/// Link to the other relay nodes.
+/// Link to the other relay nodes. Owned by [`Routing`]; its background tasks hold only a
+/// weak reference to it and are stopped when it is dropped, so a dropped relay stops
+/// heartbeating at once and its alive key goes.
 #[derive(Debug)]
 pub(crate) struct Cluster {
     node_id: String,
     prefix: String,
     con: MultiplexedConnection,
-    hub: Arc<Hub>,
     withdraw: redis::Script,
+    tasks: Mutex<Vec<AbortHandle>>,
+}
+
+/// A connected cluster link whose node channel is subscribed but whose tasks have not
+/// started (they need the [`Routing`] that will own the link).
+pub(crate) struct Joined {
+    pub(crate) cluster: Cluster,
+    client: Client,
+    pubsub: redis::aio::PubSub,
+}
+
+impl std::fmt::Debug for Joined {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Joined")
+            .field("cluster", &self.cluster)
+            .finish_non_exhaustive()
+    }
 }
 
 fn field(a: &DeviceAddress) -> String {
@@ -59,41 +78,30 @@ fn random_node_id() -> String {
 }
 
 impl Cluster {
-    /// Connects, subscribes to this node's channel (before returning, so nothing published
-    /// after start-up is missed) and starts the heartbeat.
+    /// Connects, announces this node alive and subscribes to its channel (before returning,
+    /// so nothing published after start-up is missed). [`Joined::start`] starts the tasks.
     pub(crate) async fn connect(
         url: &str,
         prefix: &str,
         node_id: Option<String>,
-        hub: Arc<Hub>,
-    ) -> Result<Arc<Self>, redis::RedisError> {
+    ) -> Result<Joined, redis::RedisError> {
         let client = Client::open(url)?;
         let con = client.get_multiplexed_async_connection().await?;
-        let node_id = node_id.unwrap_or_else(random_node_id);
-        let cluster = Arc::new(Self {
-            node_id,
+        let cluster = Self {
+            node_id: node_id.unwrap_or_else(random_node_id),
             prefix: prefix.to_owned(),
             con,
-            hub,
             withdraw: redis::Script::new(WITHDRAW_SCRIPT),
-        });
+            tasks: Mutex::new(Vec::new()),
+        };
         cluster.heartbeat().await?;
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(cluster.channel(&cluster.node_id)).await?;
-        tokio::spawn(subscriber(client, pubsub, Arc::downgrade(&cluster)));
-        let weak = Arc::downgrade(&cluster);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(HEARTBEAT);
-            loop {
-                tick.tick().await;
-                let Some(c) = weak.upgrade() else { break };
-                if let Err(e) = c.heartbeat().await {
-                    tracing::warn!(error = %e, "redis heartbeat failed");
-                }
-            }
-        });
-        tracing::info!(node = %cluster.node_id, "joined relay cluster");
-        Ok(cluster)
+        Ok(Joined {
+            cluster,
+            client,
+            pubsub,
+        })
     }
 
     fn loc_key(&self) -> String {
@@ -167,8 +175,9 @@ impl Cluster {
             .sum())
     }
 
-    /// Whether the device is connected to a live node.
-    pub(crate) async fn is_online(&self, device: &DeviceAddress) -> bool {
+    /// Whether the device is connected to another live node (this node's own connections
+    /// are the hub's to answer).
+    pub(crate) async fn is_online_elsewhere(&self, device: &DeviceAddress) -> bool {
         let mut con = self.con.clone();
         let node: Option<String> = match con.hget(self.loc_key(), field(device)).await {
             Ok(n) => n,
@@ -178,9 +187,8 @@ impl Cluster {
             }
         };
         match node {
-            None => false,
-            Some(n) if n == self.node_id => self.hub.is_local(device),
-            Some(n) => con.exists(self.alive_key(&n)).await.unwrap_or(false),
+            Some(n) if n != self.node_id => con.exists(self.alive_key(&n)).await.unwrap_or(false),
+            _ => false,
         }
     }
 
@@ -218,25 +226,76 @@ impl Cluster {
     }
 }
 
-async fn subscriber(
-    client: Client,
-    mut pubsub: redis::aio::PubSub,
-    cluster: std::sync::Weak<Cluster>,
-) {
+impl Joined {
+    /// Starts the heartbeat and the node-channel subscriber for `routing`, which owns this
+    /// link. Both stop when `routing` is dropped.
+    pub(crate) fn start(self, routing: Weak<Routing>) -> Cluster {
+        let heartbeat = tokio::spawn(heartbeat(routing.clone()));
+        let subscriber = tokio::spawn(subscriber(self.client, self.pubsub, routing));
+        let mut tasks = self.cluster.tasks.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.push(heartbeat.abort_handle());
+        tasks.push(subscriber.abort_handle());
+        drop(tasks);
+        tracing::info!(node = %self.cluster.node_id, "joined relay cluster");
+        self.cluster
+    }
+}
+
+impl Drop for Cluster {
+    /// Stops the tasks and, best effort, removes the alive key at once (it would expire
+    /// within [`ALIVE_TTL_SECS`] anyway, now that nothing refreshes it).
+    fn drop(&mut self) {
+        for task in self
+            .tasks
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let mut con = self.con.clone();
+            let key = self.alive_key(&self.node_id);
+            runtime.spawn(async move {
+                let _: Result<(), _> = con.del(key).await;
+            });
+        }
+    }
+}
+
+async fn heartbeat(routing: Weak<Routing>) {
+    let mut tick = tokio::time::interval(HEARTBEAT);
+    loop {
+        tick.tick().await;
+        let Some(routing) = routing.upgrade() else {
+            return;
+        };
+        let Some(cluster) = routing.cluster() else {
+            return;
+        };
+        if let Err(e) = cluster.heartbeat().await {
+            tracing::warn!(error = %e, "redis heartbeat failed");
+        }
+    }
+}
+
+async fn subscriber(client: Client, mut pubsub: redis::aio::PubSub, routing: Weak<Routing>) {
     loop {
         {
             let mut messages = pubsub.on_message();
             while let Some(msg) = messages.next().await {
-                let Some(c) = cluster.upgrade() else { return };
+                let Some(routing) = routing.upgrade() else {
+                    return;
+                };
                 match Routed::from_bytes(msg.get_payload_bytes()) {
                     Ok(Routed::Deliveries(items)) => {
                         for (to, d) in items {
                             // Not here any more: it is in the mailbox.
-                            let _ = c.hub.deliver_local(&to, d);
+                            let _ = routing.hub.deliver_local(&to, d);
                         }
                     }
                     Ok(Routed::Kick(device)) => {
-                        c.hub.kick(&device, Kick::Replaced);
+                        routing.hub.kick(&device, Kick::Replaced);
                     }
                     Err(e) => tracing::warn!(error = %e, "bad message on the node channel"),
                 }
@@ -244,11 +303,16 @@ async fn subscriber(
         }
         // The subscription dropped (Redis restarted?): resubscribe with backoff.
         loop {
-            let Some(c) = cluster.upgrade() else { return };
             tokio::time::sleep(Duration::from_secs(1)).await;
+            let Some(routing) = routing.upgrade() else {
+                return;
+            };
+            let Some(cluster) = routing.cluster() else {
+                return;
+            };
             match client.get_async_pubsub().await {
                 Ok(mut p) => {
-                    if p.subscribe(c.channel(&c.node_id)).await.is_ok() {
+                    if p.subscribe(cluster.channel(&cluster.node_id)).await.is_ok() {
                         pubsub = p;
                         break;
                     }
