@@ -35,73 +35,135 @@ pub enum KeyserverError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// Declares [`ErrorCode`] from one table, so every code has exactly one status and
+/// [`ErrorCode::ALL`] cannot miss one.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $code:ident => $status:ident,)*) => {
+        /// The stable, machine-readable code of an API error. It decides the HTTP status, and
+        /// it serialises to the snake_case code clients see (`openapi.json` lists every one;
+        /// a test keeps the two equal).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+        #[serde(rename_all = "snake_case")]
+        pub(crate) enum ErrorCode {
+            $($(#[$doc])* $code,)*
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of the table (and of `openapi.json`).
+            #[cfg(test)]
+            pub(crate) const ALL: &[ErrorCode] = &[$(Self::$code,)*];
+
+            /// The HTTP status this code is answered with.
+            pub(crate) fn status(self) -> StatusCode {
+                match self {
+                    $(Self::$code => StatusCode::$status,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The body is not the JSON the endpoint expects.
+    InvalidJson => BAD_REQUEST,
+    /// The body is not `application/json`.
+    UnsupportedMediaType => UNSUPPORTED_MEDIA_TYPE,
+    /// The body is over the size limit.
+    BodyTooLarge => PAYLOAD_TOO_LARGE,
+    /// A binary field is not standard base64.
+    InvalidBase64 => BAD_REQUEST,
+    /// A key, certificate or list does not decode.
+    InvalidKey => BAD_REQUEST,
+    /// A signature does not verify.
+    InvalidSignature => BAD_REQUEST,
+    /// A user id breaks the user-id rule.
+    InvalidUserId => BAD_REQUEST,
+    /// A path parameter is malformed.
+    InvalidPath => BAD_REQUEST,
+    /// A device certificate names another user.
+    CertificateMismatch => BAD_REQUEST,
+    /// An upload carries too many keys.
+    BatchTooLarge => BAD_REQUEST,
+    /// An upload carries one key id twice.
+    DuplicateKeyId => BAD_REQUEST,
+    /// A device list is unusable (its version, for one).
+    InvalidDeviceList => BAD_REQUEST,
+    /// No valid credential or app token.
+    Unauthorized => UNAUTHORIZED,
+    /// Authenticated, but not allowed to do this.
+    Forbidden => FORBIDDEN,
+    /// No such user.
+    UnknownUser => NOT_FOUND,
+    /// No such device (or no signed prekey yet).
+    UnknownDevice => NOT_FOUND,
+    /// The user has not published a device list.
+    NoDeviceList => NOT_FOUND,
+    /// No such endpoint.
+    NotFound => NOT_FOUND,
+    /// The endpoint does not take this method.
+    MethodNotAllowed => METHOD_NOT_ALLOWED,
+    /// The user id is registered already.
+    UserExists => CONFLICT,
+    /// The device id is registered already.
+    DeviceExists => CONFLICT,
+    /// The device identity key is registered already.
+    IdentityKeyInUse => CONFLICT,
+    /// The device list's version is not newer than the stored one.
+    StaleDeviceList => CONFLICT,
+    /// The device stores as many one-time prekeys as allowed.
+    TooManyPrekeys => CONFLICT,
+    /// Too many bundle fetches; see `Retry-After`.
+    RateLimited => TOO_MANY_REQUESTS,
+    /// The server or its database failed (details are logged only).
+    Internal => INTERNAL_SERVER_ERROR,
+    /// A row with this key exists already.
+    Conflict => CONFLICT,
+}
+
 /// An error answered to a client.
 #[derive(Debug)]
 pub(crate) struct ApiError {
-    status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: Cow<'static, str>,
     retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
-    code: &'a str,
+    code: ErrorCode,
     message: &'a str,
 }
 
 impl ApiError {
-    pub(crate) fn new(
-        status: StatusCode,
-        code: &'static str,
-        message: impl Into<Cow<'static, str>>,
-    ) -> Self {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
             retry_after: None,
         }
     }
 
-    pub(crate) fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
     pub(crate) fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-    }
-
-    pub(crate) fn not_found(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, code, message)
-    }
-
-    pub(crate) fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, message)
+        Self::new(ErrorCode::Unauthorized, message)
     }
 
     pub(crate) fn rate_limited(retry_after_secs: u64) -> Self {
         Self {
             retry_after: Some(retry_after_secs.max(1)),
             ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "too many bundle requests for this user; retry later",
             )
         }
     }
 
     pub(crate) fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal server error",
-        )
+        Self::new(ErrorCode::Internal, "internal server error")
     }
 
     /// A key or certificate that does not decode: `what` names the field.
     pub(crate) fn bad_key(what: &str, e: DecodeError) -> Self {
-        Self::bad_request("invalid_key", format!("{what}: {e}"))
+        Self::new(ErrorCode::InvalidKey, format!("{what}: {e}"))
     }
 
     /// A decode failure that may be a bad encoding or a bad embedded signature.
@@ -115,9 +177,9 @@ impl ApiError {
     pub(crate) fn bad_signature(what: &str, e: KeyError) -> Self {
         match e {
             KeyError::InvalidSignature(_) => {
-                Self::bad_request("invalid_signature", format!("{what}: {e}"))
+                Self::new(ErrorCode::InvalidSignature, format!("{what}: {e}"))
             }
-            _ => Self::bad_request("invalid_key", format!("{what}: {e}")),
+            _ => Self::new(ErrorCode::InvalidKey, format!("{what}: {e}")),
         }
     }
 }
@@ -125,9 +187,9 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict => Self::conflict("conflict", "already exists"),
-            StoreError::IdentityInUse => Self::conflict(
-                "identity_key_in_use",
+            StoreError::Conflict => Self::new(ErrorCode::Conflict, "already exists"),
+            StoreError::IdentityInUse => Self::new(
+                ErrorCode::IdentityKeyInUse,
                 "this device identity key is already registered",
             ),
             StoreError::Db(e) => {
@@ -144,12 +206,55 @@ impl IntoResponse for ApiError {
             code: self.code,
             message: &self.message,
         };
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (self.code.status(), Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(code: ErrorCode) -> String {
+        serde_json::to_value(code)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn the_openapi_document_lists_exactly_the_codes_the_server_produces() {
+        let doc: serde_json::Value = serde_json::from_str(crate::openapi::DOCUMENT).unwrap();
+        let documented: Vec<String> =
+            doc["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_owned())
+                .collect();
+        let produced: Vec<String> = ErrorCode::ALL.iter().copied().map(text).collect();
+        assert_eq!(documented, produced);
+    }
+
+    #[test]
+    fn codes_are_snake_case_with_their_status() {
+        assert_eq!(text(ErrorCode::IdentityKeyInUse), "identity_key_in_use");
+        assert_eq!(ErrorCode::IdentityKeyInUse.status(), StatusCode::CONFLICT);
+        assert_eq!(
+            ErrorCode::RateLimited.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            ErrorCode::Internal.status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        let response = ApiError::new(ErrorCode::Forbidden, "no").into_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
     }
 }

@@ -21,22 +21,60 @@ pub enum ApiError {
     TooManyConnections,
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let (status, code) = match &self {
+/// The JSON body of every refused request: `{"code": "...", "message": "..."}`.
+#[derive(serde::Serialize)]
+struct ErrorBody<'a> {
+    code: &'static str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// The HTTP status and the stable, machine-readable code.
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
             ApiError::MissingTicket => (StatusCode::UNAUTHORIZED, "missing_ticket"),
             ApiError::BadTicket(_) => (StatusCode::UNAUTHORIZED, "invalid_ticket"),
             ApiError::TooManyConnections => {
                 (StatusCode::SERVICE_UNAVAILABLE, "too_many_connections")
             }
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
         tracing::debug!(error = %self, "upgrade refused");
-        let body = format!("{{\"code\":\"{code}\",\"message\":\"{self}\"}}");
+        let message = self.to_string();
         (
             status,
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            body,
+            axum::Json(ErrorBody {
+                code,
+                message: &message,
+            }),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_body_is_json_with_code_and_escaped_message() {
+        let response =
+            ApiError::BadTicket(e2ee_ticket::TicketError::Malformed("a \"quoted\" field"))
+                .into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let bytes = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["code"], "invalid_ticket");
+        assert_eq!(
+            body["message"],
+            "invalid ticket: malformed ticket: a \"quoted\" field"
+        );
     }
 }

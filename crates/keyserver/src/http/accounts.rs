@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, bearer, enc, now_secs, parse_user_id};
 use crate::{
     auth,
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     storage::{NewDevice, StoreError},
 };
 
@@ -91,8 +91,7 @@ fn check_app_token(state: &AppState, headers: &HeaderMap, user: &UserId) -> Resu
         .map_err(|why| ApiError::unauthorized(format!("app token refused: {why}")))?;
     if subject != user.as_str() {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "app token is for another user",
         ));
     }
@@ -109,8 +108,8 @@ fn certified_device(
     let cert = DeviceCertificate::from_bytes(&bytes)
         .map_err(|e| ApiError::bad_identity("device_certificate", e))?;
     if cert.address().user != *user {
-        return Err(ApiError::bad_request(
-            "certificate_mismatch",
+        return Err(ApiError::new(
+            ErrorCode::CertificateMismatch,
             "device certificate is for another user",
         ));
     }
@@ -163,8 +162,8 @@ async fn register_account(
     {
         Ok(()) => {}
         Err(StoreError::Conflict) => {
-            return Err(ApiError::conflict(
-                "user_exists",
+            return Err(ApiError::new(
+                ErrorCode::UserExists,
                 "user id already registered",
             ));
         }
@@ -192,7 +191,7 @@ pub(super) async fn account_key(
         .store
         .account_key(user)
         .await?
-        .ok_or_else(|| ApiError::not_found("unknown_user", "no such user"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownUser, "no such user"))?;
     let key = AccountIdentityKey::from_bytes(&bytes).map_err(|e| {
         tracing::error!(error = %e, "stored account key does not decode");
         ApiError::internal()
@@ -215,8 +214,8 @@ async fn register_device(
     match state.0.store.add_device(&user, &device, now_i64()).await {
         Ok(()) => {}
         Err(StoreError::Conflict) => {
-            return Err(ApiError::conflict(
-                "device_exists",
+            return Err(ApiError::new(
+                ErrorCode::DeviceExists,
                 "device id already registered",
             ));
         }
@@ -271,13 +270,12 @@ async fn remove_device(
     };
     if removed.user != auth.user {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "a device may only remove devices of its own account",
         ));
     }
     if !state.0.store.remove_device(&removed).await? {
-        return Err(ApiError::not_found("unknown_device", "no such device"));
+        return Err(ApiError::new(ErrorCode::UnknownDevice, "no such device"));
     }
     tracing::info!(device = %removed, by = auth.device, "device removed");
     if let Some(hook) = state.0.device_removed.get() {
@@ -296,8 +294,7 @@ async fn put_device_list(
         DeviceList::from_bytes(&bytes).map_err(|e| ApiError::bad_identity("device_list", e))?;
     if *list.user_id() != auth.user {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "a device may only publish its own account's device list",
         ));
     }
@@ -305,15 +302,15 @@ async fn put_device_list(
     list.verify(&account)
         .map_err(|e| ApiError::bad_signature("device_list", e))?;
     let version = i64::try_from(list.version())
-        .map_err(|_| ApiError::bad_request("invalid_device_list", "version must be below 2^63"))?;
+        .map_err(|_| ApiError::new(ErrorCode::InvalidDeviceList, "version must be below 2^63"))?;
     if !state
         .0
         .store
         .put_device_list(&auth.user, version, &bytes)
         .await?
     {
-        return Err(ApiError::conflict(
-            "stale_device_list",
+        return Err(ApiError::new(
+            ErrorCode::StaleDeviceList,
             "device list version is not greater than the stored one",
         ));
     }
@@ -337,7 +334,7 @@ async fn get_device_list(
         .store
         .device_list(&user)
         .await?
-        .ok_or_else(|| ApiError::not_found("no_device_list", "user has no device list"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::NoDeviceList, "user has no device list"))?;
     let list = DeviceList::from_bytes(&bytes).map_err(|e| {
         tracing::error!(error = %e, "stored device list does not decode");
         ApiError::internal()

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, enc, parse_user_id};
 use crate::{
-    error::ApiError,
+    error::{ApiError, ErrorCode},
     storage::{BundleParts, KeyUpload, PreKeyCounts},
 };
 
@@ -57,14 +57,17 @@ struct UserBundles {
 }
 
 fn too_many(what: &str) -> ApiError {
-    ApiError::bad_request(
-        "batch_too_large",
+    ApiError::new(
+        ErrorCode::BatchTooLarge,
         format!("at most {MAX_PREKEY_BATCH} {what} per upload"),
     )
 }
 
 fn duplicate(what: &str, id: u32) -> ApiError {
-    ApiError::bad_request("duplicate_key_id", format!("{what}: key id {id} twice"))
+    ApiError::new(
+        ErrorCode::DuplicateKeyId,
+        format!("{what}: key id {id} twice"),
+    )
 }
 
 /// Decodes and verifies every key before anything is stored: an upload is all or nothing.
@@ -110,8 +113,8 @@ fn verify_upload(identity: &IdentityKey, body: &Upload) -> Result<KeyUpload, Api
             }
             KemPreKeyKind::LastResort => {
                 if upload.kem_last_resort.is_some() {
-                    return Err(ApiError::bad_request(
-                        "duplicate_key_id",
+                    return Err(ApiError::new(
+                        ErrorCode::DuplicateKeyId,
                         "at most one last-resort KEM prekey per upload",
                     ));
                 }
@@ -127,7 +130,7 @@ async fn device_identity(state: &AppState, auth: &DeviceAddress) -> Result<Ident
     let device = devices
         .into_iter()
         .find(|d| d.device_id == auth.device)
-        .ok_or_else(|| ApiError::not_found("unknown_device", "no such device"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownDevice, "no such device"))?;
     IdentityKey::from_bytes(&device.identity_key).map_err(|e| {
         tracing::error!(error = %e, "stored identity key does not decode");
         ApiError::internal()
@@ -151,8 +154,8 @@ async fn upload_keys(
             .saturating_add(adds(upload.kem_one_time.len()))
             > limit
     {
-        return Err(ApiError::conflict(
-            "too_many_prekeys",
+        return Err(ApiError::new(
+            ErrorCode::TooManyPrekeys,
             format!("at most {limit} stored one-time prekeys of each kind per device"),
         ));
     }
@@ -241,8 +244,8 @@ async fn device_bundle(
         .take_bundle(&device, consume)
         .await?
         .ok_or_else(|| {
-            ApiError::not_found(
-                "unknown_device",
+            ApiError::new(
+                ErrorCode::UnknownDevice,
                 "no such device, or it has not uploaded a signed prekey",
             )
         })?;
@@ -259,7 +262,7 @@ async fn user_bundles(
     let store = &state.0.store;
     let devices = store.devices(&user).await?;
     if devices.is_empty() {
-        return Err(ApiError::not_found("unknown_user", "no such user"));
+        return Err(ApiError::new(ErrorCode::UnknownUser, "no such user"));
     }
     let mut bundles = Vec::with_capacity(devices.len());
     for row in devices {

@@ -26,7 +26,13 @@ use tower_http::{
     timeout::TimeoutLayer, trace::TraceLayer,
 };
 
-use crate::{auth, error::ApiError, jwt::JwtVerifier, ratelimit::RateLimiter, storage::Store};
+use crate::{
+    auth,
+    error::{ApiError, ErrorCode},
+    jwt::JwtVerifier,
+    ratelimit::RateLimiter,
+    storage::Store,
+};
 
 /// Shared, immutable server state (the store and limiter do their own locking).
 #[derive(Debug, Clone)]
@@ -95,13 +101,12 @@ async fn openapi() -> Response {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "no such endpoint")
+    ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "method not allowed on this endpoint",
     )
 }
@@ -110,7 +115,7 @@ async fn method_not_allowed() -> ApiError {
 /// UTF-8 without NUL, which PostgreSQL text cannot hold), or `invalid_user_id` saying which
 /// part of the rule it breaks.
 pub(crate) fn parse_user_id(user_id: impl Into<String>) -> Result<UserId, ApiError> {
-    UserId::new(user_id).map_err(|e| ApiError::bad_request("invalid_user_id", e.to_string()))
+    UserId::new(user_id).map_err(|e| ApiError::new(ErrorCode::InvalidUserId, e.to_string()))
 }
 
 /// Unix seconds now.
@@ -131,17 +136,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(match rejection.status() {
-                StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    "request body over the size limit",
-                ),
+                StatusCode::PAYLOAD_TOO_LARGE => {
+                    ApiError::new(ErrorCode::BodyTooLarge, "request body over the size limit")
+                }
                 StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported_media_type",
+                    ErrorCode::UnsupportedMediaType,
                     "expected Content-Type: application/json",
                 ),
-                _ => ApiError::bad_request("invalid_json", rejection.body_text()),
+                _ => ApiError::new(ErrorCode::InvalidJson, rejection.body_text()),
             }),
         }
     }
@@ -164,7 +166,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| Self(p.0))
-            .map_err(|e| ApiError::bad_request("invalid_path", e.body_text()))
+            .map_err(|e| ApiError::new(ErrorCode::InvalidPath, e.body_text()))
     }
 }
 
@@ -205,7 +207,7 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
 pub(crate) fn b64(field: &str, text: &str) -> Result<Vec<u8>, ApiError> {
     STANDARD
         .decode(text)
-        .map_err(|_| ApiError::bad_request("invalid_base64", format!("{field}: not base64")))
+        .map_err(|_| ApiError::new(ErrorCode::InvalidBase64, format!("{field}: not base64")))
 }
 
 /// Standard base64 with padding.
