@@ -9,11 +9,9 @@ use std::{
 };
 
 use base64::{Engine, engine::general_purpose::STANDARD};
-use e2ee_relay::{
-    client::RelayClient,
-    wire::{ClientFrame, DeviceAddress, OutEnvelope, SendStatus, ServerFrame},
-};
+use e2ee_relay::wire::{ClientFrame, DeviceAddress, OutEnvelope, SendStatus, ServerFrame};
 use e2ee_ticket::Ticket;
+use e2ee_tools::RelayClient;
 use ed25519_dalek::SigningKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -235,7 +233,7 @@ async fn all_in_one_binary_serves_key_server_and_relay_on_one_port() {
         .await;
         assert_eq!(st, 204, "{body}");
         match doomed.recv().await {
-            Err(e2ee_relay::client::ClientError::Closed(Some(code))) => {
+            Err(e2ee_tools::ClientError::Closed(Some(code))) => {
                 assert_eq!(code, e2ee_relay::CLOSE_REVOKED)
             }
             other => panic!("expected close 4005, got {other:?}"),

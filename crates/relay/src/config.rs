@@ -3,6 +3,7 @@
 //! Every flag is prefixed `--relay-` (environment `E2EE_RELAY_*`) so the all-in-one server can
 //! flatten this next to the key server's `--keyserver-*` flags.
 
+pub use crate::store::SqliteSync;
 use std::path::PathBuf;
 
 use crate::limits::{
@@ -45,8 +46,14 @@ pub struct Config {
 
     /// SQLite durability: `full` fsyncs the WAL on every commit (survives power loss);
     /// `normal` survives process crashes only. Group commit amortises the fsync either way.
-    #[arg(id = "relay_sqlite_sync", long = "relay-sqlite-sync", env = "E2EE_RELAY_SQLITE_SYNC", default_value = "full", value_parser = ["full", "normal"])]
-    pub sqlite_sync: String,
+    #[arg(
+        id = "relay_sqlite_sync",
+        long = "relay-sqlite-sync",
+        env = "E2EE_RELAY_SQLITE_SYNC",
+        value_enum,
+        default_value_t = SqliteSync::Full
+    )]
+    pub sqlite_sync: SqliteSync,
 
     /// Redis URL for multi-node operation (presence and routing to the node holding a
     /// recipient's socket), e.g. redis://127.0.0.1:6379. Without it the relay is single-node.
@@ -137,7 +144,7 @@ impl Config {
             data_dir: PathBuf::from("data"),
             database_url: None,
             database_schema: "relay".into(),
-            sqlite_sync: "full".into(),
+            sqlite_sync: SqliteSync::Full,
             redis_url: None,
             redis_prefix: "e2ee-relay".into(),
             node_id: None,

@@ -18,8 +18,8 @@
 //! Redis for presence and cross-node routing.
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
-pub mod client;
 mod cluster;
 mod config;
 mod error;
@@ -32,13 +32,13 @@ mod ratelimit;
 mod relay;
 mod routing;
 mod session;
-pub mod store;
+mod store;
 pub mod wire;
 
 pub use cluster::Routed;
 mod writer;
 
-pub use config::Config;
+pub use config::{Config, SqliteSync};
 pub use error::ApiError;
 pub use http::{WS_PATH, router};
 pub use relay::{Relay, StartError, parse_ticket_key};
@@ -46,6 +46,7 @@ pub use session::{
     CLOSE_GOING_AWAY, CLOSE_PROTOCOL, CLOSE_REPLACED, CLOSE_REVOKED, CLOSE_TICKET_EXPIRED,
     CLOSE_TOO_BIG, CLOSE_UNAVAILABLE, SessionEnd, run_session,
 };
+pub use store::StoreError;
 
 /// Starts a relay from `config` and serves it on `listen` until `shutdown` resolves.
 pub async fn serve(
@@ -72,4 +73,10 @@ pub enum ServeError {
     /// Binding or serving failed.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// Drops a PostgreSQL schema the relay created, and everything in it (tests and the load
+/// tool clean up with this). The name must be one [`Config::database_schema`] accepts.
+pub async fn drop_postgres_schema(url: &str, schema: &str) -> Result<(), StoreError> {
+    store::PgStore::drop_schema(url, schema).await
 }

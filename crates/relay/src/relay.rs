@@ -91,8 +91,7 @@ impl Relay {
         if config.database_url.is_none() {
             std::fs::create_dir_all(&config.data_dir)?;
         }
-        let store =
-            Store::open(&url, &config.database_schema, config.sqlite_sync == "full").await?;
+        let store = Store::open(&url, &config.database_schema, config.sqlite_sync).await?;
         let routing = match &config.redis_url {
             Some(url) => Routing::join(ClusterConfig {
                 url,

@@ -80,7 +80,7 @@ pub enum SessionEnd {
 
 /// Whether a read error is the WebSocket layer refusing an oversized message.
 fn is_too_big(e: &(dyn std::error::Error + 'static)) -> bool {
-    use tokio_tungstenite::tungstenite::Error as WsError;
+    use tungstenite::Error as WsError;
     let mut cause = Some(e);
     while let Some(c) = cause {
         if matches!(c.downcast_ref::<WsError>(), Some(WsError::Capacity(_))) {

@@ -17,10 +17,8 @@ use std::{
 };
 
 use common::*;
-use e2ee_relay::{
-    client::RelayClient,
-    wire::{ClientFrame, SendStatus, ServerFrame},
-};
+use e2ee_relay::wire::{ClientFrame, SendStatus, ServerFrame};
+use e2ee_tools::RelayClient;
 use ed25519_dalek::SigningKey;
 use tokio::process::{Child, Command};
 

@@ -10,11 +10,11 @@ use std::time::Duration;
 use common::*;
 use e2ee_relay::{
     CLOSE_PROTOCOL, CLOSE_TICKET_EXPIRED, CLOSE_TOO_BIG,
-    client::{ClientError, RelayClient},
     limits::{MAX_FRAME_LEN, MAX_INFLIGHT, MAX_PAYLOAD_LEN, MAX_RECIPIENTS},
     wire::{ClientFrame, Codec, ErrorCode, OutEnvelope, SendStatus, ServerFrame},
 };
 use e2ee_ticket::Ticket;
+use e2ee_tools::{ClientError, RelayClient};
 
 macro_rules! bounded {
     ($body:expr) => {

@@ -106,18 +106,6 @@ async fn acks_only_delete_the_acking_devices_own_rows() {
 }
 
 #[tokio::test]
-async fn expiry_sweep_removes_expired_rows_and_keeps_the_rest() {
-    bounded!(async {
-        let dir = TempDir::new();
-        let url = format!("sqlite://{}", dir.0.join("sweep.db").display());
-        let store = e2ee_relay::store::Store::open(&url, "unused", true)
-            .await
-            .unwrap();
-        check_expiry_sweep(store).await;
-    });
-}
-
-#[tokio::test]
 async fn retry_after_the_dedup_window_is_stored_again() {
     bounded!(async {
         let dir = TempDir::new();
@@ -227,7 +215,7 @@ async fn a_removed_device_is_disconnected_at_once_with_4005() {
         let mut removed = r.connect_empty("bob", 2).await;
         assert!(r.relay.disconnect_removed_device(&addr("bob", 2)));
         match removed.recv().await {
-            Err(e2ee_relay::client::ClientError::Closed(Some(code))) => {
+            Err(e2ee_tools::ClientError::Closed(Some(code))) => {
                 assert_eq!(code, e2ee_relay::CLOSE_REVOKED)
             }
             other => panic!("expected close 4005, got {other:?}"),
@@ -250,7 +238,7 @@ async fn newer_connection_replaces_older_one() {
         let mut old = r.connect_empty("bob", 1).await;
         let mut new = r.connect_empty("bob", 1).await;
         match old.recv().await {
-            Err(e2ee_relay::client::ClientError::Closed(Some(code))) => {
+            Err(e2ee_tools::ClientError::Closed(Some(code))) => {
                 assert_eq!(code, e2ee_relay::CLOSE_REPLACED)
             }
             other => panic!("expected close 4001, got {other:?}"),
@@ -357,7 +345,7 @@ async fn mailbox_survives_a_relay_restart() {
     });
 }
 
-async fn presence_of(c: &mut e2ee_relay::client::RelayClient, user: &str) -> usize {
+async fn presence_of(c: &mut e2ee_tools::RelayClient, user: &str) -> usize {
     c.send(&ClientFrame::PresenceQuery(common::user(user)))
         .await
         .unwrap();

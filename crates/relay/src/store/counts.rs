@@ -12,14 +12,14 @@ use crate::wire::DeviceAddress;
 /// `COUNT(*)` per envelope. Entries older than `max_age` are recounted, which keeps the
 /// numbers honest when several relay nodes write to one PostgreSQL database.
 #[derive(Debug)]
-pub struct MailboxCounts {
+pub(crate) struct MailboxCounts {
     counts: HashMap<DeviceAddress, (u64, Instant)>,
     max_age: Duration,
 }
 
 impl MailboxCounts {
     /// Empty cache; entries are recounted after `max_age`.
-    pub fn new(max_age: Duration) -> Self {
+    pub(crate) fn new(max_age: Duration) -> Self {
         Self {
             counts: HashMap::new(),
             max_age,
@@ -63,7 +63,7 @@ impl MailboxCounts {
     }
     /// Forgets everything (after a failed transaction or an expiry sweep, which runs every
     /// minute and so also bounds the cache's memory).
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.counts.clear();
     }
 }

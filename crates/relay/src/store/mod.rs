@@ -14,12 +14,14 @@ mod plan;
 mod postgres;
 mod reads;
 mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
-pub use counts::MailboxCounts;
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
+pub(crate) use counts::MailboxCounts;
+pub(crate) use postgres::PgStore;
+pub(crate) use sqlite::SqliteStore;
 
 use crate::wire::{Delivery, DeviceAddress, SendStatus, UserId};
 
@@ -60,39 +62,39 @@ pub enum StoreError {
 
 /// An envelope accepted from a sender, about to be stored.
 #[derive(Debug, Clone)]
-pub struct NewEnvelope {
+pub(crate) struct NewEnvelope {
     /// Authenticated sender.
-    pub sender: DeviceAddress,
+    pub(crate) sender: DeviceAddress,
     /// Sender-chosen id.
-    pub msg_id: u64,
+    pub(crate) msg_id: u64,
     /// Flag bits.
-    pub flags: u8,
+    pub(crate) flags: u8,
     /// Recipient devices (deduplicated by the caller).
-    pub recipients: Vec<DeviceAddress>,
+    pub(crate) recipients: Vec<DeviceAddress>,
     /// Ciphertext, shared with the in-memory deliveries.
-    pub payload: Arc<[u8]>,
+    pub(crate) payload: Arc<[u8]>,
     /// Acceptance time, unix ms.
-    pub now_ms: u64,
+    pub(crate) now_ms: u64,
 }
 
 /// What one committed batch produced for one envelope.
 #[derive(Debug, Clone)]
-pub struct Committed {
+pub(crate) struct Committed {
     /// Outcome reported to the sender.
-    pub status: SendStatus,
+    pub(crate) status: SendStatus,
     /// Mailbox rows created: (recipient, seq).
-    pub stored: Vec<(DeviceAddress, u64)>,
+    pub(crate) stored: Vec<(DeviceAddress, u64)>,
 }
 
 /// One group commit's worth of work.
 #[derive(Debug, Default)]
-pub struct WriteBatch {
+pub(crate) struct WriteBatch {
     /// Sends, each a list of envelopes (one `SEND` frame).
-    pub sends: Vec<Vec<NewEnvelope>>,
+    pub(crate) sends: Vec<Vec<NewEnvelope>>,
     /// Acks: device, sequence numbers.
-    pub acks: Vec<(DeviceAddress, Vec<u64>)>,
+    pub(crate) acks: Vec<(DeviceAddress, Vec<u64>)>,
     /// Presence: device, last seen (unix ms).
-    pub seen: Vec<(DeviceAddress, u64)>,
+    pub(crate) seen: Vec<(DeviceAddress, u64)>,
 }
 
 impl WriteBatch {
@@ -114,18 +116,37 @@ impl WriteBatch {
 
 /// Bounds the store applies while committing.
 #[derive(Debug, Clone, Copy)]
-pub struct StoreLimits {
+pub(crate) struct StoreLimits {
     /// Most rows per mailbox.
-    pub max_mailbox: u64,
+    pub(crate) max_mailbox: u64,
     /// Envelope lifetime in ms.
-    pub ttl_ms: u64,
+    pub(crate) ttl_ms: u64,
     /// How long a (sender, msg id) pair deduplicates retries, in ms (at most `ttl_ms`).
-    pub dedup_ms: u64,
+    pub(crate) dedup_ms: u64,
+}
+
+/// How hard SQLite commits (clap: `--relay-sqlite-sync full|normal`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteSync {
+    /// Every commit fsyncs the WAL: durable against power loss.
+    Full,
+    /// Durable against process crashes only (the OS may lose the last commits on power loss).
+    Normal,
+}
+
+impl SqliteSync {
+    /// The `PRAGMA synchronous` value.
+    pub(crate) fn pragma(self) -> &'static str {
+        match self {
+            SqliteSync::Full => "FULL",
+            SqliteSync::Normal => "NORMAL",
+        }
+    }
 }
 
 /// The configured back end.
 #[derive(Debug, Clone)]
-pub enum Store {
+pub(crate) enum Store {
     /// Embedded SQLite file (WAL).
     Sqlite(SqliteStore),
     /// PostgreSQL.
@@ -135,15 +156,13 @@ pub enum Store {
 impl Store {
     /// Connects to `url` (`sqlite://path` or `postgres://...`) and runs migrations.
     /// `pg_schema` selects the PostgreSQL schema (created if missing).
-    pub async fn open(
+    pub(crate) async fn open(
         url: &str,
         pg_schema: &str,
-        sqlite_full_sync: bool,
+        sqlite_sync: SqliteSync,
     ) -> Result<Self, StoreError> {
         if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(
-                SqliteStore::open(url, sqlite_full_sync).await?,
-            ))
+            Ok(Store::Sqlite(SqliteStore::open(url, sqlite_sync).await?))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Ok(Store::Postgres(PgStore::open(url, pg_schema).await?))
         } else {
@@ -155,7 +174,7 @@ impl Store {
 
     /// Commits a batch in one transaction; returns one `Vec<Committed>` per send. Each back
     /// end keeps its own cache of mailbox sizes for the mailbox limit.
-    pub async fn commit(
+    pub(crate) async fn commit(
         &self,
         batch: &Arc<WriteBatch>,
         limits: StoreLimits,
@@ -167,7 +186,7 @@ impl Store {
     }
 
     /// Up to `limit` envelopes of `device` with `seq > after`, oldest first, unexpired.
-    pub async fn fetch(
+    pub(crate) async fn fetch(
         &self,
         device: &DeviceAddress,
         after: u64,
@@ -181,7 +200,7 @@ impl Store {
     }
 
     /// Deletes everything whose TTL has passed. Returns the number of mailbox rows removed.
-    pub async fn expire(&self, now_ms: u64) -> Result<u64, StoreError> {
+    pub(crate) async fn expire(&self, now_ms: u64) -> Result<u64, StoreError> {
         match self {
             Store::Sqlite(s) => {
                 let removed = s.expire(now_ms).await;
@@ -197,7 +216,7 @@ impl Store {
     }
 
     /// Known devices of a user with their last-seen time (unix ms).
-    pub async fn last_seen(&self, user: &UserId) -> Result<Vec<(u32, u64)>, StoreError> {
+    pub(crate) async fn last_seen(&self, user: &UserId) -> Result<Vec<(u32, u64)>, StoreError> {
         match self {
             Store::Sqlite(s) => s.last_seen(user).await,
             Store::Postgres(s) => s.last_seen(user).await,
@@ -205,7 +224,7 @@ impl Store {
     }
 
     /// Replaces who (besides `owner`'s own devices) may read `owner`'s presence.
-    pub async fn set_presence_allow(
+    pub(crate) async fn set_presence_allow(
         &self,
         owner: &UserId,
         viewers: &[UserId],
@@ -217,7 +236,7 @@ impl Store {
     }
 
     /// Whether `owner` allowed `viewer` to read its presence.
-    pub async fn presence_allowed(
+    pub(crate) async fn presence_allowed(
         &self,
         owner: &UserId,
         viewer: &UserId,
@@ -229,7 +248,7 @@ impl Store {
     }
 
     /// Number of rows in a device's mailbox (tests and operations).
-    pub async fn mailbox_len(&self, device: &DeviceAddress) -> Result<u64, StoreError> {
+    pub(crate) async fn mailbox_len(&self, device: &DeviceAddress) -> Result<u64, StoreError> {
         match self {
             Store::Sqlite(s) => s.count(device).await,
             Store::Postgres(s) => s.count(device).await,

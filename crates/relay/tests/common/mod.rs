@@ -16,10 +16,10 @@ use std::{
 
 use e2ee_relay::{
     Config, Relay,
-    client::{ClientError, RelayClient},
     wire::{ClientFrame, Delivery, DeviceAddress, OutEnvelope, SendStatus, ServerFrame, UserId},
 };
 use e2ee_ticket::Ticket;
+use e2ee_tools::{ClientError, RelayClient};
 use ed25519_dalek::SigningKey;
 use rand_core::{OsRng, RngCore};
 use tokio::sync::oneshot;
@@ -215,7 +215,7 @@ impl ScaleOut {
     }
 
     pub async fn cleanup(self) {
-        e2ee_relay::store::PgStore::drop_schema(&pg_url(), &self.schema)
+        e2ee_relay::drop_postgres_schema(&pg_url(), &self.schema)
             .await
             .unwrap();
         let client = redis::Client::open(redis_url()).unwrap();
@@ -301,59 +301,4 @@ pub async fn check_acks_only_delete_own_rows(cfg: Config, key: SigningKey) {
     bob.send(&ClientFrame::Ack(bob_seqs)).await.unwrap();
     wait_mailbox_len(&r, &bob_addr, 0).await;
     r.stop().await;
-}
-
-/// The expiry sweep removes exactly the expired mailbox rows (oldest first) and their group
-/// payloads, and keeps everything younger. Run on each back end's store directly.
-pub async fn check_expiry_sweep(store: e2ee_relay::store::Store) {
-    use e2ee_relay::store::{NewEnvelope, StoreLimits, WriteBatch};
-
-    let limits = StoreLimits {
-        max_mailbox: 1_000,
-        ttl_ms: 1_000,
-        dedup_ms: 1_000,
-    };
-    let bob = addr("bob", 1);
-    let carol = addr("carol", 1);
-    let envelope = |id: u64, to: Vec<DeviceAddress>, now_ms: u64| NewEnvelope {
-        sender: addr("alice", 1),
-        msg_id: id,
-        flags: 0,
-        recipients: to,
-        payload: vec![7u8; 16].into(),
-        now_ms,
-    };
-    // Three old envelopes (one a group envelope for bob and carol), then two young ones.
-    let old = WriteBatch {
-        sends: vec![vec![
-            envelope(1, vec![bob.clone()], 1_000),
-            envelope(2, vec![bob.clone()], 1_000),
-            envelope(3, vec![bob.clone(), carol.clone()], 1_000),
-        ]],
-        ..WriteBatch::default()
-    };
-    store.commit(&Arc::new(old), limits).await.unwrap();
-    let young = WriteBatch {
-        sends: vec![vec![
-            envelope(4, vec![bob.clone()], 5_000),
-            envelope(5, vec![bob.clone(), carol.clone()], 5_000),
-        ]],
-        ..WriteBatch::default()
-    };
-    store.commit(&Arc::new(young), limits).await.unwrap();
-    assert_eq!(store.mailbox_len(&bob).await.unwrap(), 5);
-
-    // At 3 s the old rows (expired at 2 s) go: 3 of bob's, 1 of carol's.
-    assert_eq!(store.expire(3_000).await.unwrap(), 4);
-    assert_eq!(store.mailbox_len(&bob).await.unwrap(), 2);
-    assert_eq!(store.mailbox_len(&carol).await.unwrap(), 1);
-    let left = store.fetch(&bob, 0, 10, 3_000).await.unwrap();
-    let ids: Vec<u64> = left.iter().map(|d| d.msg_id).collect();
-    assert_eq!(ids, vec![4, 5]);
-    assert!(left.iter().all(|d| d.payload[..] == [7u8; 16]));
-    // Nothing else is due yet; at 7 s everything is.
-    assert_eq!(store.expire(3_000).await.unwrap(), 0);
-    assert_eq!(store.expire(7_000).await.unwrap(), 3);
-    assert_eq!(store.mailbox_len(&bob).await.unwrap(), 0);
-    assert_eq!(store.mailbox_len(&carol).await.unwrap(), 0);
 }

@@ -21,7 +21,7 @@ const PG_COUNTS_MAX_AGE: Duration = Duration::from_secs(5);
 
 /// PostgreSQL mailboxes.
 #[derive(Debug, Clone)]
-pub struct PgStore {
+pub(crate) struct PgStore {
     pool: PgPool,
     /// Mailbox sizes counted by this node's group commit (only the writer locks it).
     counts: Arc<tokio::sync::Mutex<MailboxCounts>>,
@@ -36,7 +36,7 @@ fn valid_schema(s: &str) -> bool {
 
 impl PgStore {
     /// Connects, creates `schema` if needed, uses it as the search path and migrates it.
-    pub async fn open(url: &str, schema: &str) -> Result<Self, StoreError> {
+    pub(crate) async fn open(url: &str, schema: &str) -> Result<Self, StoreError> {
         if !valid_schema(schema) {
             return Err(StoreError::Config(
                 "schema must be 1-63 characters of a-z, 0-9, _".into(),
@@ -77,7 +77,7 @@ impl PgStore {
     }
 
     /// Drops `schema` and everything in it (tests clean up with this).
-    pub async fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
+    pub(crate) async fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
         if !valid_schema(schema) {
             return Err(StoreError::Config("invalid schema".into()));
         }

@@ -18,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, 
 
 use crate::{
     store::{
-        Committed, MailboxCounts, NewEnvelope, StoreError, StoreLimits, WriteBatch,
+        Committed, MailboxCounts, NewEnvelope, SqliteSync, StoreError, StoreLimits, WriteBatch,
         commit::{self, CommitPhases},
         from_db,
         plan::{CommitPlan, DeletedRow},
@@ -41,16 +41,12 @@ impl CommitConnection {
     /// Opens the (already migrated) database file for writing.
     pub(super) fn open(
         path: &Path,
-        full_sync: bool,
+        sync: SqliteSync,
         counts: MailboxCounts,
     ) -> Result<Self, rusqlite::Error> {
         let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(
-            None,
-            "synchronous",
-            if full_sync { "FULL" } else { "NORMAL" },
-        )?;
+        conn.pragma_update(None, "synchronous", sync.pragma())?;
         conn.pragma_update(None, "cache_size", -65536)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(Self { conn, counts })

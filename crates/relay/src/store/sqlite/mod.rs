@@ -21,7 +21,8 @@ mod commit;
 use commit::CommitConnection;
 
 use super::{
-    Committed, MailboxCounts, StoreError, StoreLimits, WriteBatch, from_db, reads::shared_reads,
+    Committed, MailboxCounts, SqliteSync, StoreError, StoreLimits, WriteBatch, from_db,
+    reads::shared_reads,
 };
 use crate::migrations::Embedded;
 
@@ -31,7 +32,7 @@ const SQLITE_COUNTS_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// SQLite mailboxes.
 #[derive(Debug, Clone)]
-pub struct SqliteStore {
+pub(crate) struct SqliteStore {
     /// Reads, presence lists and the expiry sweep.
     pool: SqlitePool,
     /// The group commit's own connection.
@@ -40,16 +41,15 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `url` and migrates it. `full_sync` makes
-    /// every commit fsync the WAL (durable against power loss, not just process crashes).
-    pub async fn open(url: &str, full_sync: bool) -> Result<Self, StoreError> {
+    /// Opens (creating if needed) the database at `url` and migrates it, committing as hard
+    /// as `sync` says.
+    pub(crate) async fn open(url: &str, sync: SqliteSync) -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(if full_sync {
-                SqliteSynchronous::Full
-            } else {
-                SqliteSynchronous::Normal
+            .synchronous(match sync {
+                SqliteSync::Full => SqliteSynchronous::Full,
+                SqliteSync::Normal => SqliteSynchronous::Normal,
             })
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536");
@@ -71,7 +71,7 @@ impl SqliteStore {
         .await?;
         let next: i64 = row.try_get(0)?;
         let commit_conn =
-            CommitConnection::open(&path, full_sync, MailboxCounts::new(SQLITE_COUNTS_MAX_AGE))?;
+            CommitConnection::open(&path, sync, MailboxCounts::new(SQLITE_COUNTS_MAX_AGE))?;
         Ok(Self {
             pool,
             commit_conn: Arc::new(Mutex::new(commit_conn)),

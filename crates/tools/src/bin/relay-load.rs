@@ -4,7 +4,7 @@
 //! on a free loopback port with a fresh key and data directory, so one command measures:
 //!
 //! ```text
-//! cargo build --release -p e2ee-relay
+//! cargo build --release -p e2ee-relay -p e2ee-tools
 //! target/release/relay-load --mode throughput --pairs 64 --messages 500000
 //! target/release/relay-load --mode throughput --rate 25000 --messages 250000
 //! target/release/relay-load --mode idle --connections 15000
@@ -31,7 +31,10 @@ use std::{
 };
 
 use clap::Parser;
-use e2ee_relay::wire::{ClientFrame, Codec, DeviceAddress, OutEnvelope, SendStatus, ServerFrame};
+use e2ee_relay::{
+    SqliteSync,
+    wire::{ClientFrame, Codec, DeviceAddress, OutEnvelope, SendStatus, ServerFrame},
+};
 use e2ee_ticket::Ticket;
 use ed25519_dalek::SigningKey;
 use futures_util::{SinkExt, StreamExt};
@@ -44,6 +47,14 @@ use tokio_tungstenite::{
 };
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The relay's own spelling of a durability level, for its command line and the report.
+fn sqlite_sync_name(sync: SqliteSync) -> &'static str {
+    match sync {
+        SqliteSync::Full => "full",
+        SqliteSync::Normal => "normal",
+    }
+}
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -81,8 +92,8 @@ struct Args {
     #[arg(long)]
     redis_url: Option<String>,
     /// Spawned relay: SQLite durability (full = fsync per commit).
-    #[arg(long, default_value = "full")]
-    sqlite_sync: String,
+    #[arg(long, value_enum, default_value_t = SqliteSync::Full)]
+    sqlite_sync: SqliteSync,
     /// Throughput: sender/receiver pairs (2 connections each).
     #[arg(long, default_value_t = 32)]
     pairs: usize,
@@ -184,7 +195,7 @@ async fn spawn_relay(args: &Args, key: &SigningKey) -> Result<(String, Spawned),
             "--relay-max-connections",
             "19000",
         ])
-        .args(["--relay-sqlite-sync", &args.sqlite_sync])
+        .args(["--relay-sqlite-sync", sqlite_sync_name(args.sqlite_sync)])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true);
@@ -458,7 +469,7 @@ async fn throughput(
         "mode": "throughput",
         "store": args.database_url.as_deref().map(|u| if u.starts_with("postgres") { "postgres" } else { "sqlite" }).unwrap_or("sqlite"),
         "redis": args.redis_url.is_some(),
-        "sqlite_sync": args.sqlite_sync,
+        "sqlite_sync": sqlite_sync_name(args.sqlite_sync),
         "pairs": args.pairs,
         "batch": args.batch,
         "window": args.window,
@@ -585,7 +596,7 @@ async fn main() -> Result<(), Error> {
         let _ = std::fs::remove_dir_all(&s.dir);
         // Leave nothing behind in the shared PostgreSQL and Redis.
         if let (Some(url), Some(schema)) = (&args.database_url, &s.schema) {
-            let _ = e2ee_relay::store::PgStore::drop_schema(url, schema).await;
+            let _ = e2ee_relay::drop_postgres_schema(url, schema).await;
         }
         if let (Some(url), Some(prefix)) = (&args.redis_url, &s.redis_prefix)
             && let Ok(client) = redis::Client::open(url.as_str())

@@ -1,4 +1,4 @@
-//! A minimal relay client over tokio-tungstenite, for tests, the load tool and examples.
+//! A minimal relay client over tokio-tungstenite, for tests and examples.
 //! Apps use the SDK's client; this one only speaks the wire format.
 
 use std::time::Duration;
@@ -10,7 +10,7 @@ use tokio_tungstenite::{
     tungstenite::{self, Message, client::IntoClientRequest, http::HeaderValue},
 };
 
-use crate::wire::{ClientFrame, Codec, DecodeError, ServerFrame};
+use e2ee_relay::wire::{ClientFrame, Codec, DecodeError, ServerFrame};
 
 /// What went wrong on the client side.
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +55,7 @@ pub struct RelayClient {
 impl RelayClient {
     /// Connects to `ws://addr/v1/relay/ws` presenting `ticket` in the Authorization header.
     pub async fn connect(addr: &str, ticket: &str) -> Result<Self, ClientError> {
-        let url = format!("ws://{addr}{}", crate::WS_PATH);
+        let url = format!("ws://{addr}{}", e2ee_relay::WS_PATH);
         let mut req = url.into_client_request().map_err(Box::new)?;
         let value = HeaderValue::from_str(&format!("Bearer {ticket}"))
             .map_err(|e| Box::new(tungstenite::Error::HttpFormat(e.into())))?;
@@ -66,8 +66,8 @@ impl RelayClient {
     /// Connects with the ticket in the `ticket` query parameter instead (or none at all).
     pub async fn connect_query(addr: &str, ticket: Option<&str>) -> Result<Self, ClientError> {
         let url = match ticket {
-            Some(t) => format!("ws://{addr}{}?ticket={t}", crate::WS_PATH),
-            None => format!("ws://{addr}{}", crate::WS_PATH),
+            Some(t) => format!("ws://{addr}{}?ticket={t}", e2ee_relay::WS_PATH),
+            None => format!("ws://{addr}{}", e2ee_relay::WS_PATH),
         };
         let req = url.into_client_request().map_err(Box::new)?;
         Self::connect_request(req).await

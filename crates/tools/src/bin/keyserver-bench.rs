@@ -7,8 +7,8 @@
 //! Client and server share the machine, so the figures are a lower bound for the server.
 //!
 //! ```sh
-//! cargo run --release -p e2ee-keyserver --bin e2ee-keyserver-bench
-//! cargo run --release -p e2ee-keyserver --bin e2ee-keyserver-bench -- \
+//! cargo run --release -p e2ee-tools --bin e2ee-keyserver-bench
+//! cargo run --release -p e2ee-tools --bin e2ee-keyserver-bench -- \
 //!     --postgres postgres://postgres@127.0.0.1:5432/test
 //! ```
 
