@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::{
     Reader,
+    debug_hex::hex_prefix,
     error::{DecodeError, KeyError},
 };
 
@@ -117,16 +118,6 @@ impl fmt::Debug for DhKeyPair {
             .field("public", &self.public)
             .finish_non_exhaustive()
     }
-}
-
-/// First four bytes in hex, enough to tell keys apart in logs without printing them whole.
-pub(crate) fn hex_prefix(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
-        + ".."
 }
 
 #[cfg(test)]

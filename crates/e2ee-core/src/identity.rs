@@ -18,7 +18,8 @@ use zeroize::Zeroizing;
 
 use crate::{
     Codec, Reader,
-    dh::{DhKeyPair, DhPublicKey, hex_prefix},
+    debug_hex::hex_prefix,
+    dh::{DhKeyPair, DhPublicKey},
     error::{DecodeError, KeyError},
 };
 

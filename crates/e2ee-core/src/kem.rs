@@ -8,7 +8,7 @@ use libcrux_ml_kem::mlkem768::{self, MlKem768Ciphertext, MlKem768PrivateKey, MlK
 use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
-use crate::{dh::hex_prefix, error::DecodeError};
+use crate::{debug_hex::hex_prefix, error::DecodeError};
 
 /// Encoded ML-KEM-768 encapsulation key.
 pub const KEM_PUBLIC_KEY_LEN: usize = 1184;

@@ -22,6 +22,7 @@
 
 mod aead;
 pub mod control;
+mod debug_hex;
 pub mod device;
 mod dh;
 mod ed25519;

@@ -39,11 +39,16 @@ use crate::{
     prekeys::{KemPreKey, OneTimePreKey, PreKeyBundle, SignedPreKey},
 };
 
-/// The intermediate values of a handshake, exposed for test vectors.
-#[allow(dead_code)] // Read only by the test vectors.
+/// What a handshake derives: the shared key and, in test builds only (for the vectors),
+/// the intermediate secrets, which production code never keeps.
 pub(crate) struct HandshakeSecrets {
+    /// The DH outputs, in the order of the KDF input.
+    #[cfg(test)]
     pub(crate) dh: Vec<Zeroizing<[u8; 32]>>,
+    /// The ML-KEM shared secret, if a KEM prekey was used.
+    #[cfg(test)]
     pub(crate) kem_shared_secret: Option<Zeroizing<[u8; 32]>>,
+    /// SK.
     pub(crate) shared_key: Zeroizing<[u8; 32]>,
 }
 
@@ -95,7 +100,9 @@ pub(crate) fn initiate(
     let shared_key = derive_shared_key(&dh, kem_shared_secret.as_deref(), &info);
     Ok(Initiated {
         secrets: HandshakeSecrets {
+            #[cfg(test)]
             dh,
+            #[cfg(test)]
             kem_shared_secret,
             shared_key,
         },
@@ -144,7 +151,9 @@ pub(crate) fn respond(
     let shared_key = derive_shared_key(&dh, kem_shared_secret.as_deref(), &info);
     Ok((
         HandshakeSecrets {
+            #[cfg(test)]
             dh,
+            #[cfg(test)]
             kem_shared_secret,
             shared_key,
         },

@@ -39,6 +39,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod clock;
 mod config;
 mod error;
 mod http;
@@ -47,7 +48,7 @@ mod openapi;
 mod ratelimit;
 mod storage;
 
-use std::{path::Path, sync::Arc};
+use std::path::Path;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use e2ee_encoding::DeviceAddress;
@@ -102,7 +103,7 @@ impl Keyserver {
             config.db_max_connections,
         )
         .await?;
-        let state = AppState(Arc::new(Inner {
+        let state = AppState::new(Inner {
             store,
             ticket_key: ticket_key.clone(),
             ticket_lifetime_secs: config.ticket_lifetime_secs,
@@ -114,7 +115,7 @@ impl Keyserver {
             jwt,
             max_stored_prekeys: i64::from(config.max_stored_prekeys),
             device_removed: std::sync::OnceLock::new(),
-        }));
+        });
         Ok(Self {
             router: http::router(state.clone(), config.max_body_bytes),
             ticket_key: ticket_key.verifying_key(),
@@ -137,20 +138,14 @@ impl Keyserver {
     pub fn on_device_removed(&self, hook: impl Fn(&DeviceAddress) + Send + Sync + 'static) {
         let _ = self
             .state
-            .0
             .device_removed
             .set(http::DeviceRemovedHook(Box::new(hook)));
     }
 
     /// Closes the database pool (after serving has stopped).
     pub async fn close(&self) {
-        self.state.0.store.close().await;
+        self.state.store.close().await;
     }
-}
-
-/// Starts a key server and returns only its router.
-pub async fn app(config: &Config) -> Result<axum::Router, KeyserverError> {
-    Ok(Keyserver::start(config).await?.router())
 }
 
 fn decode_key32(text: &str, what: &str) -> Result<Zeroizing<[u8; 32]>, KeyserverError> {

@@ -14,12 +14,12 @@
 //! data-modifying CTEs: one round trip and one commit per fetch. Either way a key is returned
 //! by at most one `DELETE`, so it is served at most once.
 
-use std::{borrow::Cow, future::Future, path::Path, pin::Pin, str::FromStr, time::Duration};
+use std::{path::Path, str::FromStr, time::Duration};
 
+use e2ee_migrations::EmbeddedMigration;
 use sqlx::{
     PgPool, Row, SqlitePool,
-    error::BoxDynError,
-    migrate::{Migration, MigrationSource, MigrationType, Migrator},
+    migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
@@ -31,64 +31,33 @@ use crate::error::KeyserverError;
 /// Migration versions of the key server. They start high so that the key server and the
 /// relay can share one PostgreSQL database (and its `_sqlx_migrations` table) without their
 /// version numbers colliding; each migrator ignores the other's applied versions.
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        4_000_001,
-        "keyserver schema",
-        include_str!("../migrations/sqlite/0001_keyserver.sql"),
-    ),
-    (
-        4_000_002,
-        "device bindings, one account per identity key",
-        include_str!("../migrations/sqlite/0002_device_binding.sql"),
-    ),
+const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
+    EmbeddedMigration {
+        version: 4_000_001,
+        description: "keyserver schema",
+        sql: include_str!("../migrations/sqlite/0001_keyserver.sql"),
+    },
+    EmbeddedMigration {
+        version: 4_000_002,
+        description: "device bindings, one account per identity key",
+        sql: include_str!("../migrations/sqlite/0002_device_binding.sql"),
+    },
 ];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
-    (
-        4_000_001,
-        "keyserver schema",
-        include_str!("../migrations/postgres/0001_keyserver.sql"),
-    ),
-    (
-        4_000_002,
-        "device bindings, one account per identity key",
-        include_str!("../migrations/postgres/0002_device_binding.sql"),
-    ),
+const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
+    EmbeddedMigration {
+        version: 4_000_001,
+        description: "keyserver schema",
+        sql: include_str!("../migrations/postgres/0001_keyserver.sql"),
+    },
+    EmbeddedMigration {
+        version: 4_000_002,
+        description: "device bindings, one account per identity key",
+        sql: include_str!("../migrations/postgres/0002_device_binding.sql"),
+    },
 ];
 
-#[derive(Debug, Clone, Copy)]
-enum Embedded {
-    Sqlite,
-    Postgres,
-}
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-impl<'s> MigrationSource<'s> for Embedded {
-    fn resolve(self) -> BoxFuture<'s, Result<Vec<Migration>, BoxDynError>> {
-        let set = match self {
-            Embedded::Sqlite => SQLITE_MIGRATIONS,
-            Embedded::Postgres => POSTGRES_MIGRATIONS,
-        };
-        Box::pin(async move {
-            Ok(set
-                .iter()
-                .map(|(version, desc, sql)| {
-                    Migration::new(
-                        *version,
-                        Cow::Borrowed(*desc),
-                        MigrationType::Simple,
-                        Cow::Borrowed(*sql),
-                        false,
-                    )
-                })
-                .collect())
-        })
-    }
-}
-
-async fn migrator(which: Embedded) -> Result<Migrator, KeyserverError> {
-    let mut migrator = Migrator::new(which).await?;
+async fn migrator(set: &'static [EmbeddedMigration]) -> Result<Migrator, KeyserverError> {
+    let mut migrator = e2ee_migrations::migrator(set).await?;
     migrator.set_ignore_missing(true);
     Ok(migrator)
 }
@@ -235,7 +204,7 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;
-                migrator(Embedded::Postgres).await?.run(&pool).await?;
+                migrator(POSTGRES_MIGRATIONS).await?.run(&pool).await?;
                 Store::Postgres(pool)
             }
             Some(u) if u.starts_with("sqlite:") => {
@@ -270,7 +239,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        migrator(Embedded::Sqlite).await?.run(&pool).await?;
+        migrator(SQLITE_MIGRATIONS).await?.run(&pool).await?;
         Ok(Store::Sqlite(pool))
     }
 

@@ -53,7 +53,7 @@ async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let text = ticket_text(&headers, &query).ok_or(ApiError::MissingTicket)?;
-    let now = session::now_ms() / 1000;
+    let now = crate::clock::now_secs();
     let ticket = Ticket::verify_text(text, &relay.ticket_key, now)?;
     let slot = relay
         .routing

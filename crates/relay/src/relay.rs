@@ -6,11 +6,11 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::VerifyingKey;
 
 use crate::{
+    clock::now_ms,
     config::Config,
     hub::Kick,
     ratelimit::RateLimiter,
     routing::{ClusterConfig, Routing},
-    session::now_ms,
     store::{Store, StoreError, StoreLimits},
     wire::DeviceAddress,
     writer::Writer,

@@ -23,6 +23,7 @@ use axum::extract::ws::{CloseFrame, Message};
 use futures_util::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 
 use crate::{
+    clock::now_ms,
     hub::Kick,
     limits::{LIVE_QUEUE_LEN, MAILBOX_PAGE, MAX_INFLIGHT, WRITE_TIMEOUT_SECS},
     pipeline::{Completed, PendingWrites},
@@ -48,14 +49,6 @@ pub const CLOSE_REVOKED: u16 = 4005;
 pub const CLOSE_TOO_BIG: u16 = 1009;
 /// Close code: the relay is shutting down.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
-
-/// Unix time in milliseconds.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 /// Why a session ended (for logs and tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

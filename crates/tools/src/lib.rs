@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod clock;
 pub mod relay_client;
 
 pub use relay_client::{ClientError, RelayClient};

@@ -15,7 +15,7 @@ use zeroize::Zeroizing;
 
 use crate::{
     Codec, Reader,
-    dh::hex_prefix,
+    debug_hex::hex_prefix,
     ed25519::decode_public_key,
     error::{DecodeError, KeyError},
 };

@@ -24,7 +24,8 @@ use zeroize::Zeroizing;
 
 use super::{GroupError, MAX_GROUP_ID_LEN, MAX_GROUP_MESSAGE_LEN};
 use crate::{
-    Codec, DeviceAddress, Reader, aead::TAG_LEN, dh::hex_prefix, error::DecodeError, put_varint,
+    Codec, DeviceAddress, Reader, aead::TAG_LEN, debug_hex::hex_prefix, error::DecodeError,
+    put_varint,
 };
 
 /// Version byte of both group wire formats.

@@ -19,7 +19,7 @@ use super::{
 use crate::{
     DeviceAddress, Reader,
     aead::MessageCipher,
-    dh::hex_prefix,
+    debug_hex::hex_prefix,
     error::{DecodeError, KeyError},
     limits::{MAX_FORWARD_JUMP, MAX_SKIPPED_KEYS},
     ratchet::{ChainKey, MessageKey},

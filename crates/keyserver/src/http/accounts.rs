@@ -12,9 +12,10 @@ use e2ee_core::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, bearer, enc, now_secs, parse_user_id};
+use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, bearer, enc, parse_user_id};
 use crate::{
     auth,
+    clock::now_secs,
     error::{ApiError, ErrorCode},
     storage::{NewDevice, StoreError},
 };
@@ -81,7 +82,7 @@ struct DeviceListView {
 
 /// With app tokens configured, registration must carry one whose subject is `user_id`.
 fn check_app_token(state: &AppState, headers: &HeaderMap, user: &UserId) -> Result<(), ApiError> {
-    let Some(jwt) = &state.0.jwt else {
+    let Some(jwt) = &state.jwt else {
         return Ok(());
     };
     let token =
@@ -211,7 +212,7 @@ async fn register_device(
     // The certificate is the account's authorization: only the account identity can sign one.
     let (cert, cert_bytes) = certified_device(&body.device_certificate, &user, &account)?;
     let (device, credential) = new_device(&cert, cert_bytes);
-    match state.0.store.add_device(&user, &device, now_i64()).await {
+    match state.store.add_device(&user, &device, now_i64()).await {
         Ok(()) => {}
         Err(StoreError::Conflict) => {
             return Err(ApiError::new(
@@ -240,7 +241,7 @@ async fn get_account(
 ) -> Result<ApiJson<AccountView>, ApiError> {
     let user = parse_user_id(user_id)?;
     let (_, key_bytes) = account_key(&state, &user).await?;
-    let devices = state.0.store.devices(&user).await?;
+    let devices = state.store.devices(&user).await?;
     Ok(ApiJson(AccountView {
         user_id: user.to_string(),
         account_key: enc(&key_bytes),
@@ -274,11 +275,11 @@ async fn remove_device(
             "a device may only remove devices of its own account",
         ));
     }
-    if !state.0.store.remove_device(&removed).await? {
+    if !state.store.remove_device(&removed).await? {
         return Err(ApiError::new(ErrorCode::UnknownDevice, "no such device"));
     }
     tracing::info!(device = %removed, by = auth.device, "device removed");
-    if let Some(hook) = state.0.device_removed.get() {
+    if let Some(hook) = state.device_removed.get() {
         (hook.0)(&removed);
     }
     Ok(StatusCode::NO_CONTENT)

@@ -126,7 +126,7 @@ fn verify_upload(identity: &IdentityKey, body: &Upload) -> Result<KeyUpload, Api
 }
 
 async fn device_identity(state: &AppState, auth: &DeviceAddress) -> Result<IdentityKey, ApiError> {
-    let devices = state.0.store.devices(&auth.user).await?;
+    let devices = state.store.devices(&auth.user).await?;
     let device = devices
         .into_iter()
         .find(|d| d.device_id == auth.device)
@@ -144,9 +144,9 @@ async fn upload_keys(
 ) -> Result<ApiJson<PreKeyCounts>, ApiError> {
     let identity = device_identity(&state, &auth).await?;
     let upload = verify_upload(&identity, &body)?;
-    let store = &state.0.store;
+    let store = &state.store;
     let before = store.counts(&auth).await?;
-    let limit = state.0.max_stored_prekeys;
+    let limit = state.max_stored_prekeys;
     let adds = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
     if before.one_time.saturating_add(adds(upload.one_time.len())) > limit
         || before
@@ -173,7 +173,7 @@ async fn counts(
     State(state): State<AppState>,
     AuthDevice(auth): AuthDevice,
 ) -> Result<ApiJson<PreKeyCounts>, ApiError> {
-    Ok(ApiJson(state.0.store.counts(&auth).await?))
+    Ok(ApiJson(state.store.counts(&auth).await?))
 }
 
 /// Applies both limits: `Err` (429) when the account fetches this user too often, else
@@ -259,7 +259,7 @@ async fn user_bundles(
 ) -> Result<ApiJson<UserBundles>, ApiError> {
     let user = parse_user_id(user_id)?;
     let consume = rate_limit(&state, &auth, &user)?;
-    let store = &state.0.store;
+    let store = &state.store;
     let devices = store.devices(&user).await?;
     if devices.is_empty() {
         return Err(ApiError::new(ErrorCode::UnknownUser, "no such user"));

@@ -5,10 +5,7 @@ mod accounts;
 mod keys;
 mod tickets;
 
-use std::{
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -36,7 +33,22 @@ use crate::{
 
 /// Shared, immutable server state (the store and limiter do their own locking).
 #[derive(Debug, Clone)]
-pub(crate) struct AppState(pub(crate) Arc<Inner>);
+pub(crate) struct AppState(Arc<Inner>);
+
+impl AppState {
+    pub(crate) fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+/// Handlers read the state's fields directly (`state.store`).
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct Inner {
@@ -118,13 +130,6 @@ pub(crate) fn parse_user_id(user_id: impl Into<String>) -> Result<UserId, ApiErr
     UserId::new(user_id).map_err(|e| ApiError::new(ErrorCode::InvalidUserId, e.to_string()))
 }
 
-/// Unix seconds now.
-pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// `Json<T>` whose rejections are [`ApiError`]s.
 #[derive(Debug)]
 pub(crate) struct ApiJson<T>(pub(crate) T);
@@ -186,7 +191,7 @@ impl FromRequestParts<AppState> for AuthDevice {
         })?;
         let presented =
             auth::parse(token).ok_or_else(|| ApiError::unauthorized("invalid credential"))?;
-        let stored = state.0.store.credential(&presented.device).await?;
+        let stored = state.store.credential(&presented.device).await?;
         match stored {
             Some((salt, hash)) if presented.matches(&salt, &hash) => Ok(Self(presented.device)),
             _ => Err(ApiError::unauthorized("invalid credential")),

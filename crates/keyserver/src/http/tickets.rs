@@ -8,8 +8,8 @@ use axum::{
 use e2ee_ticket::{MAX_TICKET_LIFETIME_SECS, Ticket};
 use serde::Serialize;
 
-use super::{ApiJson, AppState, AuthDevice, enc, now_secs};
-use crate::error::ApiError;
+use super::{ApiJson, AppState, AuthDevice, enc};
+use crate::{clock::now_secs, error::ApiError};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -33,18 +33,18 @@ async fn issue(
     AuthDevice(device): AuthDevice,
 ) -> Result<ApiJson<Issued>, ApiError> {
     let now = now_secs();
-    let expires_at = now + state.0.ticket_lifetime_secs.min(MAX_TICKET_LIFETIME_SECS);
+    let expires_at = now + state.ticket_lifetime_secs.min(MAX_TICKET_LIFETIME_SECS);
     let ticket = Ticket {
         device,
         issued_at: now,
         expires_at,
     }
-    .sign_to_text(&state.0.ticket_key);
+    .sign_to_text(&state.ticket_key);
     Ok(ApiJson(Issued { ticket, expires_at }))
 }
 
 async fn ticket_key(State(state): State<AppState>) -> ApiJson<TicketKey> {
     ApiJson(TicketKey {
-        public_key: enc(state.0.ticket_key.verifying_key().as_bytes()),
+        public_key: enc(state.ticket_key.verifying_key().as_bytes()),
     })
 }

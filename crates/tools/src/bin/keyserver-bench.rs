@@ -26,6 +26,7 @@ use e2ee_core::{
     device::{AccountIdentityKeyPair, DeviceBinding, DeviceCertificate},
 };
 use e2ee_keyserver::{Config, Keyserver};
+use e2ee_tools::clock::now_secs;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::{
@@ -101,12 +102,6 @@ async fn call(
     Ok((status, value))
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 async fn register(client: &HttpClient, base: &str, prefix: &str) -> Result<Target, BoxError> {
     let user_id = format!("{prefix}-{:016x}", OsRng.next_u64());
     let account = AccountIdentityKeyPair::generate(&mut OsRng);
@@ -116,7 +111,7 @@ async fn register(client: &HttpClient, base: &str, prefix: &str) -> Result<Targe
         DeviceAddress::new(user_id.as_str(), 1)?,
         account.public(),
     );
-    let cert = DeviceCertificate::sign(&account, identity.public(), &binding, now())?;
+    let cert = DeviceCertificate::sign(&account, identity.public(), &binding, now_secs())?;
     let (status, body) = call(
         client,
         base,
@@ -237,20 +232,20 @@ async fn run(args: &Args, config: &Config) -> Result<(), BoxError> {
     let mut kem_latency = Vec::new();
     for t in 0..args.targets {
         let target = register(&client, &base, "target").await?;
-        let spk = SignedPreKey::generate(&mut OsRng, &target.identity, 1, now());
+        let spk = SignedPreKey::generate(&mut OsRng, &target.identity, 1, now_secs());
         let kem = KemPreKey::generate(
             &mut OsRng,
             &target.identity,
             1,
             KemPreKeyKind::LastResort,
-            now(),
+            now_secs(),
         );
         let kem_ot = KemPreKey::generate(
             &mut OsRng,
             &target.identity,
             2,
             KemPreKeyKind::OneTime,
-            now(),
+            now_secs(),
         );
         let body = json!({
             "signed_prekey": B64.encode(spk.public().to_bytes()),

@@ -27,7 +27,7 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use clap::Parser;
@@ -36,6 +36,7 @@ use e2ee_relay::{
     wire::{ClientFrame, Codec, DeviceAddress, OutEnvelope, SendStatus, ServerFrame},
 };
 use e2ee_ticket::Ticket;
+use e2ee_tools::clock::now_secs;
 use ed25519_dalek::SigningKey;
 use futures_util::{SinkExt, StreamExt};
 use rand_core::{OsRng, RngCore};
@@ -122,13 +123,6 @@ struct Args {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     deadline_secs: u64,
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn ticket(key: &SigningKey, user: &str, device: u32) -> Result<String, Error> {

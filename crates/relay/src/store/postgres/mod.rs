@@ -14,7 +14,7 @@ use sqlx::{
 };
 
 use super::{MailboxCounts, StoreError, reads::shared_reads};
-use crate::migrations::Embedded;
+use crate::migrations;
 
 /// Nodes share mailboxes, so cached mailbox sizes are recounted often.
 const PG_COUNTS_MAX_AGE: Duration = Duration::from_secs(5);
@@ -59,7 +59,7 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        sqlx::migrate::Migrator::new(Embedded::Postgres)
+        e2ee_migrations::migrator(migrations::POSTGRES)
             .await?
             .run(&pool)
             .await?;

@@ -24,7 +24,7 @@ use super::{
     Committed, MailboxCounts, SqliteSync, StoreError, StoreLimits, WriteBatch, from_db,
     reads::shared_reads,
 };
-use crate::migrations::Embedded;
+use crate::migrations;
 
 /// Mailbox sizes counted by the only writer of the file stay valid until rows are removed
 /// by something else (the expiry sweep clears them); recounted now and then regardless.
@@ -58,7 +58,7 @@ impl SqliteStore {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        sqlx::migrate::Migrator::new(Embedded::Sqlite)
+        e2ee_migrations::migrator(migrations::SQLITE)
             .await?
             .run(&pool)
             .await?;

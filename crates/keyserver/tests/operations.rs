@@ -1,4 +1,5 @@
-//! OpenAPI, app tokens, ticket key persistence, `--help`, and the bundle-consumption
+//! Operating the key server: the OpenAPI document, app tokens, ticket key persistence,
+//! `--help`, SIGTERM, garbage probes, and the bundle-consumption
 //! invariant as a property test.
 
 // Panicking on failure is what test helpers are for (see api.rs).

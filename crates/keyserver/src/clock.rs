@@ -1,0 +1,10 @@
+//! The wall clock, read in one place: unix seconds for registrations, tickets and tokens.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Unix time in seconds (0 if the clock is before 1970).
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
