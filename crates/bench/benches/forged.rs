@@ -19,20 +19,9 @@ use e2ee_core::{
     DhKeyPair, SessionCipher,
     limits::{MAX_FORWARD_JUMP, MAX_PREVIOUS_STATES},
 };
+use e2ee_encoding::put_varint;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
-
-fn varint(out: &mut Vec<u8>, mut value: u32) {
-    loop {
-        let byte = (value & 0x7f) as u8;
-        value >>= 7;
-        if value == 0 {
-            out.push(byte);
-            return;
-        }
-        out.push(byte | 0x80);
-    }
-}
 
 fn forged(c: &mut Criterion) {
     let mut rng = ChaCha20Rng::seed_from_u64(7);
@@ -44,8 +33,8 @@ fn forged(c: &mut Criterion) {
 
     let mut message = vec![0x11];
     message.extend_from_slice(&DhKeyPair::generate(&mut rng).public().to_bytes());
-    varint(&mut message, MAX_FORWARD_JUMP);
-    varint(&mut message, MAX_FORWARD_JUMP);
+    put_varint(&mut message, MAX_FORWARD_JUMP);
+    put_varint(&mut message, MAX_FORWARD_JUMP);
     message.extend_from_slice(&[0u8; 16]);
 
     let mut group = c.benchmark_group("forged");

@@ -13,7 +13,9 @@
 //! Signatures are then checked with `verify_strict`, which also refuses a small-order `R`
 //! and a non-canonical `S`.
 
-use ed25519_dalek::VerifyingKey;
+use ed25519_dalek::{Signature, VerifyingKey};
+
+use crate::error::KeyError;
 
 /// The key, or `None` if it is not canonical, not a point, or of small order.
 pub(crate) fn decode_public_key(bytes: &[u8; 32]) -> Option<VerifyingKey> {
@@ -22,6 +24,18 @@ pub(crate) fn decode_public_key(bytes: &[u8; 32]) -> Option<VerifyingKey> {
     }
     let key = VerifyingKey::from_bytes(bytes).ok()?;
     (!key.is_weak()).then_some(key)
+}
+
+/// Checks `signature` over `message` with `verify_strict`; `what` names the signed object in
+/// the error.
+pub(crate) fn verify(
+    key: &VerifyingKey,
+    message: &[u8],
+    signature: &[u8; 64],
+    what: &'static str,
+) -> Result<(), KeyError> {
+    key.verify_strict(message, &Signature::from_bytes(signature))
+        .map_err(|_| KeyError::InvalidSignature(what))
 }
 
 /// `y < p`, with the sign bit (bit 255) masked off.

@@ -104,9 +104,7 @@ impl IdentityKey {
         signature: &[u8; 64],
         what: &'static str,
     ) -> Result<(), KeyError> {
-        self.signing
-            .verify_strict(message, &Signature::from_bytes(signature))
-            .map_err(|_| KeyError::InvalidSignature(what))
+        crate::ed25519::verify(&self.signing, message, signature, what)
     }
 }
 

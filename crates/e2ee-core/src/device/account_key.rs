@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand_core::{CryptoRng, RngCore};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -41,9 +41,7 @@ impl AccountIdentityKey {
         signature: &[u8; 64],
         what: &'static str,
     ) -> Result<(), KeyError> {
-        self.0
-            .verify_strict(message, &Signature::from_bytes(signature))
-            .map_err(|_| KeyError::InvalidSignature(what))
+        crate::ed25519::verify(&self.0, message, signature, what)
     }
 }
 

@@ -48,6 +48,16 @@ struct UserEntry {
     list: Option<DeviceList>,
 }
 
+impl UserEntry {
+    /// A newly trusted account whose device list is still to be fetched and verified.
+    fn trusted(account: AccountIdentityKey) -> Self {
+        Self {
+            account,
+            list: None,
+        }
+    }
+}
+
 /// The account identities this device trusts and their newest verified device lists.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeviceDirectory {
@@ -144,13 +154,8 @@ impl DeviceDirectory {
             }),
             None if self.users.len() >= MAX_DIRECTORY_USERS => Err(DeviceError::DirectoryFull),
             None => {
-                self.users.insert(
-                    user_id.clone(),
-                    UserEntry {
-                        account,
-                        list: None,
-                    },
-                );
+                self.users
+                    .insert(user_id.clone(), UserEntry::trusted(account));
                 Ok(())
             }
         }
@@ -166,13 +171,8 @@ impl DeviceDirectory {
         if !self.users.contains_key(user_id) && self.users.len() >= MAX_DIRECTORY_USERS {
             return Err(DeviceError::DirectoryFull);
         }
-        self.users.insert(
-            user_id.clone(),
-            UserEntry {
-                account,
-                list: None,
-            },
-        );
+        self.users
+            .insert(user_id.clone(), UserEntry::trusted(account));
         Ok(())
     }
 

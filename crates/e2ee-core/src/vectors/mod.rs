@@ -1,4 +1,6 @@
-//! Deterministic test vectors for the 1:1 protocol core (`vectors/` at the repository root).
+//! Every test vector file of the repository (`vectors/`): the 1:1 protocol, the group
+//! layer (`groups.rs`) and relay tickets (`tickets.rs`), generated and checked here, with one
+//! switch to regenerate them all.
 //!
 //! Every vector set has a generator that draws its private inputs from a seeded ChaCha20 RNG
 //! and then runs the protocol code on them, recording every intermediate value. The code
@@ -15,10 +17,12 @@
 //!   `E2EE_REGENERATE_VECTORS=1 cargo test -p e2ee-core vectors`.
 
 mod conversation;
+mod groups;
 mod handshake;
 mod rejections;
 mod safety;
 mod spec;
+mod tickets;
 
 use std::path::PathBuf;
 
@@ -35,12 +39,14 @@ use crate::{
     store::SessionStore,
 };
 
-/// The vector files, in generation order.
-const FILES: [&str; 4] = [
+/// The vector files of the repository, in generation order.
+const FILES: [&str; 6] = [
     "handshakes.json",
     "conversation.json",
     "safety_numbers.json",
     "rejections.json",
+    "groups/groups.json",
+    "tickets.json",
 ];
 
 const REGENERATE_ENV: &str = "E2EE_REGENERATE_VECTORS";
@@ -81,6 +87,8 @@ fn generate_all() -> Vec<(&'static str, String)> {
         (FILES[1], to_json(&conversation)),
         (FILES[2], to_json(&safety)),
         (FILES[3], to_json(&rejections)),
+        (FILES[4], to_json(&groups::generate())),
+        (FILES[5], to_json(&tickets::generate())),
     ]
 }
 
@@ -103,7 +111,7 @@ fn committed_vectors_do_not_drift() {
     for (name, fresh) in generate_all() {
         let path = vectors_dir().join(name);
         if regenerate {
-            std::fs::create_dir_all(vectors_dir()).unwrap();
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, &fresh).unwrap();
             continue;
         }
