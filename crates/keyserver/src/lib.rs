@@ -23,7 +23,6 @@
 //!   ticket signing key and returns a [`Keyserver`]: [`Keyserver::router`] is the
 //!   `axum::Router` to serve, [`Keyserver::ticket_verifying_key`] the key the relay in the
 //!   same process verifies tickets with.
-//! * [`app`] is the shortcut when only the router is needed.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
