@@ -41,7 +41,10 @@ type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// Key server load benchmark.
 #[derive(Debug, Parser)]
-#[command(name = "e2ee-keyserver-bench", about)]
+#[command(
+    name = "e2ee-keyserver-bench",
+    about = "Benchmark of the key server: prekey uploads and bundle fetches; prints a report"
+)]
 struct Args {
     /// PostgreSQL base URL; the benchmark creates and drops its own schema there. Unset:
     /// SQLite in a temporary directory.
@@ -68,6 +71,29 @@ struct Target {
     user_id: String,
     identity: IdentityKeyPair,
     credential: String,
+}
+
+/// `POST /v1/keys` as `credential`; the time it took, or an error unless it answered 200.
+async fn upload(
+    client: &HttpClient,
+    base: &str,
+    credential: &str,
+    body: &Value,
+) -> Result<Duration, BoxError> {
+    let started = Instant::now();
+    let (status, resp) = call(
+        client,
+        base,
+        Method::POST,
+        "/v1/keys",
+        Some(credential),
+        Some(body),
+    )
+    .await?;
+    if status != StatusCode::OK {
+        return Err(format!("upload: {status} {resp}").into());
+    }
+    Ok(started.elapsed())
 }
 
 async fn call(
@@ -230,7 +256,7 @@ async fn run(args: &Args, config: &Config) -> Result<(), BoxError> {
     let mut targets = Vec::with_capacity(args.targets);
     let mut batch_latency = Vec::new();
     let mut kem_latency = Vec::new();
-    for t in 0..args.targets {
+    for _ in 0..args.targets {
         let target = register(&client, &base, "target").await?;
         let spk = SignedPreKey::generate(&mut OsRng, &target.identity, 1, now_secs());
         let kem = KemPreKey::generate(
@@ -251,39 +277,14 @@ async fn run(args: &Args, config: &Config) -> Result<(), BoxError> {
             "signed_prekey": B64.encode(spk.public().to_bytes()),
             "kem_prekeys": [B64.encode(kem.public().to_bytes()), B64.encode(kem_ot.public().to_bytes())],
         });
-        let started = Instant::now();
-        let (status, resp) = call(
-            &client,
-            &base,
-            Method::POST,
-            "/v1/keys",
-            Some(&target.credential),
-            Some(&body),
-        )
-        .await?;
-        kem_latency.push(started.elapsed());
-        if status != StatusCode::OK {
-            return Err(format!("upload: {status} {resp}").into());
-        }
+        kem_latency.push(upload(&client, &base, &target.credential, &body).await?);
         let mut uploaded = 0;
         while uploaded < args.keys_per_target {
             let n = (args.keys_per_target - uploaded).min(100);
             let body = json!({ "one_time_prekeys": otk_batch(1 + uploaded as u32, n) });
-            let started = Instant::now();
-            let (status, resp) = call(
-                &client,
-                &base,
-                Method::POST,
-                "/v1/keys",
-                Some(&target.credential),
-                Some(&body),
-            )
-            .await?;
+            let took = upload(&client, &base, &target.credential, &body).await?;
             if n == 100 {
-                batch_latency.push(started.elapsed());
-            }
-            if status != StatusCode::OK {
-                return Err(format!("upload {t}: {status} {resp}").into());
+                batch_latency.push(took);
             }
             uploaded += n;
         }
