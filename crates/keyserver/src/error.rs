@@ -188,6 +188,9 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => Self::new(ErrorCode::Conflict, "already exists"),
+            e @ StoreError::PrekeyLimit { .. } => {
+                Self::new(ErrorCode::TooManyPrekeys, e.to_string())
+            }
             StoreError::IdentityInUse => Self::new(
                 ErrorCode::IdentityKeyInUse,
                 "this device identity key is already registered",

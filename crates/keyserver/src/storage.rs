@@ -71,6 +71,12 @@ pub(crate) enum StoreError {
     /// The device identity key is registered already (to this or another account).
     #[error("identity key already registered")]
     IdentityInUse,
+    /// The upload would leave the device more than `limit` one-time prekeys of a kind.
+    #[error("at most {limit} stored one-time prekeys of each kind per device")]
+    PrekeyLimit {
+        /// The per-device, per-kind limit.
+        limit: i64,
+    },
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
@@ -138,6 +144,52 @@ pub(crate) struct KeyUpload {
     pub(crate) one_time: Vec<(u32, Vec<u8>)>,
     pub(crate) kem_one_time: Vec<(u32, Vec<u8>)>,
     pub(crate) kem_last_resort: Option<(u32, Vec<u8>)>,
+}
+
+/// A transaction that holds a device's write lock until it ends.
+trait BeginDeviceWrite {
+    type Db: sqlx::Database;
+
+    async fn begin_device_write(
+        &self,
+        user_id: &str,
+        device: i64,
+    ) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginDeviceWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+
+    /// SQLite has one writer: `BEGIN IMMEDIATE` takes the write lock before the first read,
+    /// so the count cannot go stale (and a read-then-write transaction cannot fail with
+    /// SQLITE_BUSY_SNAPSHOT).
+    async fn begin_device_write(
+        &self,
+        _user_id: &str,
+        _device: i64,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginDeviceWrite for PgPool {
+    type Db = sqlx::Postgres;
+
+    /// PostgreSQL: the device's row, locked `FOR UPDATE`, serialises its uploads (and only
+    /// its uploads).
+    async fn begin_device_write(
+        &self,
+        user_id: &str,
+        device: i64,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        sqlx::query("SELECT 1 FROM ks_devices WHERE user_id = $1 AND device_id = $2 FOR UPDATE")
+            .bind(user_id)
+            .bind(device)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
 }
 
 /// The database: SQLite or PostgreSQL.
@@ -351,16 +403,41 @@ impl Store {
         })
     }
 
-    /// Stores verified keys for one device in one transaction.
+    /// Stores verified keys for one device in one transaction, unless the device would then
+    /// hold more than `limit` one-time prekeys of either kind ([`StoreError::PrekeyLimit`]).
+    /// The count and the inserts hold the device's write lock, so concurrent uploads cannot
+    /// both pass the check.
     pub(crate) async fn upload_keys(
         &self,
         address: &DeviceAddress,
         keys: &KeyUpload,
+        limit: i64,
     ) -> Result<(), StoreError> {
         let (user_id, device_id) = (address.user_id(), address.device);
         let device = i64::from(device_id);
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_device_write(user_id, device).await?;
+            let stored = sqlx::query(
+                "SELECT \
+                   (SELECT COUNT(*) FROM ks_one_time_prekeys WHERE user_id = $1 AND device_id = $2), \
+                   (SELECT COUNT(*) FROM ks_kem_prekeys WHERE user_id = $1 AND device_id = $2)",
+            )
+            .bind(user_id)
+            .bind(device)
+            .fetch_one(&mut *tx)
+            .await?;
+            let adds = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+            if stored
+                .try_get::<i64, _>(0)?
+                .saturating_add(adds(keys.one_time.len()))
+                > limit
+                || stored
+                    .try_get::<i64, _>(1)?
+                    .saturating_add(adds(keys.kem_one_time.len()))
+                    > limit
+            {
+                return Err(StoreError::PrekeyLimit { limit });
+            }
             // The signed prekey and the last-resort KEM key: one per device, replaced.
             for (table, key) in [
                 ("ks_signed_prekeys", &keys.signed_prekey),

@@ -33,6 +33,7 @@ on_both_backends!(
     a_device_is_removed_by_its_own_account_with_its_keys_and_credential,
     a_device_identity_key_registers_to_one_account_only,
     bundles_carry_the_devices_own_binding,
+    the_one_time_prekey_cap_holds_under_concurrent_uploads,
 );
 
 fn decode(v: &Value) -> Vec<u8> {
@@ -986,5 +987,42 @@ async fn bundles_carry_the_devices_own_binding(backend: Backend) {
     assert_eq!(*bundle.binding.account(), alice.account.public());
     let cert = DeviceCertificate::from_bytes(&decode(&b["certificate"])).unwrap();
     assert_eq!(cert.binding(), &bundle.binding);
+    server.stop().await;
+}
+
+/// Issue 10, item 3: ten parallel uploads of 100 one-time prekeys at 900 stored leave the
+/// device at the cap (1,000): exactly one is taken, nine are refused, none partially.
+async fn the_one_time_prekey_cap_holds_under_concurrent_uploads(backend: Backend) {
+    let server = Server::start(backend).await;
+    assert_eq!(server.config.max_stored_prekeys, 1000);
+    let alice = Account::register(&server, "alice").await;
+    let identity = &alice.devices[0].identity;
+    for batch in 0..9u32 {
+        let (s, b) = server
+            .post(
+                "/v1/keys",
+                Some(alice.token(0)),
+                &key_upload(identity, 1 + batch * 100, 100, 0, false),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+    let uploads: Vec<Value> = (0..10u32)
+        .map(|i| key_upload(identity, 10_000 + i * 100, 100, 0, false))
+        .collect();
+    let answers = futures_util::future::join_all(
+        uploads
+            .iter()
+            .map(|body| server.post("/v1/keys", Some(alice.token(0)), body)),
+    )
+    .await;
+    let taken = answers.iter().filter(|(s, _)| *s == StatusCode::OK).count();
+    for (s, b) in answers.iter().filter(|(s, _)| *s != StatusCode::OK) {
+        assert_error(*s, b, StatusCode::CONFLICT, "too_many_prekeys");
+    }
+    assert_eq!(taken, 1, "{answers:?}");
+    let (s, counts) = server.get("/v1/keys/counts", Some(alice.token(0))).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(counts["one_time"], 1000, "{counts}");
     server.stop().await;
 }

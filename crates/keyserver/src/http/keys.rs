@@ -145,21 +145,9 @@ async fn upload_keys(
     let identity = device_identity(&state, &auth).await?;
     let upload = verify_upload(&identity, &body)?;
     let store = &state.store;
-    let before = store.counts(&auth).await?;
-    let limit = state.max_stored_prekeys;
-    let adds = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-    if before.one_time.saturating_add(adds(upload.one_time.len())) > limit
-        || before
-            .kem_one_time
-            .saturating_add(adds(upload.kem_one_time.len()))
-            > limit
-    {
-        return Err(ApiError::new(
-            ErrorCode::TooManyPrekeys,
-            format!("at most {limit} stored one-time prekeys of each kind per device"),
-        ));
-    }
-    store.upload_keys(&auth, &upload).await?;
+    store
+        .upload_keys(&auth, &upload, state.max_stored_prekeys)
+        .await?;
     tracing::debug!(
         device_id = auth.device,
         one_time = upload.one_time.len(),
