@@ -34,6 +34,7 @@ on_both_backends!(
     a_device_identity_key_registers_to_one_account_only,
     bundles_carry_the_devices_own_binding,
     the_one_time_prekey_cap_holds_under_concurrent_uploads,
+    non_canonical_base64_is_refused,
 );
 
 fn decode(v: &Value) -> Vec<u8> {
@@ -528,7 +529,8 @@ async fn device_lists_are_verified_and_monotonic(backend: Backend) {
             &json!({"device_list": B64.encode([1u8, 2, 3])}),
         )
         .await;
-    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_key");
+    // Issue 10, item 6: what the documents promise for a list that does not decode.
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_device_list");
     let (s, b) = server
         .send(
             Method::PUT,
@@ -1024,5 +1026,55 @@ async fn the_one_time_prekey_cap_holds_under_concurrent_uploads(backend: Backend
     let (s, counts) = server.get("/v1/keys/counts", Some(alice.token(0))).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(counts["one_time"], 1000, "{counts}");
+    server.stop().await;
+}
+
+/// Issue 10, item 6: base64 with non-zero trailing bits (another spelling of the same bytes)
+/// is refused, like every other non-canonical encoding; so is a missing pad.
+async fn non_canonical_base64_is_refused(backend: Backend) {
+    let server = Server::start(backend).await;
+    let account = AccountIdentityKeyPair::generate(&mut OsRng);
+    let identity = IdentityKeyPair::generate(&mut OsRng);
+    let user = common::unique_user("b64");
+    let canonical = B64.encode(account.public().to_bytes());
+    // 32 bytes: 43 characters and one '='; the 43rd carries 4 data bits and 2 zero bits.
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let last = alphabet
+        .iter()
+        .position(|&c| c == canonical.as_bytes()[42])
+        .unwrap();
+    let mut other_spelling = canonical.clone().into_bytes();
+    other_spelling[42] = alphabet[last | 1];
+    let other_spelling = String::from_utf8(other_spelling).unwrap();
+    for account_key in [other_spelling, canonical.trim_end_matches('=').to_owned()] {
+        let (s, b) = server
+            .post(
+                "/v1/accounts",
+                None,
+                &json!({
+                    "user_id": user,
+                    "account_key": account_key,
+                    "device_certificate": certificate(&account, &user, 1, &identity),
+                }),
+            )
+            .await;
+        assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_base64");
+    }
+    // Canonical base64 of a non-canonical Ed25519 key (y = p, the second spelling of y = 0).
+    let mut y_is_p = [0xffu8; 32];
+    y_is_p[0] = 0xed;
+    y_is_p[31] = 0x7f;
+    let (s, b) = server
+        .post(
+            "/v1/accounts",
+            None,
+            &json!({
+                "user_id": user,
+                "account_key": B64.encode(y_is_p),
+                "device_certificate": certificate(&account, &user, 1, &identity),
+            }),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_key");
     server.stop().await;
 }

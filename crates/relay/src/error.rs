@@ -19,6 +19,24 @@ pub enum ApiError {
     /// The connection limit is reached.
     #[error("too many connections")]
     TooManyConnections,
+    /// The request is not a WebSocket upgrade the relay can accept (wrong method, missing
+    /// or wrong upgrade headers); the status is the one the WebSocket layer chose.
+    #[error("not a WebSocket upgrade: {reason}")]
+    NotWebSocket {
+        /// 400, 405 or 426.
+        status: StatusCode,
+        /// What the WebSocket layer said.
+        reason: String,
+    },
+    /// The query string does not parse.
+    #[error("invalid query string: {0}")]
+    BadQuery(String),
+    /// No such endpoint (the standalone relay; the all-in-one server's key server answers).
+    #[error("no such endpoint")]
+    NotFound,
+    /// The endpoint does not take this method.
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
 }
 
 /// The JSON body of every refused request: `{"code": "...", "message": "..."}`.
@@ -37,6 +55,10 @@ impl ApiError {
             ApiError::TooManyConnections => {
                 (StatusCode::SERVICE_UNAVAILABLE, "too_many_connections")
             }
+            ApiError::NotWebSocket { status, .. } => (*status, "not_websocket"),
+            ApiError::BadQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
         }
     }
 }

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use axum::{
     Router,
-    extract::{Query, State, WebSocketUpgrade},
+    extract::{
+        Query, State, WebSocketUpgrade, rejection::QueryRejection,
+        ws::rejection::WebSocketUpgradeRejection,
+    },
     http::{HeaderMap, header::AUTHORIZATION},
     response::{IntoResponse, Response},
     routing::get,
@@ -20,12 +23,21 @@ const WRITE_BUFFER: usize = 8 * 1024;
 /// Path of the WebSocket endpoint.
 pub const WS_PATH: &str = "/v1/relay/ws";
 
-/// Builds the relay's router (mount it as is, or merge it into a bigger app).
+/// Builds the relay's router (mount it as is, or merge it into a bigger app: it has no
+/// fallback of its own, see [`standalone_router`]).
 pub fn router(relay: Arc<Relay>) -> Router {
     Router::new()
         .route(WS_PATH, get(upgrade))
         .route("/v1/relay/health", get(health))
         .with_state(relay)
+}
+
+/// [`router`] plus JSON answers for unknown paths and methods: what a relay serving alone
+/// mounts.
+pub fn standalone_router(relay: Arc<Relay>) -> Router {
+    router(relay)
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }
 
 async fn health(State(relay): State<Arc<Relay>>) -> axum::Json<serde_json::Value> {
@@ -49,9 +61,14 @@ fn ticket_text<'a>(headers: &'a HeaderMap, query: &'a TicketQuery) -> Option<&'a
 async fn upgrade(
     State(relay): State<Arc<Relay>>,
     headers: HeaderMap,
-    Query(query): Query<TicketQuery>,
-    ws: WebSocketUpgrade,
+    query: Result<Query<TicketQuery>, QueryRejection>,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadQuery(e.body_text()))?;
+    let ws = ws.map_err(|e| ApiError::NotWebSocket {
+        status: e.status(),
+        reason: e.body_text(),
+    })?;
     let text = ticket_text(&headers, &query).ok_or(ApiError::MissingTicket)?;
     let now = crate::clock::now_secs();
     let ticket = Ticket::verify_text(text, &relay.ticket_key, now)?;

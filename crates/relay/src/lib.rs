@@ -41,7 +41,7 @@ mod writer;
 
 pub use config::{Config, SqliteSync};
 pub use error::ApiError;
-pub use http::{WS_PATH, router};
+pub use http::{WS_PATH, router, standalone_router};
 pub use relay::{Relay, StartError, parse_ticket_key};
 pub use session::{
     CLOSE_GOING_AWAY, CLOSE_PROTOCOL, CLOSE_REPLACED, CLOSE_REVOKED, CLOSE_TICKET_EXPIRED,
@@ -58,7 +58,7 @@ pub async fn serve(
     let relay = Relay::start(&config).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "relay listening");
-    axum::serve(listener, router(relay))
+    axum::serve(listener, standalone_router(relay))
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

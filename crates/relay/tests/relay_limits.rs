@@ -382,3 +382,76 @@ async fn slow_reader_that_never_acks_gets_a_bounded_window_then_the_rest() {
         r.stop().await;
     });
 }
+
+/// One raw HTTP/1.1 request; returns the status, the content type and the body.
+async fn raw_http(addr: &str, request: &str) -> (u16, String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let content_type = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-type: "))
+        .unwrap_or("")
+        .to_owned();
+    (status, content_type, body.to_owned())
+}
+
+/// Issue 10, item 6: refusals that are not about the ticket are JSON too, and so is health.
+#[tokio::test]
+async fn every_refusal_and_the_health_check_are_json() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let r = start(config(&key, &dir), key).await;
+        let ticket = r.ticket("bob", 1);
+        let cases = [
+            // A plain GET with a valid ticket but no upgrade headers.
+            (
+                format!(
+                    "GET {} HTTP/1.1\r\nHost: r\r\nAuthorization: Bearer {ticket}\r\nConnection: close\r\n\r\n",
+                    e2ee_relay::WS_PATH
+                ),
+                "not_websocket",
+            ),
+            (
+                format!(
+                    "GET {}?ticket=a&ticket=b HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n",
+                    e2ee_relay::WS_PATH
+                ),
+                "invalid_query",
+            ),
+            (
+                "GET /nowhere HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n".to_owned(),
+                "not_found",
+            ),
+            (
+                format!(
+                    "POST {} HTTP/1.1\r\nHost: r\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    e2ee_relay::WS_PATH
+                ),
+                "method_not_allowed",
+            ),
+        ];
+        for (request, code) in cases {
+            let (status, content_type, body) = raw_http(&r.addr, &request).await;
+            assert!((400..500).contains(&status), "{code}: {status}");
+            assert_eq!(content_type, "application/json", "{code}");
+            let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(body["code"], code, "{body}");
+        }
+        let (status, content_type, body) = raw_http(
+            &r.addr,
+            "GET /v1/relay/health HTTP/1.1\r\nHost: r\r\nConnection: close\r\n\r\n",
+        )
+        .await;
+        assert_eq!((status, content_type.as_str()), (200, "application/json"));
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["connections"], 0);
+        r.stop().await;
+    });
+}

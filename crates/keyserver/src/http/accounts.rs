@@ -7,7 +7,7 @@ use axum::{
     routing::{delete, get, post, put},
 };
 use e2ee_core::{
-    Codec, DeviceAddress, UserId,
+    Codec, DeviceAddress, IdentityDecodeError, UserId,
     device::{AccountIdentityKey, DeviceCertificate, DeviceList},
 };
 use serde::{Deserialize, Serialize};
@@ -291,8 +291,14 @@ async fn put_device_list(
     ApiJson(body): ApiJson<PutDeviceList>,
 ) -> Result<ApiJson<DeviceListView>, ApiError> {
     let bytes = b64("device_list", &body.device_list)?;
-    let list =
-        DeviceList::from_bytes(&bytes).map_err(|e| ApiError::bad_identity("device_list", e))?;
+    let list = DeviceList::from_bytes(&bytes).map_err(|e| match e {
+        // A list that does not decode is an invalid list (as documented), whatever part of
+        // it failed; a bad signature inside it is still `invalid_signature`.
+        IdentityDecodeError::Decode(d) => {
+            ApiError::new(ErrorCode::InvalidDeviceList, format!("device_list: {d}"))
+        }
+        IdentityDecodeError::Key(k) => ApiError::bad_signature("device_list", k),
+    })?;
     if *list.user_id() != auth.user {
         return Err(ApiError::new(
             ErrorCode::Forbidden,

@@ -127,7 +127,7 @@ pub async fn start(config: Config, key: SigningKey) -> TestRelay {
         .unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (stop, rx) = oneshot::channel::<()>();
-    let app = e2ee_relay::router(relay.clone());
+    let app = e2ee_relay::standalone_router(relay.clone());
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app)
             .with_graceful_shutdown(async {
