@@ -109,8 +109,11 @@ struct Session<'a, S> {
     drained: u32,
     /// Live envelopes held back during the first drain.
     held: VecDeque<Delivery>,
-    /// Something was not pushed live; reread the mailbox once the window has room.
-    need_rescan: bool,
+    /// Something was not pushed live: reread the mailbox after this seq as soon as the window
+    /// has room (for one delivery, not half the window, so a reader's acks reopen it at once).
+    /// A delivery refused for a full window gives its own seq; a lost live one (the queue
+    /// overflowed, the seq is unknown) rescans from the start, skipping what is in flight.
+    rescan_after: Option<u64>,
     /// Sends and acks handed to the writer, not yet committed.
     pending: PendingWrites,
 }
@@ -218,6 +221,11 @@ where
         self.flush().await
     }
 
+    /// Remembers that the mailbox must be reread after `seq` (the lowest such point wins).
+    fn rescan_after_seq(&mut self, seq: u64) {
+        self.rescan_after = Some(self.rescan_after.map_or(seq, |after| after.min(seq)));
+    }
+
     /// Pushes a live envelope unless it was already sent or the window is full.
     async fn push_live(&mut self, d: Delivery) -> Step {
         if d.seq == 0 {
@@ -228,7 +236,7 @@ where
             if self.held.len() < LIVE_QUEUE_LEN {
                 self.held.push_back(d);
             } else {
-                self.need_rescan = true;
+                self.rescan_after_seq(0);
             }
             return Ok(());
         }
@@ -236,7 +244,7 @@ where
             return Ok(());
         }
         if self.inflight.len() >= MAX_INFLIGHT {
-            self.need_rescan = true;
+            self.rescan_after_seq(d.seq - 1);
             return Ok(());
         }
         self.inflight.insert(d.seq);
@@ -255,7 +263,15 @@ where
 
     async fn on_decode_error(&mut self, e: &DecodeError, bytes: &[u8]) -> Step {
         tracing::debug!(device = ?self.device, error = %e, len = bytes.len(), "bad frame");
-        self.error(e.code(), 0, 0, &e.to_string()).await?;
+        // Sent at once, not in the place of the refused frame among the pending replies: the
+        // client matches it by msg_id (docs/relay.md, "ERROR").
+        self.error(
+            e.code(),
+            ClientFrame::first_msg_id(bytes),
+            0,
+            &e.to_string(),
+        )
+        .await?;
         if e.is_fatal() {
             self.close(CLOSE_PROTOCOL, "protocol error").await;
             return Err(SessionEnd::ProtocolError);
@@ -494,21 +510,21 @@ where
         first_drain: true,
         drained: 0,
         held: VecDeque::new(),
-        need_rescan: false,
+        rescan_after: None,
         pending: PendingWrites::default(),
     };
     tracing::debug!(device = ?device, "connected");
     let end = loop {
-        if s.need_rescan
+        if let Some(after) = s.rescan_after
             && s.scan.is_none()
             && !s.first_drain
-            && s.inflight.len() < MAX_INFLIGHT / 2
+            && s.inflight.len() < MAX_INFLIGHT
         {
-            s.need_rescan = false;
-            s.scan = Some(0);
+            s.rescan_after = None;
+            s.scan = Some(after);
         }
         if reg.lagged.swap(false, Ordering::SeqCst) {
-            s.need_rescan = true;
+            s.rescan_after_seq(0);
         }
         let scanning = s.scan.is_some() && s.inflight.len() < MAX_INFLIGHT;
         // Backpressure: a client with too many writes in flight is not read until one is

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use e2ee_relay::{
     CLOSE_PROTOCOL, CLOSE_TICKET_EXPIRED, CLOSE_TOO_BIG,
-    limits::{MAX_FRAME_LEN, MAX_INFLIGHT, MAX_PAYLOAD_LEN, MAX_RECIPIENTS},
+    limits::{MAX_BATCH_ENVELOPES, MAX_FRAME_LEN, MAX_INFLIGHT, MAX_PAYLOAD_LEN, MAX_RECIPIENTS},
     wire::{ClientFrame, Codec, ErrorCode, OutEnvelope, SendStatus, ServerFrame},
 };
 use e2ee_ticket::Ticket;
@@ -25,8 +25,13 @@ macro_rules! bounded {
 }
 
 fn error_code(f: ServerFrame) -> ErrorCode {
+    error_of(f).0
+}
+
+/// The code and the msg id of an `ERROR` frame.
+fn error_of(f: ServerFrame) -> (ErrorCode, u64) {
     match f {
-        ServerFrame::Error { code, .. } => code,
+        ServerFrame::Error { code, msg_id, .. } => (code, msg_id),
         other => panic!("expected ERROR, got {other:?}"),
     }
 }
@@ -140,9 +145,10 @@ async fn limit_violations_get_typed_errors_and_the_connection_survives() {
 
         let big = env(2, &[("bob", 1)], &vec![0u8; MAX_PAYLOAD_LEN + 1]);
         alice.send(&ClientFrame::Send(vec![big])).await.unwrap();
+        // The ERROR names the refused batch's first envelope (issue 10, item 5).
         assert_eq!(
-            error_code(alice.recv().await.unwrap()),
-            ErrorCode::PayloadTooLarge
+            error_of(alice.recv().await.unwrap()),
+            (ErrorCode::PayloadTooLarge, 2)
         );
 
         let many: Vec<(String, u32)> = (0..=MAX_RECIPIENTS as u32)
@@ -154,8 +160,16 @@ async fn limit_violations_get_typed_errors_and_the_connection_survives() {
             .await
             .unwrap();
         assert_eq!(
-            error_code(alice.recv().await.unwrap()),
-            ErrorCode::TooManyRecipients
+            error_of(alice.recv().await.unwrap()),
+            (ErrorCode::TooManyRecipients, 3)
+        );
+        let too_many: Vec<OutEnvelope> = (10..=10 + MAX_BATCH_ENVELOPES as u64)
+            .map(|i| env(i, &[("bob", 1)], b"x"))
+            .collect();
+        alice.send(&ClientFrame::Send(too_many)).await.unwrap();
+        assert_eq!(
+            error_of(alice.recv().await.unwrap()),
+            (ErrorCode::BatchTooLarge, 10)
         );
 
         // The same connection still sends.
@@ -378,6 +392,65 @@ async fn slow_reader_that_never_acks_gets_a_bounded_window_then_the_rest() {
             assert!(!seqs.contains(&d.seq));
             assert!(rest.insert(d.seq), "duplicate delivery");
         }
+        assert_silent(&mut bob, 300).await;
+        r.stop().await;
+    });
+}
+
+/// Issue 10, item 5: a reader with a full window that acks some deliveries gets as many new
+/// ones at once, not only after it acked half the window.
+#[tokio::test]
+async fn the_window_reopens_as_acks_arrive() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let mut cfg = config(&key, &dir);
+        cfg.send_rate = 1_000_000;
+        cfg.send_burst = 1_000_000;
+        let r = start(cfg, key).await;
+        let mut alice = r.connect_empty("alice", 1).await;
+        let mut bob = r.connect_empty("bob", 1).await;
+        let total = MAX_INFLIGHT + 300;
+        let mut next = 0u64;
+        while (next as usize) < total {
+            let batch: Vec<OutEnvelope> = (next..(next + 200).min(total as u64))
+                .map(|i| env(i, &[("bob", 1)], b"m"))
+                .collect();
+            next += batch.len() as u64;
+            alice.send(&ClientFrame::Send(batch)).await.unwrap();
+            assert!(matches!(
+                alice.recv().await.unwrap(),
+                ServerFrame::SendResult(_)
+            ));
+        }
+        let mut window = Vec::new();
+        for _ in 0..MAX_INFLIGHT {
+            window.push(recv_delivery(&mut bob).await.seq);
+        }
+        assert_silent(&mut bob, 300).await;
+        let mut seen: std::collections::HashSet<u64> = window.iter().copied().collect();
+        // Ack 100, then 50: exactly that many new deliveries each time, none seen before.
+        for acked in [100usize, 50] {
+            let ack: Vec<u64> = window.drain(..acked).collect();
+            bob.send(&ClientFrame::Ack(ack)).await.unwrap();
+            for _ in 0..acked {
+                let d = recv_delivery(&mut bob).await;
+                assert!(seen.insert(d.seq), "delivered twice: {}", d.seq);
+                window.push(d.seq);
+            }
+            assert_silent(&mut bob, 300).await;
+        }
+        // And the rest once everything is acked.
+        bob.send(&ClientFrame::Ack(std::mem::take(&mut window)))
+            .await
+            .unwrap();
+        let mut rest = 0;
+        while seen.len() < total {
+            let d = recv_delivery(&mut bob).await;
+            assert!(seen.insert(d.seq), "delivered twice: {}", d.seq);
+            rest += 1;
+        }
+        assert_eq!(rest, 150);
         assert_silent(&mut bob, 300).await;
         r.stop().await;
     });

@@ -95,6 +95,22 @@ pub enum ClientFrame {
     PresenceAllow(Vec<UserId>),
 }
 
+impl ClientFrame {
+    /// The msg id of the first envelope of bytes that start like a `SEND` frame, or 0. A
+    /// refused batch's `ERROR` names it, even when the frame did not decode.
+    pub fn first_msg_id(bytes: &[u8]) -> u64 {
+        // version u8, kind u8, count u16, flags u8, then the first envelope's msg_id u64.
+        match bytes {
+            [super::WIRE_VERSION, kind::SEND, _, _, _, rest @ ..] if rest.len() >= 8 => {
+                let mut id = [0u8; 8];
+                id.copy_from_slice(&rest[..8]);
+                u64::from_be_bytes(id)
+            }
+            _ => 0,
+        }
+    }
+}
+
 /// A `u16` count of a list, 1..=`max` (or 0..=`max` when `may_be_empty`).
 fn read_count(
     r: &mut Reader<'_>,

@@ -186,3 +186,15 @@ fn error_detail_is_cut_to_its_length_byte() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_first_msg_id_of_a_refused_send_is_read_without_decoding() {
+    let bytes = ClientFrame::Send(vec![env(1, 1)]).to_bytes();
+    assert_eq!(ClientFrame::first_msg_id(&bytes), 7);
+    assert_eq!(ClientFrame::first_msg_id(&bytes[..12]), 0);
+    assert_eq!(
+        ClientFrame::first_msg_id(&ClientFrame::Ack(vec![7]).to_bytes()),
+        0
+    );
+    assert_eq!(ClientFrame::first_msg_id(&[]), 0);
+}
