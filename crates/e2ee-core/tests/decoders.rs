@@ -12,8 +12,8 @@ use e2ee_core::{
     KemPreKeyPublic, OneTimePreKey, OneTimePreKeyPublic, PreKeyBundle, SessionCipher,
     SessionRecord, SessionStore, SignedPreKey, SignedPreKeyPublic, UserId,
     device::{
-        AccountIdentityKey, AccountIdentityKeyPair, DeviceBinding, DeviceCertificate,
-        DeviceDirectory, DeviceEntry, DeviceList,
+        AccountConsent, AccountIdentityKey, AccountIdentityKeyPair, ConsentAction, DeviceBinding,
+        DeviceCertificate, DeviceDirectory, DeviceEntry, DeviceList,
     },
     message::{PreKeyMessage, RatchetMessage},
 };
@@ -96,6 +96,11 @@ fn decode(target: &str, data: &[u8]) {
                 }
             }
         }
+        "account_consent" => {
+            if let Ok(c) = AccountConsent::from_bytes(data) {
+                assert_eq!(c.to_bytes(), data);
+            }
+        }
         "device_directory" => {
             if let Ok(d) = DeviceDirectory::from_bytes(data) {
                 assert_eq!(d.to_bytes(), data);
@@ -105,7 +110,7 @@ fn decode(target: &str, data: &[u8]) {
     }
 }
 
-const TARGETS: [&str; 8] = [
+const TARGETS: [&str; 9] = [
     "ratchet_message",
     "prekey_message",
     "session_record",
@@ -114,6 +119,7 @@ const TARGETS: [&str; 8] = [
     "prekey_public",
     "device",
     "device_directory",
+    "account_consent",
 ];
 
 /// Valid encodings for each target, produced through the public API.
@@ -197,6 +203,20 @@ fn valid_inputs() -> Vec<(&'static str, Vec<u8>)> {
         ("device", prefixed(2, certificate.to_bytes())),
         ("device", prefixed(3, list.to_bytes())),
         ("device_directory", directory.to_bytes()),
+        (
+            "account_consent",
+            AccountConsent::sign(
+                &account,
+                ConsentAction::Enrol,
+                &certificate,
+                1_700_000_000_000,
+            )
+            .to_bytes(),
+        ),
+        (
+            "account_consent",
+            AccountConsent::sign(&account, ConsentAction::Remove, &certificate, 1).to_bytes(),
+        ),
     ]
 }
 

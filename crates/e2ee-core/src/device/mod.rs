@@ -5,13 +5,16 @@
 //! Each user has one **account identity key** (Ed25519, held by the primary device). It signs
 //! a [`DeviceCertificate`] for every device and the user's [`DeviceList`]. Each device signs
 //! its own [`DeviceBinding`] (its address and account), which certificates and lists carry,
-//! so an account can only list devices that agreed to be its devices. Clients encrypt to and
-//! accept messages from listed devices only ([`DeviceDirectory`]), so a server cannot add a
-//! "ghost device", and no account can pass another user's device off as its own.
+//! so an account can only list devices that agreed to be its devices. An [`AccountConsent`] is
+//! the account key's fresh, signed agreement to enrol or remove one device at a server.
+//! Clients encrypt to and accept messages from listed devices only ([`DeviceDirectory`]), so
+//! a server cannot add a "ghost device", and no account can pass another user's device off
+//! as its own.
 
 mod account_key;
 mod binding;
 mod certificate;
+mod consent;
 mod directory;
 mod error;
 mod list;
@@ -22,6 +25,7 @@ pub use account_key::{
 };
 pub use binding::DeviceBinding;
 pub use certificate::{DEVICE_CERTIFICATE_VERSION, DeviceCertificate, MAX_DEVICE_CERTIFICATE_LEN};
+pub use consent::{ACCOUNT_CONSENT_LEN, ACCOUNT_CONSENT_VERSION, AccountConsent, ConsentAction};
 pub use directory::{
     DEVICE_DIRECTORY_VERSION, DeviceDirectory, Envelope, FanoutPlan, MAX_DIRECTORY_USERS, Received,
     VerifiedDevice,
