@@ -88,9 +88,20 @@ async fn main() -> std::process::ExitCode {
 
 async fn serve(
     listen: std::net::SocketAddr,
-    keyserver_config: e2ee_keyserver::Config,
+    mut keyserver_config: e2ee_keyserver::Config,
     relay_config: e2ee_relay::Config,
 ) -> Result<(), MainError> {
+    // Several all-in-one nodes on one Redis: each node's removals must reach the others'
+    // relays, so the key server writes them to the relay cluster's Redis unless told
+    // otherwise.
+    if keyserver_config.redis_url.is_none() && relay_config.redis_url.is_some() {
+        keyserver_config
+            .redis_url
+            .clone_from(&relay_config.redis_url);
+        keyserver_config
+            .redis_prefix
+            .clone_from(&relay_config.redis_prefix);
+    }
     let keyserver = e2ee_keyserver::Keyserver::start(&keyserver_config).await?;
     // Same process: the relay trusts exactly the tickets this key server signs, unless the
     // operator pinned another key explicitly.
@@ -104,11 +115,11 @@ async fn serve(
             .await?
         }
     };
-    // A device removed at the key server is disconnected from the relay at once (4005),
-    // not only when its ticket expires.
+    // A device removed at the key server is refused by the relay (its earlier tickets) and
+    // disconnected (4005) at once, not only when its ticket expires.
     let relay_for_removals = relay.clone();
-    keyserver.on_device_removed(move |device| {
-        relay_for_removals.disconnect_removed_device(device);
+    keyserver.on_device_removed(move |removal| {
+        relay_for_removals.revoke_device(&removal.device, removal.removed_at_ms);
     });
     let app = keyserver.router().merge(e2ee_relay::router(relay));
     let listener = tokio::net::TcpListener::bind(listen).await?;

@@ -15,6 +15,10 @@ use e2ee_tools::RelayClient;
 use ed25519_dalek::SigningKey;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+mod common;
+
+use common::{http_json, register_two_devices};
+
 fn ticket(key: &SigningKey, user: &str) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -26,88 +30,6 @@ fn ticket(key: &SigningKey, user: &str) -> String {
         expires_at: now + 600,
     }
     .sign_to_text(key)
-}
-
-/// One HTTP/1.1 request on its own connection: (status, JSON body or Null).
-async fn http_json(
-    addr: &str,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&serde_json::Value>,
-) -> (u16, serde_json::Value) {
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    s.write_all(body.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.unwrap();
-    let text = String::from_utf8_lossy(&buf);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let json = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.trim())
-        .filter(|b| !b.is_empty())
-        .map(|b| serde_json::from_str(b).unwrap())
-        .unwrap_or(serde_json::Value::Null);
-    (status, json)
-}
-
-/// Registers `user` with devices 1 and 2; returns their credentials.
-async fn register_two_devices(addr: &str, user: &str) -> (String, String) {
-    use e2ee_core::{
-        Codec, DeviceAddress, IdentityKeyPair,
-        device::{AccountIdentityKeyPair, DeviceBinding, DeviceCertificate},
-    };
-    use rand_core::OsRng;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let account = AccountIdentityKeyPair::generate(&mut OsRng);
-    let certificate = |device_id: u32| {
-        let identity = IdentityKeyPair::generate(&mut OsRng);
-        let address = DeviceAddress::new(user, device_id).unwrap();
-        let binding = DeviceBinding::sign(&identity, address, account.public());
-        let cert = DeviceCertificate::sign(&account, identity.public(), &binding, now);
-        STANDARD.encode(cert.unwrap().to_bytes())
-    };
-    let (s, first) = http_json(
-        addr,
-        "POST",
-        "/v1/accounts",
-        None,
-        Some(&serde_json::json!({
-            "user_id": user,
-            "account_key": STANDARD.encode(account.public().to_bytes()),
-            "device_certificate": certificate(1),
-        })),
-    )
-    .await;
-    assert_eq!(s, 201, "{first}");
-    let (s, second) = http_json(
-        addr,
-        "POST",
-        &format!("/v1/accounts/{user}/devices"),
-        None,
-        Some(&serde_json::json!({ "device_certificate": certificate(2) })),
-    )
-    .await;
-    assert_eq!(s, 201, "{second}");
-    let credential = |v: &serde_json::Value| v["credential"].as_str().unwrap().to_owned();
-    (credential(&first), credential(&second))
 }
 
 async fn http_get_status(addr: &str, path: &str) -> String {
@@ -238,6 +160,11 @@ async fn all_in_one_binary_serves_key_server_and_relay_on_one_port() {
             }
             other => panic!("expected close 4005, got {other:?}"),
         }
+        // Its ticket, signed and unexpired, no longer opens the relay (issue 10, item 2).
+        let err = RelayClient::connect(&addr, issued["ticket"].as_str().unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(401), "{err}");
         // Both databases live under the one data directory.
         assert!(dir.join("relay.db").exists());
         assert!(std::fs::read_dir(&dir).unwrap().count() >= 2);
@@ -258,4 +185,52 @@ fn demo_subcommand_still_runs_the_protocol_demonstration() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("safety numbers match: true"), "{text}");
+}
+
+/// Issue 10, item 7: every option the help text names (in a description too) is one the
+/// binary takes; the key server's and the relay's flags are all flattened into this one.
+#[test]
+fn every_option_the_help_names_exists() {
+    let help = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_e2ee"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    for text in [help(&["--help"]), help(&["serve", "--help"])] {
+        if !text.contains("--relay-") {
+            // `serve --help` lists only its own option.
+            assert!(text.contains("--listen"), "{text}");
+            continue;
+        }
+        let defined: std::collections::HashSet<&str> = text
+            .lines()
+            .map(str::trim_start)
+            .filter_map(|line| {
+                let line = line
+                    .strip_prefix("-h, ")
+                    .or(line.strip_prefix("-V, "))
+                    .unwrap_or(line);
+                line.starts_with("--")
+                    .then(|| line.split([' ', '=', '[']).next().unwrap())
+            })
+            .collect();
+        assert!(defined.contains("--relay-ticket-public-key"), "{text}");
+        for (i, _) in text.match_indices("--") {
+            let named: String = text[i + 2..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            if named.is_empty() {
+                continue;
+            }
+            let flag = format!("--{named}");
+            assert!(
+                defined.contains(flag.as_str()),
+                "help names {flag}, which is not an option"
+            );
+        }
+    }
 }

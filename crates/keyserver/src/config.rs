@@ -114,6 +114,20 @@ pub struct Config {
         default_value_t = 1000
     )]
     pub max_stored_prekeys: u32,
+
+    /// Redis URL of the relay cluster, e.g. redis://127.0.0.1:6379. When set, every device
+    /// removal is also written there, so relays outside this process refuse the removed
+    /// device's earlier tickets within about a second instead of when they expire.
+    #[arg(long = "keyserver-redis-url", env = "E2EE_KEYSERVER_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Key prefix of the relay cluster in Redis (the relays' --relay-redis-prefix).
+    #[arg(
+        long = "keyserver-redis-prefix",
+        env = "E2EE_KEYSERVER_REDIS_PREFIX",
+        default_value = "e2ee-relay"
+    )]
+    pub redis_prefix: String,
 }
 
 impl Default for Config {
@@ -133,6 +147,8 @@ impl Default for Config {
             one_time_per_hour: 4,
             max_body_bytes: 512 * 1024,
             max_stored_prekeys: 1000,
+            redis_url: None,
+            redis_prefix: "e2ee-relay".into(),
         }
     }
 }

@@ -33,6 +33,9 @@ pub enum KeyserverError {
     /// Running the migrations failed.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The relay cluster's Redis (`--keyserver-redis-url`) could not be reached.
+    #[error("redis: {0}")]
+    Redis(String),
 }
 
 /// Declares [`ErrorCode`] from one table, so every code has exactly one status and
@@ -88,10 +91,17 @@ error_codes! {
     DuplicateKeyId => BAD_REQUEST,
     /// A device list is unusable (its version, for one).
     InvalidDeviceList => BAD_REQUEST,
+    /// An account consent does not decode.
+    InvalidConsent => BAD_REQUEST,
     /// No valid credential or app token.
     Unauthorized => UNAUTHORIZED,
     /// Authenticated, but not allowed to do this.
     Forbidden => FORBIDDEN,
+    /// Only the account key's consent allows this (removing the device that holds it).
+    ConsentRequired => FORBIDDEN,
+    /// The account consent is too old, dated in the future, or older than the device's
+    /// removal or enrolment.
+    StaleConsent => FORBIDDEN,
     /// No such user.
     UnknownUser => NOT_FOUND,
     /// No such device (or no signed prekey yet).
@@ -114,6 +124,8 @@ error_codes! {
     TooManyPrekeys => CONFLICT,
     /// Too many bundle fetches; see `Retry-After`.
     RateLimited => TOO_MANY_REQUESTS,
+    /// The request took longer than the server's request timeout.
+    RequestTimeout => REQUEST_TIMEOUT,
     /// The server or its database failed (details are logged only).
     Internal => INTERNAL_SERVER_ERROR,
     /// A row with this key exists already.
@@ -195,6 +207,9 @@ impl From<StoreError> for ApiError {
                 ErrorCode::IdentityKeyInUse,
                 "this device identity key is already registered",
             ),
+            e @ StoreError::RemovedAfterConsent => {
+                Self::new(ErrorCode::StaleConsent, e.to_string())
+            }
             StoreError::Db(e) => {
                 tracing::error!(error = %e, "database error");
                 Self::internal()
@@ -243,6 +258,46 @@ mod tests {
                 .collect();
         let produced: Vec<String> = ErrorCode::ALL.iter().copied().map(text).collect();
         assert_eq!(documented, produced);
+    }
+
+    /// Every `x-error-codes` list in the document sits under the status its codes are
+    /// answered with, and every code the server produces is listed by some operation (or is a
+    /// router fallback), so a client reading the document knows every refusal it can meet.
+    #[test]
+    fn every_documented_status_lists_codes_answered_with_that_status() {
+        let doc: serde_json::Value = serde_json::from_str(crate::openapi::DOCUMENT).unwrap();
+        let by_text: std::collections::HashMap<String, ErrorCode> =
+            ErrorCode::ALL.iter().map(|c| (text(*c), *c)).collect();
+        let mut listed = std::collections::HashSet::new();
+        let mut check = |status: &str, codes: &serde_json::Value, at: &str| {
+            for code in codes.as_array().unwrap() {
+                let code = code.as_str().unwrap();
+                let known = by_text
+                    .get(code)
+                    .unwrap_or_else(|| panic!("{at}: unknown code {code}"));
+                assert_eq!(known.status().as_str(), status, "{at}: {code}");
+                listed.insert(code.to_owned());
+            }
+        };
+        for (path, ops) in doc["paths"].as_object().unwrap() {
+            for (method, op) in ops.as_object().unwrap() {
+                let responses = op["responses"].as_object().unwrap();
+                assert!(responses.contains_key("500"), "{method} {path}: no 500");
+                for (status, response) in responses {
+                    let codes = &response["x-error-codes"];
+                    if status.starts_with('2') || status == "414" || status == "431" {
+                        assert!(codes.is_null(), "{method} {path} {status}");
+                        continue;
+                    }
+                    check(status, codes, &format!("{method} {path} {status}"));
+                }
+            }
+        }
+        for (status, codes) in doc["x-fallback-error-codes"].as_object().unwrap() {
+            check(status, codes, "fallback");
+        }
+        let produced: std::collections::HashSet<String> = by_text.into_keys().collect();
+        assert_eq!(listed, produced);
     }
 
     #[test]

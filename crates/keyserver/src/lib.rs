@@ -40,11 +40,13 @@
 mod auth;
 mod clock;
 mod config;
+mod consent;
 mod error;
 mod http;
 mod jwt;
 mod openapi;
 mod ratelimit;
+mod removal_feed;
 mod storage;
 
 use std::path::Path;
@@ -65,6 +67,15 @@ use crate::{
 
 /// File under the data directory holding the generated ticket signing seed (base64).
 pub const TICKET_KEY_FILE: &str = "ticket_signing_key";
+
+/// A device the key server removed, and when: relays refuse its tickets issued until then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRemoval {
+    /// The removed device.
+    pub device: DeviceAddress,
+    /// Unix milliseconds of the removal.
+    pub removed_at_ms: u64,
+}
 
 /// A started key server: its router and its ticket verifying key.
 #[derive(Debug, Clone)]
@@ -102,6 +113,10 @@ impl Keyserver {
             config.db_max_connections,
         )
         .await?;
+        let removal_feed = match config.redis_url.as_deref() {
+            Some(url) => Some(removal_feed::RemovalFeed::connect(url, &config.redis_prefix).await?),
+            None => None,
+        };
         let state = AppState::new(Inner {
             store,
             ticket_key: ticket_key.clone(),
@@ -114,6 +129,7 @@ impl Keyserver {
             jwt,
             max_stored_prekeys: i64::from(config.max_stored_prekeys),
             device_removed: std::sync::OnceLock::new(),
+            removal_feed,
         });
         Ok(Self {
             router: http::router(state.clone(), config.max_body_bytes),
@@ -132,9 +148,10 @@ impl Keyserver {
         self.ticket_key
     }
 
-    /// Runs `hook(device)` after every device removal, so a relay in the same process can
-    /// close the device's connection at once. Only the first hook set is kept.
-    pub fn on_device_removed(&self, hook: impl Fn(&DeviceAddress) + Send + Sync + 'static) {
+    /// Runs `hook(removal)` after every device removal, so a relay in the same process can
+    /// refuse the device's tickets and close its connection at once. Only the first hook set
+    /// is kept.
+    pub fn on_device_removed(&self, hook: impl Fn(&DeviceRemoval) + Send + Sync + 'static) {
         let _ = self
             .state
             .device_removed

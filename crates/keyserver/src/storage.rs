@@ -42,6 +42,11 @@ const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
         description: "device bindings, one account per identity key",
         sql: include_str!("../migrations/sqlite/0002_device_binding.sql"),
     },
+    EmbeddedMigration {
+        version: 4_000_003,
+        description: "removal tombstones, the key holder, enrolment times",
+        sql: include_str!("../migrations/sqlite/0003_removals.sql"),
+    },
 ];
 const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
     EmbeddedMigration {
@@ -53,6 +58,11 @@ const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
         version: 4_000_002,
         description: "device bindings, one account per identity key",
         sql: include_str!("../migrations/postgres/0002_device_binding.sql"),
+    },
+    EmbeddedMigration {
+        version: 4_000_003,
+        description: "removal tombstones, the key holder, enrolment times",
+        sql: include_str!("../migrations/postgres/0003_removals.sql"),
     },
 ];
 
@@ -77,6 +87,10 @@ pub(crate) enum StoreError {
         /// The per-device, per-kind limit.
         limit: i64,
     },
+    /// The device (or its identity key) was removed from the account after the account
+    /// signed the enrolment consent.
+    #[error("the device was removed after this consent was signed")]
+    RemovedAfterConsent,
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
@@ -107,7 +121,24 @@ pub(crate) struct NewDevice {
     pub(crate) binding: Vec<u8>,
     pub(crate) credential_salt: Vec<u8>,
     pub(crate) credential_hash: Vec<u8>,
+    /// Unix ms at which the account consented to the device (for the first device: now).
+    pub(crate) enrolled_at_ms: i64,
 }
+
+/// A registered device as a removal sees it.
+#[derive(Debug)]
+pub(crate) struct StoredDevice {
+    pub(crate) identity_key: Vec<u8>,
+    pub(crate) certificate: Vec<u8>,
+    pub(crate) enrolled_at_ms: i64,
+    /// Registered with the account: the device that holds the account key.
+    pub(crate) holds_account_key: bool,
+}
+
+/// How long a removal's tombstone is kept. A consent signed before the removal is refused by
+/// its age after at most the consent window; relays read the recent ones
+/// too (a ticket lives at most a day, MAX_TICKET_LIFETIME_SECS).
+pub(crate) const TOMBSTONE_RETENTION_MS: i64 = 25 * 60 * 60 * 1000;
 
 /// A registered device's public data.
 #[derive(Debug)]
@@ -155,6 +186,46 @@ trait BeginDeviceWrite {
         user_id: &str,
         device: i64,
     ) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+/// A transaction that holds an account's write lock (its devices' registrations and
+/// removals) until it ends.
+trait BeginAccountWrite {
+    type Db: sqlx::Database;
+
+    async fn begin_account_write(
+        &self,
+        user_id: &str,
+    ) -> Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>;
+}
+
+impl BeginAccountWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+
+    /// SQLite's one writer lock covers every account.
+    async fn begin_account_write(
+        &self,
+        _user_id: &str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginAccountWrite for PgPool {
+    type Db = sqlx::Postgres;
+
+    /// PostgreSQL: the account's row, locked `FOR UPDATE`.
+    async fn begin_account_write(
+        &self,
+        user_id: &str,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        sqlx::query("SELECT 1 FROM ks_accounts WHERE user_id = $1 FOR UPDATE")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
 }
 
 impl BeginDeviceWrite for SqlitePool {
@@ -312,11 +383,13 @@ impl Store {
         on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "INSERT INTO ks_accounts (user_id, account_key, created_at) VALUES ($1, $2, $3)",
+                "INSERT INTO ks_accounts (user_id, account_key, created_at, key_holder_device) \
+                 VALUES ($1, $2, $3, $4)",
             )
             .bind(user_id)
             .bind(account_key)
             .bind(now)
+            .bind(i64::from(device.device_id))
             .execute(&mut *tx)
             .await
             .map_err(conflict_or_db)?;
@@ -329,7 +402,10 @@ impl Store {
         })
     }
 
-    /// Adds a device to an existing account.
+    /// Adds a device to an existing account, unless the device id or its identity key was
+    /// removed from the account at or after `device.enrolled_at_ms` (the consent's time):
+    /// [`StoreError::RemovedAfterConsent`]. The check and the insert hold the account's write
+    /// lock, so a removal cannot slip between them.
     pub(crate) async fn add_device(
         &self,
         user: &UserId,
@@ -338,10 +414,25 @@ impl Store {
     ) -> Result<(), StoreError> {
         let user_id = user.as_str();
         on_pool!(self, |pool| {
+            let mut tx = pool.begin_account_write(user_id).await?;
+            let removed_since = sqlx::query(
+                "SELECT 1 FROM ks_removed_devices WHERE user_id = $1 \
+                 AND (device_id = $2 OR identity_key = $3) AND removed_at_ms >= $4 LIMIT 1",
+            )
+            .bind(user_id)
+            .bind(i64::from(device.device_id))
+            .bind(device.identity_key.as_slice())
+            .bind(device.enrolled_at_ms)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if removed_since.is_some() {
+                return Err(StoreError::RemovedAfterConsent);
+            }
             insert_device(user_id, device, now)
-                .execute(pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(conflict_or_db)?;
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -601,34 +692,85 @@ impl Store {
     }
 
     /// Removes a device: its credential (so it can no longer authenticate or get relay
-    /// tickets) and every key it uploaded, in one transaction. Returns whether it existed.
-    pub(crate) async fn remove_device(&self, address: &DeviceAddress) -> Result<bool, StoreError> {
-        let (user_id, device_id) = (address.user_id(), address.device);
+    /// tickets) and every key it uploaded, and leaves a tombstone at `now_ms` so no consent
+    /// signed before now can enrol it again; in one transaction that holds the account's
+    /// write lock. `authorize` sees the device first and may refuse (its error is returned and
+    /// nothing changes). Returns `Ok(None)` if there is no such device.
+    pub(crate) async fn remove_device<E>(
+        &self,
+        address: &DeviceAddress,
+        now_ms: i64,
+        authorize: impl FnOnce(&StoredDevice) -> Result<(), E>,
+    ) -> Result<Option<StoredDevice>, E>
+    where
+        E: From<StoreError>,
+    {
+        let (user_id, device_id) = (address.user_id(), i64::from(address.device));
         const KEY_TABLES: [&str; 4] = [
             "ks_signed_prekeys",
             "ks_one_time_prekeys",
             "ks_kem_prekeys",
             "ks_last_resort_kem_prekeys",
         ];
+        let db = |e: sqlx::Error| E::from(StoreError::Db(e));
         on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_account_write(user_id).await.map_err(db)?;
+            let row = sqlx::query(
+                "SELECT d.identity_key, d.certificate, d.enrolled_at_ms, \
+                   COALESCE(a.key_holder_device = d.device_id, FALSE) \
+                 FROM ks_devices d JOIN ks_accounts a ON a.user_id = d.user_id \
+                 WHERE d.user_id = $1 AND d.device_id = $2",
+            )
+            .bind(user_id)
+            .bind(device_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db)?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let device = StoredDevice {
+                identity_key: row.try_get(0).map_err(db)?,
+                certificate: row.try_get(1).map_err(db)?,
+                enrolled_at_ms: row.try_get(2).map_err(db)?,
+                holds_account_key: row.try_get(3).map_err(db)?,
+            };
+            authorize(&device)?;
             // Keys first: they reference the device row.
             for table in KEY_TABLES {
                 let sql = format!("DELETE FROM {table} WHERE user_id = $1 AND device_id = $2");
                 sqlx::query(&sql)
                     .bind(user_id)
-                    .bind(i64::from(device_id))
+                    .bind(device_id)
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(db)?;
             }
-            let device =
-                sqlx::query("DELETE FROM ks_devices WHERE user_id = $1 AND device_id = $2")
-                    .bind(user_id)
-                    .bind(i64::from(device_id))
-                    .execute(&mut *tx)
-                    .await?;
-            tx.commit().await?;
-            Ok(device.rows_affected() == 1)
+            sqlx::query("DELETE FROM ks_devices WHERE user_id = $1 AND device_id = $2")
+                .bind(user_id)
+                .bind(device_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            sqlx::query(
+                "INSERT INTO ks_removed_devices (user_id, device_id, identity_key, removed_at_ms) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, device_id, identity_key) \
+                 DO UPDATE SET removed_at_ms = excluded.removed_at_ms",
+            )
+            .bind(user_id)
+            .bind(device_id)
+            .bind(device.identity_key.as_slice())
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+            sqlx::query("DELETE FROM ks_removed_devices WHERE removed_at_ms < $1")
+                .bind(now_ms.saturating_sub(TOMBSTONE_RETENTION_MS))
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            Ok(Some(device))
         })
     }
 
@@ -681,8 +823,8 @@ where
 {
     sqlx::query(
         "INSERT INTO ks_devices (user_id, device_id, identity_key, certificate, \
-         credential_salt, credential_hash, created_at, binding) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         credential_salt, credential_hash, created_at, binding, enrolled_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(user_id)
     .bind(i64::from(device.device_id))
@@ -692,4 +834,5 @@ where
     .bind(device.credential_hash.as_slice())
     .bind(now)
     .bind(device.binding.as_slice())
+    .bind(device.enrolled_at_ms)
 }

@@ -8,7 +8,9 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{Account, B64, Backend, Engine, Server, binding, certificate, key_upload, now};
+use common::{
+    Account, B64, Backend, Engine, Server, binding, certificate, enrolment, key_upload, now,
+};
 use e2ee_core::{
     Codec, IdentityKeyPair, KemPreKey, KemPreKeyKind, KemPreKeyPublic, OneTimePreKeyPublic,
     PreKeyBundle, SignedPreKey, UserId,
@@ -358,7 +360,7 @@ async fn every_bad_input_is_a_json_4xx(backend: Backend) {
         .post(
             "/v1/accounts/nobody-here/devices",
             None,
-            &json!({"device_certificate": "AAAA"}),
+            &json!({"device_certificate": "AAAA", "consent": "AAAA"}),
         )
         .await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "unknown_user");
@@ -439,7 +441,7 @@ async fn every_bad_input_is_a_json_4xx(backend: Backend) {
         .post(
             &format!("/v1/accounts/{}/devices", alice.user_id),
             None,
-            &json!({"device_certificate": certificate(&alice.account, &alice.user_id, 1, &dev)}),
+            &enrolment(&alice.account, &alice.user_id, 1, &dev),
         )
         .await;
     assert_error(s, &b, StatusCode::CONFLICT, "device_exists");
@@ -447,7 +449,7 @@ async fn every_bad_input_is_a_json_4xx(backend: Backend) {
         .post(
             &format!("/v1/accounts/{}/devices", alice.user_id),
             None,
-            &json!({"device_certificate": certificate(&other, &alice.user_id, 2, &dev)}),
+            &enrolment(&other, &alice.user_id, 2, &dev),
         )
         .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "invalid_signature");
@@ -861,10 +863,10 @@ async fn a_device_is_removed_by_its_own_account_with_its_keys_and_credential(bac
     // The all-in-one server hooks its relay in here.
     let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = told.clone();
-    server.keyserver.on_device_removed(move |device| {
+    server.keyserver.on_device_removed(move |removal| {
         sink.lock()
             .unwrap()
-            .push((device.user_id().to_owned(), device.device))
+            .push((removal.device.user_id().to_owned(), removal.device.device))
     });
 
     // Nobody else may remove it.
@@ -919,7 +921,9 @@ async fn a_device_is_removed_by_its_own_account_with_its_keys_and_credential(bac
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_eq!(told.lock().unwrap().len(), 1);
-    // The device id can be certified and registered again.
+    // The device id can be certified and registered again (with a consent signed after the
+    // removal: removals.rs).
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     alice.add_device(&server, 2).await;
     server.stop().await;
 }
@@ -954,7 +958,7 @@ async fn a_device_identity_key_registers_to_one_account_only(backend: Backend) {
         .post(
             &format!("/v1/accounts/{}/devices", alice.user_id),
             None,
-            &json!({"device_certificate": certificate(&alice.account, &alice.user_id, 2, taken)}),
+            &enrolment(&alice.account, &alice.user_id, 2, taken),
         )
         .await;
     assert_error(s, &b, StatusCode::CONFLICT, "identity_key_in_use");

@@ -9,7 +9,9 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Account, B64, Backend, Engine, Server, certificate, key_upload, unique_user};
+use common::{
+    Account, B64, Backend, Engine, Server, certificate, enrolment, key_upload, unique_user,
+};
 use e2ee_core::{Codec, IdentityKeyPair, PreKeyBundle, device::AccountIdentityKeyPair};
 use ed25519_dalek::SigningKey;
 use hyper::StatusCode;
@@ -122,7 +124,7 @@ async fn app_tokens_bind_accounts_to_app_users() {
     // Devices need the token too.
     let dev2 = IdentityKeyPair::generate(&mut OsRng);
     let path = format!("/v1/accounts/{user}/devices");
-    let body = json!({"device_certificate": certificate(&account, &user, 2, &dev2)});
+    let body = enrolment(&account, &user, 2, &dev2);
     let (s, _) = server.post(&path, None, &body).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     let (s, b) = server.post(&path, Some(&token(&user, &app)), &body).await;

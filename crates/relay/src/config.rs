@@ -16,7 +16,7 @@ use crate::limits::{
 #[group(id = "relay")]
 pub struct Config {
     /// Directory for the embedded SQLite database (created if missing). Ignored when
-    /// --database-url is given.
+    /// --relay-database-url is given.
     #[arg(
         id = "relay_data_dir",
         long = "relay-data-dir",
@@ -26,7 +26,7 @@ pub struct Config {
     pub data_dir: PathBuf,
 
     /// Mailbox database: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: the SQLite file
-    /// relay.db under --data-dir.
+    /// relay.db under --relay-data-dir.
     #[arg(
         id = "relay_database_url",
         long = "relay-database-url",
@@ -82,8 +82,9 @@ pub struct Config {
     )]
     pub node_id: Option<String>,
 
-    /// The key server's Ed25519 ticket public key, 32 bytes as hex (64 characters) or
-    /// unpadded base64url (43 characters). Connections must present a ticket it signed.
+    /// The key server's Ed25519 ticket public key, 32 bytes: the `public_key` of its
+    /// `GET /v1/ticket-key` as is (standard base64, 44 characters), hex (64) or unpadded
+    /// base64url (43). Connections must present a ticket it signed.
     /// Required by the standalone relay; the all-in-one server uses its own key server's key.
     #[arg(
         id = "relay_ticket_public_key",

@@ -16,6 +16,9 @@ pub enum ApiError {
     /// The ticket did not verify (forged, expired, malformed).
     #[error("invalid ticket: {0}")]
     BadTicket(#[from] e2ee_ticket::TicketError),
+    /// The ticket's device was removed after the ticket was issued.
+    #[error("ticket revoked: the device was removed after it was issued")]
+    TicketRevoked,
     /// The connection limit is reached.
     #[error("too many connections")]
     TooManyConnections,
@@ -52,6 +55,7 @@ impl ApiError {
         match self {
             ApiError::MissingTicket => (StatusCode::UNAUTHORIZED, "missing_ticket"),
             ApiError::BadTicket(_) => (StatusCode::UNAUTHORIZED, "invalid_ticket"),
+            ApiError::TicketRevoked => (StatusCode::UNAUTHORIZED, "ticket_revoked"),
             ApiError::TooManyConnections => {
                 (StatusCode::SERVICE_UNAVAILABLE, "too_many_connections")
             }

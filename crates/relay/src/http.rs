@@ -72,6 +72,9 @@ async fn upgrade(
     let text = ticket_text(&headers, &query).ok_or(ApiError::MissingTicket)?;
     let now = crate::clock::now_secs();
     let ticket = Ticket::verify_text(text, &relay.ticket_key, now)?;
+    if relay.routing.revocations.revokes(&ticket) {
+        return Err(ApiError::TicketRevoked);
+    }
     let slot = relay
         .routing
         .hub

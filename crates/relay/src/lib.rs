@@ -31,6 +31,7 @@ mod migrations;
 mod pipeline;
 mod ratelimit;
 mod relay;
+mod revocations;
 mod routing;
 mod session;
 mod store;
@@ -43,6 +44,7 @@ pub use config::{Config, SqliteSync};
 pub use error::ApiError;
 pub use http::{WS_PATH, router, standalone_router};
 pub use relay::{Relay, StartError, parse_ticket_key};
+pub use revocations::REVOCATION_POLL;
 pub use session::{
     CLOSE_GOING_AWAY, CLOSE_PROTOCOL, CLOSE_REPLACED, CLOSE_REVOKED, CLOSE_TICKET_EXPIRED,
     CLOSE_TOO_BIG, CLOSE_UNAVAILABLE, SessionEnd, run_session,

@@ -2,13 +2,15 @@
 
 use std::{sync::Arc, time::Duration};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use ed25519_dalek::VerifyingKey;
 
 use crate::{
     clock::now_ms,
     config::Config,
-    hub::Kick,
     ratelimit::RateLimiter,
     routing::{ClusterConfig, Routing},
     store::{Store, StoreError, StoreLimits},
@@ -52,15 +54,20 @@ pub struct Relay {
     pub(crate) ticket_key: VerifyingKey,
 }
 
-/// Parses a 32-byte Ed25519 public key given as hex or unpadded base64url.
+/// Parses a 32-byte Ed25519 public key given as 64 hex digits, standard base64 with padding
+/// (what the key server's `GET /v1/ticket-key` returns, so its `public_key` can be passed as
+/// is) or unpadded base64url.
 pub fn parse_ticket_key(text: &str) -> Result<VerifyingKey, StartError> {
     let text = text.trim();
     let bytes = if text.len() == 64 {
         hex::decode(text).map_err(|_| StartError::TicketKey("bad hex"))?
     } else {
-        URL_SAFE_NO_PAD
+        STANDARD
             .decode(text)
-            .map_err(|_| StartError::TicketKey("neither 64 hex digits nor base64url"))?
+            .or_else(|_| URL_SAFE_NO_PAD.decode(text))
+            .map_err(|_| {
+                StartError::TicketKey("neither 64 hex digits, standard base64 nor base64url")
+            })?
     };
     let arr: [u8; 32] = bytes
         .try_into()
@@ -130,6 +137,7 @@ impl Relay {
                 let Some(relay) = weak.upgrade() else { break };
                 relay.writer.expire(now_ms()).await;
                 relay.limiter.prune(std::time::Instant::now());
+                relay.routing.revocations.prune(now_ms());
             }
         });
         Ok(relay)
@@ -140,15 +148,45 @@ impl Relay {
         self.store.mailbox_len(device).await
     }
 
-    /// Closes a removed device's connection on this process at once (close code 4005)
-    /// instead of when its ticket expires. The all-in-one server calls this when its key
-    /// server removes a device. Returns whether the device was connected here.
-    pub fn disconnect_removed_device(&self, device: &DeviceAddress) -> bool {
-        self.routing.hub.kick(device, Kick::Revoked)
+    /// A device was removed at `removed_at_ms` (Unix ms): from now on its tickets issued
+    /// until then are refused at the upgrade (401 `ticket_revoked`), and its connection on
+    /// this process is closed at once (close code 4005). The all-in-one server calls this
+    /// when its key server removes a device; relays in a cluster learn removals from Redis.
+    /// Returns whether the removal was news.
+    pub fn revoke_device(&self, device: &DeviceAddress, removed_at_ms: u64) -> bool {
+        self.routing.revoke(device, removed_at_ms)
     }
 
     /// Open WebSocket connections on this process.
     pub fn connections(&self) -> usize {
         self.routing.hub.open_connections()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ticket_key_parses_as_the_key_server_publishes_it_and_as_hex_or_base64url() {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key();
+        let bytes = key.to_bytes();
+        for text in [
+            STANDARD.encode(bytes),
+            format!("  {}\n", STANDARD.encode(bytes)),
+            hex::encode(bytes),
+            URL_SAFE_NO_PAD.encode(bytes),
+        ] {
+            assert_eq!(parse_ticket_key(&text).unwrap(), key, "{text:?}");
+        }
+        for bad in [
+            String::new(),
+            "zz".repeat(32),
+            STANDARD.encode([9u8; 31]),
+            STANDARD.encode([9u8; 33]),
+            "not a key".to_owned(),
+        ] {
+            assert!(parse_ticket_key(&bad).is_err(), "{bad:?}");
+        }
     }
 }

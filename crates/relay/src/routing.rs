@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use crate::{
     cluster::Cluster,
-    hub::Hub,
+    hub::{Hub, Kick},
+    revocations::Revocations,
     wire::{Delivery, DeviceAddress},
 };
 
@@ -26,6 +27,8 @@ pub(crate) struct ClusterConfig<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct Routing {
     pub(crate) hub: Hub,
+    /// Removed devices, whose earlier tickets no longer open a connection.
+    pub(crate) revocations: Revocations,
     cluster: Option<Cluster>,
 }
 
@@ -42,8 +45,19 @@ impl Routing {
             Cluster::connect(config.url, config.prefix, config.node_id.map(str::to_owned)).await?;
         Ok(Arc::new_cyclic(|routing| Self {
             hub: Hub::default(),
+            revocations: Revocations::default(),
             cluster: Some(joined.start(routing.clone())),
         }))
+    }
+
+    /// Records a device's removal and, if it is news, closes the device's connection here
+    /// (close code 4005). Returns whether it was news.
+    pub(crate) fn revoke(&self, device: &DeviceAddress, removed_at_ms: u64) -> bool {
+        let news = self.revocations.record(device, removed_at_ms);
+        if news {
+            self.hub.kick(device, Kick::Revoked);
+        }
+        news
     }
 
     pub(crate) fn cluster(&self) -> Option<&Cluster> {

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use common::*;
 use e2ee_relay::wire::{ClientFrame, FLAG_ONLINE_ONLY, SendStatus, ServerFrame};
+use e2ee_tools::RelayClient;
+use ed25519_dalek::SigningKey;
 
 macro_rules! bounded {
     ($body:expr) => {
@@ -205,23 +207,55 @@ async fn online_only_envelopes_are_dropped_when_offline_and_never_stored() {
     });
 }
 
+fn ticket_issued_at(key: &SigningKey, user: &str, device: u32, issued_at: u64) -> String {
+    e2ee_ticket::Ticket {
+        device: addr(user, device),
+        issued_at,
+        expires_at: issued_at + 3600,
+    }
+    .sign_to_text(key)
+}
+
+fn now_ms() -> u64 {
+    now_secs() * 1000
+}
+
+/// Issue 10, item 2: a removed device is disconnected at once (4005), and its tickets issued
+/// until the removal no longer open the relay (401 `ticket_revoked`), though they are
+/// signed and unexpired; a ticket issued after the removal (a re-enrolled device) does.
 #[tokio::test]
-async fn a_removed_device_is_disconnected_at_once_with_4005() {
+async fn a_removed_device_is_disconnected_and_its_earlier_tickets_are_refused() {
     bounded!(async {
         let dir = TempDir::new();
         let key = signing_key();
         let r = start(config(&key, &dir), key).await;
         let mut kept = r.connect_empty("bob", 1).await;
+        let early = r.ticket("bob", 2);
         let mut removed = r.connect_empty("bob", 2).await;
-        assert!(r.relay.disconnect_removed_device(&addr("bob", 2)));
+        let removed_at = now_ms() + 500;
+        assert!(r.relay.revoke_device(&addr("bob", 2), removed_at));
         match removed.recv().await {
             Err(e2ee_tools::ClientError::Closed(Some(code))) => {
                 assert_eq!(code, e2ee_relay::CLOSE_REVOKED)
             }
             other => panic!("expected close 4005, got {other:?}"),
         }
-        // Not connected any more; the other device is untouched.
-        assert!(!r.relay.disconnect_removed_device(&addr("bob", 2)));
+        // The same removal again is not news.
+        assert!(!r.relay.revoke_device(&addr("bob", 2), removed_at));
+        let err = RelayClient::connect(&r.addr, &early).await.unwrap_err();
+        assert_eq!(err.status(), Some(401), "{err}");
+        let same_second = ticket_issued_at(&r.key, "bob", 2, removed_at / 1000);
+        let err = RelayClient::connect(&r.addr, &same_second)
+            .await
+            .unwrap_err();
+        assert_eq!(err.status(), Some(401), "{err}");
+        let later = ticket_issued_at(&r.key, "bob", 2, removed_at / 1000 + 1);
+        let mut back = RelayClient::connect(&r.addr, &later).await.unwrap();
+        assert_eq!(
+            back.recv().await.unwrap(),
+            ServerFrame::QueueDrained { count: 0 }
+        );
+        // The other device is untouched.
         let mut alice = r.connect_empty("alice", 1).await;
         send_ok(&mut alice, vec![env(1, &[("bob", 1)], b"still here")]).await;
         assert_eq!(&recv_delivery(&mut kept).await.payload[..], b"still here");

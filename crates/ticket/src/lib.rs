@@ -19,6 +19,8 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod removals;
+
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use e2ee_encoding::{Codec, DeviceAddress, Reader};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};

@@ -8,17 +8,22 @@ use axum::{
 };
 use e2ee_core::{
     Codec, DeviceAddress, IdentityDecodeError, UserId,
-    device::{AccountIdentityKey, DeviceCertificate, DeviceList},
+    device::{AccountIdentityKey, ConsentAction, DeviceCertificate, DeviceList},
 };
 use serde::{Deserialize, Serialize};
 
 use super::{ApiJson, ApiPath, AppState, AuthDevice, b64, bearer, enc, parse_user_id};
+use crate::DeviceRemoval;
 use crate::{
     auth,
-    clock::now_secs,
+    clock::{now_ms, now_secs},
+    consent::verified_consent,
     error::{ApiError, ErrorCode},
-    storage::{NewDevice, StoreError},
+    storage::{NewDevice, StoreError, StoredDevice},
 };
+
+/// The header that carries the account key's consent to a removal (base64 `AccountConsent`).
+pub(crate) const CONSENT_HEADER: &str = "e2ee-account-consent";
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -43,6 +48,8 @@ struct RegisterAccount {
 #[derive(Deserialize)]
 struct RegisterDevice {
     device_certificate: String,
+    /// The account key's fresh consent to enrol this certificate's device.
+    consent: String,
 }
 
 #[derive(Serialize)]
@@ -119,7 +126,11 @@ fn certified_device(
     Ok((cert, bytes))
 }
 
-fn new_device(cert: &DeviceCertificate, bytes: Vec<u8>) -> (NewDevice, String) {
+fn new_device(
+    cert: &DeviceCertificate,
+    bytes: Vec<u8>,
+    enrolled_at_ms: u64,
+) -> (NewDevice, String) {
     let credential = auth::mint(cert.address());
     let device = NewDevice {
         device_id: cert.device_id(),
@@ -128,6 +139,7 @@ fn new_device(cert: &DeviceCertificate, bytes: Vec<u8>) -> (NewDevice, String) {
         binding: cert.binding().to_bytes(),
         credential_salt: credential.salt,
         credential_hash: credential.hash,
+        enrolled_at_ms: ms_i64(enrolled_at_ms),
     };
     (device, credential.token)
 }
@@ -143,6 +155,10 @@ fn now_i64() -> i64 {
     i64::try_from(now_secs()).unwrap_or(i64::MAX)
 }
 
+fn ms_i64(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}
+
 async fn register_account(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -154,7 +170,7 @@ async fn register_account(
     let account = AccountIdentityKey::from_bytes(&key_bytes)
         .map_err(|e| ApiError::bad_key("account_key", e))?;
     let (cert, cert_bytes) = certified_device(&body.device_certificate, &user, &account)?;
-    let (device, credential) = new_device(&cert, cert_bytes);
+    let (device, credential) = new_device(&cert, cert_bytes, now_ms());
     match state
         .0
         .store
@@ -209,9 +225,19 @@ async fn register_device(
     let user = parse_user_id(user_id)?;
     check_app_token(&state, &headers, &user)?;
     let (account, _) = account_key(&state, &user).await?;
-    // The certificate is the account's authorization: only the account identity can sign one.
+    // The certificate says the account admitted the device once; it is public and never
+    // expires, so only a fresh consent says "now" (and only if the device was not removed
+    // after it was signed, which the store checks).
     let (cert, cert_bytes) = certified_device(&body.device_certificate, &user, &account)?;
-    let (device, credential) = new_device(&cert, cert_bytes);
+    let consent = verified_consent(
+        "consent",
+        &body.consent,
+        &account,
+        ConsentAction::Enrol,
+        &cert,
+        now_ms(),
+    )?;
+    let (device, credential) = new_device(&cert, cert_bytes, consent.issued_at_ms());
     match state.store.add_device(&user, &device, now_i64()).await {
         Ok(()) => {}
         Err(StoreError::Conflict) => {
@@ -257,12 +283,14 @@ async fn get_account(
 }
 
 /// Removes a device of the caller's own account (a lost phone, or signing out): its
-/// credential stops working at once, its keys are no longer served, and the relay closes its
-/// connection when its current ticket expires. Clients should also publish a device list
-/// without it, which only the account key can sign.
+/// credential stops working at once, its keys are no longer served, its relay tickets stop
+/// opening connections, and it can come back only with a consent signed after now. Removing
+/// the device that holds the account key needs the account key's consent too (header
+/// [`CONSENT_HEADER`]), so no other device can lock the owner out.
 async fn remove_device(
     State(state): State<AppState>,
     AuthDevice(auth): AuthDevice,
+    headers: HeaderMap,
     ApiPath((user_id, device_id)): ApiPath<(String, u32)>,
 ) -> Result<StatusCode, ApiError> {
     let removed = DeviceAddress {
@@ -275,12 +303,63 @@ async fn remove_device(
             "a device may only remove devices of its own account",
         ));
     }
-    if !state.store.remove_device(&removed).await? {
+    let consent = match headers.get(CONSENT_HEADER) {
+        None => None,
+        Some(value) => Some(value.to_str().map_err(|_| {
+            ApiError::new(ErrorCode::InvalidBase64, "e2ee-account-consent: not base64")
+        })?),
+    };
+    let (account, _) = account_key(&state, &removed.user).await?;
+    let now = now_ms();
+    let authorize = |device: &StoredDevice| -> Result<(), ApiError> {
+        let Some(text) = consent else {
+            if device.holds_account_key {
+                return Err(ApiError::new(
+                    ErrorCode::ConsentRequired,
+                    "removing the device that holds the account key needs the account key's \
+                     consent (e2ee-account-consent)",
+                ));
+            }
+            return Ok(());
+        };
+        let cert = DeviceCertificate::from_bytes(&device.certificate).map_err(|e| {
+            tracing::error!(error = %e, "stored certificate does not decode");
+            ApiError::internal()
+        })?;
+        let consent = verified_consent(
+            CONSENT_HEADER,
+            text,
+            &account,
+            ConsentAction::Remove,
+            &cert,
+            now,
+        )?;
+        if ms_i64(consent.issued_at_ms()) <= device.enrolled_at_ms {
+            return Err(ApiError::new(
+                ErrorCode::StaleConsent,
+                "the consent was signed before the device was enrolled",
+            ));
+        }
+        Ok(())
+    };
+    if state
+        .store
+        .remove_device(&removed, ms_i64(now), authorize)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::new(ErrorCode::UnknownDevice, "no such device"));
     }
     tracing::info!(device = %removed, by = auth.device, "device removed");
+    let removal = DeviceRemoval {
+        device: removed,
+        removed_at_ms: now,
+    };
     if let Some(hook) = state.device_removed.get() {
-        (hook.0)(&removed);
+        (hook.0)(&removal);
+    }
+    if let Some(feed) = &state.removal_feed {
+        feed.publish(&removal).await;
     }
     Ok(StatusCode::NO_CONTENT)
 }

@@ -61,10 +61,12 @@ pub(crate) struct Inner {
     pub(crate) max_stored_prekeys: i64,
     /// Told about every removed device (the all-in-one server disconnects it from its relay).
     pub(crate) device_removed: std::sync::OnceLock<DeviceRemovedHook>,
+    /// The relay cluster's Redis, told about every removal (`--keyserver-redis-url`).
+    pub(crate) removal_feed: Option<crate::removal_feed::RemovalFeed>,
 }
 
-/// Called with the removed device's address.
-type DeviceRemovedFn = dyn Fn(&DeviceAddress) + Send + Sync;
+/// Called with the removal.
+type DeviceRemovedFn = dyn Fn(&crate::DeviceRemoval) + Send + Sync;
 
 /// A callback run after a device was removed.
 pub(crate) struct DeviceRemovedHook(pub(crate) Box<DeviceRemovedFn>);
@@ -92,12 +94,29 @@ pub(crate) fn router(state: AppState, max_body_bytes: usize) -> Router {
         }))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            REQUEST_TIMEOUT,
         ))
+        .layer(axum::middleware::map_response(timeout_as_json))
         .layer(TraceLayer::new_for_http())
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
         ]))
+}
+
+/// How long one request may take, from its headers to its response.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The timeout layer answers an empty 408; clients get the same JSON error shape as for
+/// every other refusal. No handler answers 408 itself.
+async fn timeout_as_json(response: Response) -> Response {
+    if response.status() == StatusCode::REQUEST_TIMEOUT {
+        return ApiError::new(
+            ErrorCode::RequestTimeout,
+            "the request took longer than the server's request timeout",
+        )
+        .into_response();
+    }
+    response
 }
 
 async fn health() -> Json<serde_json::Value> {

@@ -14,7 +14,9 @@ use std::{path::PathBuf, time::Duration};
 use axum::body::Bytes;
 use e2ee_core::{
     Codec, DeviceAddress, IdentityKeyPair, KemPreKey, KemPreKeyKind, OneTimePreKey, SignedPreKey,
-    device::{AccountIdentityKeyPair, DeviceBinding, DeviceCertificate},
+    device::{
+        AccountConsent, AccountIdentityKeyPair, ConsentAction, DeviceBinding, DeviceCertificate,
+    },
 };
 use e2ee_keyserver::{Config, Keyserver};
 use http_body_util::{BodyExt, Full};
@@ -142,9 +144,27 @@ impl Server {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> (StatusCode, HeaderMap, Value) {
+        self.raw_with_headers(method, path, token, &[], content_type, body)
+            .await
+    }
+
+    /// [`Server::raw`] with extra request headers.
+    pub async fn raw_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let method_text = method.as_str().to_ascii_lowercase();
         let mut req = Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -164,6 +184,7 @@ impl Server {
             serde_json::from_slice(&bytes)
                 .unwrap_or_else(|_| panic!("non-JSON body: {}", String::from_utf8_lossy(&bytes)))
         };
+        check_documented(&method_text, path, parts.status, &value);
         (parts.status, parts.headers, value)
     }
 
@@ -197,6 +218,69 @@ impl Server {
 }
 
 /// A registered account with one or more devices, holding their secrets as a client would.
+/// The served OpenAPI document, parsed once.
+fn openapi() -> &'static Value {
+    static DOC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    DOC.get_or_init(|| serde_json::from_str(include_str!("../../src/openapi.json")).unwrap())
+}
+
+/// The document's path template that `path` (query stripped) instantiates, if any.
+fn template_of(path: &str) -> Option<&'static str> {
+    let path = path.split('?').next().unwrap_or(path);
+    let segments: Vec<&str> = path.split('/').collect();
+    openapi()["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find_map(|template| {
+            let parts: Vec<&str> = template.split('/').collect();
+            let fits = parts.len() == segments.len()
+                && parts.iter().zip(&segments).all(|(t, s)| {
+                    if t.starts_with('{') {
+                        !s.is_empty()
+                    } else {
+                        t == s
+                    }
+                });
+            fits.then_some(template.as_str())
+        })
+}
+
+/// Every response a test sees must be one the OpenAPI document declares: its status for the
+/// operation, and for an error, its code among that status's `x-error-codes`. Requests to no
+/// documented operation must get the router's fallbacks.
+fn check_documented(method: &str, path: &str, status: StatusCode, body: &Value) {
+    let code = body["code"].as_str();
+    let fallback = |status: StatusCode| {
+        let codes = &openapi()["x-fallback-error-codes"][status.as_str()];
+        assert!(
+            codes
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c.as_str() == code)),
+            "{method} {path}: undocumented {status} {body}"
+        );
+    };
+    let Some(template) = template_of(path) else {
+        return fallback(status);
+    };
+    let op = &openapi()["paths"][template][method];
+    if op.is_null() {
+        return fallback(status);
+    }
+    let response = &op["responses"][status.as_str()];
+    assert!(
+        response.is_object(),
+        "{method} {template}: status {status} is not in the OpenAPI document ({body})"
+    );
+    if !status.is_success() {
+        let codes = response["x-error-codes"].as_array().unwrap();
+        assert!(
+            codes.iter().any(|c| c.as_str() == code),
+            "{method} {template}: {status} {body} has a code the document does not list"
+        );
+    }
+}
+
 pub struct Account {
     pub user_id: String,
     pub account: AccountIdentityKeyPair,
@@ -231,17 +315,63 @@ pub fn binding(
     DeviceBinding::sign(identity, address, account.public())
 }
 
+pub fn now_ms() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+pub fn signed_certificate(
+    account: &AccountIdentityKeyPair,
+    user: &str,
+    device_id: u32,
+    identity: &IdentityKeyPair,
+) -> DeviceCertificate {
+    let binding = binding(account, user, device_id, identity);
+    DeviceCertificate::sign(account, identity.public(), &binding, now()).unwrap()
+}
+
 pub fn certificate(
     account: &AccountIdentityKeyPair,
     user: &str,
     device_id: u32,
     identity: &IdentityKeyPair,
 ) -> String {
-    let binding = binding(account, user, device_id, identity);
-    B64.encode(
-        DeviceCertificate::sign(account, identity.public(), &binding, now())
-            .unwrap()
-            .to_bytes(),
+    B64.encode(signed_certificate(account, user, device_id, identity).to_bytes())
+}
+
+/// The account's consent to `action` on `cert`, signed at `at_ms`, in base64.
+pub fn consent(
+    account: &AccountIdentityKeyPair,
+    action: ConsentAction,
+    cert: &DeviceCertificate,
+    at_ms: u64,
+) -> String {
+    B64.encode(AccountConsent::sign(account, action, cert, at_ms).to_bytes())
+}
+
+/// The body of `POST /v1/accounts/{user}/devices`: `cert` with a consent signed now.
+pub fn enrolment_of(account: &AccountIdentityKeyPair, cert: &DeviceCertificate) -> Value {
+    json!({
+        "device_certificate": B64.encode(cert.to_bytes()),
+        "consent": consent(account, ConsentAction::Enrol, cert, now_ms()),
+    })
+}
+
+/// The body of `POST /v1/accounts/{user}/devices` for a new certificate of `identity`.
+pub fn enrolment(
+    account: &AccountIdentityKeyPair,
+    user: &str,
+    device_id: u32,
+    identity: &IdentityKeyPair,
+) -> Value {
+    enrolment_of(
+        account,
+        &signed_certificate(account, user, device_id, identity),
     )
 }
 
@@ -287,7 +417,7 @@ impl Account {
             .post(
                 &format!("/v1/accounts/{}/devices", self.user_id),
                 None,
-                &json!({ "device_certificate": certificate(&self.account, &self.user_id, device_id, &identity) }),
+                &enrolment(&self.account, &self.user_id, device_id, &identity),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");

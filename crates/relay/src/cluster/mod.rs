@@ -4,6 +4,8 @@
 //! {prefix}:loc          hash  "<device_id>:<user_id>" -> node id holding the device's socket
 //! {prefix}:alive:<node> key   set with a 10 s expiry, refreshed every 3 s while the node lives
 //! {prefix}:node:<node>  pub/sub channel each node subscribes to
+//! {prefix}:removed      sorted set of removed devices the key server writes
+//!                       (e2ee_ticket::removals), read every REVOCATION_POLL
 //! ```
 //!
 //! After a commit, envelopes for devices not connected locally are looked up in `loc` (one
@@ -28,7 +30,17 @@ pub use routed::Routed;
 
 use e2ee_encoding::{Codec, DeviceAddress};
 
-use crate::{hub::Kick, routing::Routing, wire::Delivery};
+use e2ee_ticket::removals::{REMOVAL_RETENTION_MS, parse_removal_member, removals_key};
+
+use crate::{
+    clock::now_ms, hub::Kick, revocations::REVOCATION_POLL, routing::Routing, wire::Delivery,
+};
+
+/// Most removals read in one poll (a page; the next poll goes on from the last one read).
+const MAX_REMOVALS_PER_POLL: usize = 10_000;
+/// How far back each poll reads again from the newest removal seen, so a removal committed
+/// by a key server whose clock runs a little behind (or written late) is not skipped.
+const REMOVAL_READ_OVERLAP_MS: u64 = 10_000;
 
 const ALIVE_TTL_SECS: u64 = 10;
 const HEARTBEAT: Duration = Duration::from_secs(3);
@@ -192,6 +204,37 @@ impl Cluster {
         }
     }
 
+    /// Removals with a score of at least `since_ms`, oldest first, at most
+    /// [`MAX_REMOVALS_PER_POLL`]. Members that name no device are skipped.
+    async fn removals_since(
+        &self,
+        since_ms: u64,
+    ) -> Result<Vec<(DeviceAddress, u64)>, redis::RedisError> {
+        let mut con = self.con.clone();
+        let rows: Vec<(String, f64)> = redis::cmd("ZRANGEBYSCORE")
+            .arg(removals_key(&self.prefix))
+            .arg(since_ms)
+            .arg("+inf")
+            .arg("WITHSCORES")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(MAX_REMOVALS_PER_POLL)
+            .query_async(&mut con)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(member, score)| {
+                let device = parse_removal_member(&member);
+                if device.is_none() {
+                    tracing::warn!(member, "bad member in the removal set");
+                }
+                // Scores are whole milliseconds well below 2^53, exact in an f64.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                device.map(|d| (d, score as u64))
+            })
+            .collect())
+    }
+
     /// Records that this node holds the device's socket and kicks the node that held it.
     pub(crate) async fn announce(&self, device: &DeviceAddress) {
         let mut con = self.con.clone();
@@ -231,9 +274,11 @@ impl Joined {
     /// link. Both stop when `routing` is dropped.
     pub(crate) fn start(self, routing: Weak<Routing>) -> Cluster {
         let heartbeat = tokio::spawn(heartbeat(routing.clone()));
+        let removals = tokio::spawn(removals(routing.clone()));
         let subscriber = tokio::spawn(subscriber(self.client, self.pubsub, routing));
         let mut tasks = self.cluster.tasks.lock().unwrap_or_else(|e| e.into_inner());
         tasks.push(heartbeat.abort_handle());
+        tasks.push(removals.abort_handle());
         tasks.push(subscriber.abort_handle());
         drop(tasks);
         tracing::info!(node = %self.cluster.node_id, "joined relay cluster");
@@ -275,6 +320,44 @@ async fn heartbeat(routing: Weak<Routing>) {
         };
         if let Err(e) = cluster.heartbeat().await {
             tracing::warn!(error = %e, "redis heartbeat failed");
+        }
+    }
+}
+
+/// Reads new removals every [`REVOCATION_POLL`] and revokes them here: the first read covers
+/// every removal whose tickets may still be alive, later ones go on from the newest seen.
+async fn removals(routing: Weak<Routing>) {
+    let mut since = now_ms().saturating_sub(REMOVAL_RETENTION_MS);
+    let mut tick = tokio::time::interval(REVOCATION_POLL);
+    loop {
+        tick.tick().await;
+        let Some(routing) = routing.upgrade() else {
+            return;
+        };
+        let Some(cluster) = routing.cluster() else {
+            return;
+        };
+        match cluster.removals_since(since).await {
+            Ok(page) => {
+                let full = page.len() >= MAX_REMOVALS_PER_POLL;
+                let newest = page.iter().map(|(_, at)| *at).max();
+                for (device, at) in &page {
+                    if routing.revoke(device, *at) {
+                        tracing::info!(%device, "device removed at the key server: tickets revoked");
+                    }
+                }
+                if let Some(newest) = newest {
+                    // A full page goes on from where it stopped; otherwise read the overlap
+                    // again next time.
+                    let next = if full {
+                        newest
+                    } else {
+                        newest.saturating_sub(REMOVAL_READ_OVERLAP_MS)
+                    };
+                    since = since.max(next);
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading removals from redis failed"),
         }
     }
 }
