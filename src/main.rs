@@ -41,6 +41,9 @@ struct Cli {
 
     #[command(flatten, next_help_heading = "Relay")]
     relay: e2ee_relay::Config,
+
+    #[command(flatten, next_help_heading = "HTTP")]
+    http: e2ee_http_serve::HttpLimits,
 }
 
 #[derive(Debug, Subcommand)]
@@ -74,7 +77,7 @@ async fn main() -> std::process::ExitCode {
                     EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
                 )
                 .init();
-            serve(cli.listen, cli.keyserver, cli.relay).await
+            serve(cli.listen, cli.keyserver, cli.relay, cli.http).await
         }
     };
     match result {
@@ -90,6 +93,7 @@ async fn serve(
     listen: std::net::SocketAddr,
     mut keyserver_config: e2ee_keyserver::Config,
     relay_config: e2ee_relay::Config,
+    http: e2ee_http_serve::HttpLimits,
 ) -> Result<(), MainError> {
     // Several all-in-one nodes on one Redis: each node's removals must reach the others'
     // relays, so the key server writes them to the relay cluster's Redis unless told
@@ -124,11 +128,7 @@ async fn serve(
     let app = keyserver.router().merge(e2ee_relay::router(relay));
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "e2ee server (key server + relay) listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    e2ee_http_serve::serve(listener, app, http, e2ee_http_serve::shutdown_signal()).await?;
     keyserver.close().await;
     Ok(())
 }

@@ -66,6 +66,7 @@ async fn all_in_one_binary_serves_key_server_and_relay_on_one_port() {
             .arg(&dir)
             .arg("--keyserver-ticket-key")
             .arg(STANDARD.encode(key.to_bytes()))
+            .args(["--http-header-read-timeout-secs", "2"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .kill_on_drop(true)
@@ -80,6 +81,13 @@ async fn all_in_one_binary_serves_key_server_and_relay_on_one_port() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(up, "server did not start");
+        // A connection that never sends a byte is closed (issue 10, item 4).
+        let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let mut sink = Vec::new();
+        tokio::time::timeout(Duration::from_secs(15), silent.read_to_end(&mut sink))
+            .await
+            .expect("a silent connection stayed open")
+            .unwrap();
 
         // Key server on this port.
         assert!(

@@ -15,6 +15,9 @@ struct Cli {
 
     #[command(flatten)]
     config: e2ee_keyserver::Config,
+
+    #[command(flatten, next_help_heading = "HTTP")]
+    http: e2ee_http_serve::HttpLimits,
 }
 
 #[tokio::main]
@@ -28,34 +31,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let keyserver = e2ee_keyserver::Keyserver::start(&cli.config).await?;
     let listener = tokio::net::TcpListener::bind(cli.listen).await?;
     tracing::info!(listen = %listener.local_addr()?, "key server listening");
-    axum::serve(listener, keyserver.router())
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    e2ee_http_serve::serve(
+        listener,
+        keyserver.router(),
+        cli.http,
+        e2ee_http_serve::shutdown_signal(),
+    )
+    .await?;
     keyserver.close().await;
     Ok(())
-}
-
-/// Ctrl-C, or SIGTERM (what container runtimes and systemd send) on Unix.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot listen for SIGTERM");
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down");
 }

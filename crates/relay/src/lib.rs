@@ -55,14 +55,13 @@ pub use store::StoreError;
 pub async fn serve(
     listen: std::net::SocketAddr,
     config: Config,
+    http: e2ee_http_serve::HttpLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let relay = Relay::start(&config).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "relay listening");
-    axum::serve(listener, standalone_router(relay))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    e2ee_http_serve::serve(listener, standalone_router(relay), http, shutdown).await?;
     Ok(())
 }
 

@@ -16,6 +16,9 @@ struct Cli {
 
     #[command(flatten)]
     config: e2ee_relay::Config,
+
+    #[command(flatten, next_help_heading = "HTTP")]
+    http: e2ee_http_serve::HttpLimits,
 }
 
 #[tokio::main]
@@ -26,10 +29,14 @@ async fn main() -> std::process::ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    match e2ee_relay::serve(cli.listen, cli.config, shutdown).await {
+    match e2ee_relay::serve(
+        cli.listen,
+        cli.config,
+        cli.http,
+        e2ee_http_serve::shutdown_signal(),
+    )
+    .await
+    {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "relay stopped");

@@ -51,6 +51,60 @@ async fn live_delivery_after_durable_commit_then_ack_deletes() {
     });
 }
 
+/// Issue 10, item 7: one sender's envelopes reach each recipient in the order they were
+/// sent (frames pipelined without waiting for their SEND_RESULT, several envelopes per
+/// frame), live and from the mailbox. An ACK gets no reply.
+#[tokio::test]
+async fn one_senders_envelopes_arrive_in_send_order_and_acks_get_no_reply() {
+    bounded!(async {
+        let dir = TempDir::new();
+        let key = signing_key();
+        let r = start(config(&key, &dir), key).await;
+        let mut alice = r.connect_empty("alice", 1).await;
+        let mut bob = r.connect_empty("bob", 1).await;
+        const FRAMES: u64 = 40;
+        const PER_FRAME: u64 = 3;
+        for frame in 0..FRAMES {
+            let envs = (0..PER_FRAME)
+                .map(|i| {
+                    let id = frame * PER_FRAME + i + 1;
+                    env(id, &[("bob", 1), ("carol", 1)], &id.to_be_bytes())
+                })
+                .collect();
+            alice.send(&ClientFrame::Send(envs)).await.unwrap();
+        }
+        let mut live = Vec::new();
+        let mut seqs = Vec::new();
+        while live.len() < (FRAMES * PER_FRAME) as usize {
+            let d = recv_delivery(&mut bob).await;
+            live.push(d.msg_id);
+            seqs.push(d.seq);
+        }
+        let sent: Vec<u64> = (1..=FRAMES * PER_FRAME).collect();
+        assert_eq!(live, sent, "live order");
+        for _ in 0..FRAMES {
+            match alice.recv().await.unwrap() {
+                ServerFrame::SendResult(_) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        bob.send(&ClientFrame::Ack(seqs)).await.unwrap();
+        assert_silent(&mut bob, 300).await;
+
+        let mut carol = r.connect("carol", 1).await;
+        let mut stored = Vec::new();
+        loop {
+            match carol.recv().await.unwrap() {
+                ServerFrame::Deliver(d) => stored.push(d.msg_id),
+                ServerFrame::QueueDrained { .. } => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(stored, sent, "mailbox order");
+        r.stop().await;
+    });
+}
+
 #[tokio::test]
 async fn mailbox_delivered_in_order_on_connect_and_unacked_redelivered() {
     bounded!(async {

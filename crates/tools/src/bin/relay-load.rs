@@ -188,6 +188,9 @@ async fn spawn_relay(args: &Args, key: &SigningKey) -> Result<(String, Spawned),
             "100000000",
             "--relay-max-connections",
             "19000",
+            // Every load connection comes from loopback.
+            "--http-max-connections-per-peer",
+            "19000",
         ])
         .args(["--relay-sqlite-sync", sqlite_sync_name(args.sqlite_sync)])
         .env("RUST_LOG", "warn")
