@@ -15,6 +15,11 @@
 //!   `too_many_connections`) and [`HttpLimits::max_connections_per_peer`] per peer IP address
 //!   (past it: 429 `too_many_connections_from_peer`). The refusal is written at once, with a
 //!   JSON body, and the socket closed without reading the request.
+//! * **Request size**: a request line over [`MAX_URI_BYTES`] is answered 414 `uri_too_long`,
+//!   headers over [`MAX_HEADERS`] or [`MAX_HEADER_BYTES`] 431 `headers_too_large`, with JSON
+//!   bodies like every other refusal. Only what hyper itself refuses before any handler runs
+//!   (a malformed or conflicting `Content-Length`: 400; over twice these limits: 414 or 431) is
+//!   answered with an empty body, and the connection closed.
 //! * **Graceful shutdown**: on the shutdown signal the listener closes, idle connections close,
 //!   requests in flight finish (for at most [`SHUTDOWN_GRACE`]).
 
@@ -22,6 +27,7 @@
 #![deny(missing_docs)]
 
 mod limits;
+mod request_size;
 mod tracker;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
@@ -33,7 +39,20 @@ pub use limits::{
     DEFAULT_HEADER_READ_TIMEOUT_SECS, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_PEER,
     HttpLimits,
 };
+pub use request_size::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
 use tracker::{Admission, Tracker};
+
+/// The `code` of every JSON refusal the accept loop writes.
+pub mod codes {
+    /// 414: the request target is too long.
+    pub const URI_TOO_LONG: &str = "uri_too_long";
+    /// 431: the header section is too large.
+    pub const HEADERS_TOO_LARGE: &str = "headers_too_large";
+    /// 503: the process holds `--http-max-connections`.
+    pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
+    /// 429: the peer address holds `--http-max-connections-per-peer`.
+    pub const TOO_MANY_CONNECTIONS_FROM_PEER: &str = "too_many_connections_from_peer";
+}
 
 /// Longest wait for requests in flight at shutdown.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -54,7 +73,11 @@ pub async fn serve(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs));
+        .header_read_timeout(Duration::from_secs(limits.header_read_timeout_secs))
+        // hyper's own limits (empty-bodied refusals) sit above ours (JSON refusals).
+        .max_headers(2 * MAX_HEADERS)
+        .max_buf_size(request_size::HYPER_MAX_BUF);
+    let router = router.layer(axum::middleware::from_fn(request_size::refuse_oversized));
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::pin!(shutdown);
     loop {
@@ -141,12 +164,12 @@ async fn refuse(mut stream: tokio::net::TcpStream, peer: SocketAddr, why: Admiss
     let (status, code, message) = match why {
         Admission::ProcessFull => (
             "503 Service Unavailable",
-            "too_many_connections",
+            codes::TOO_MANY_CONNECTIONS,
             "the server holds as many connections as it allows",
         ),
         _ => (
             "429 Too Many Requests",
-            "too_many_connections_from_peer",
+            codes::TOO_MANY_CONNECTIONS_FROM_PEER,
             "this address holds as many connections as the server allows one address",
         ),
     };

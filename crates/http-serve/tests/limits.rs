@@ -194,3 +194,67 @@ async fn shutdown_stops_accepting_and_returns_once_connections_close() {
         .unwrap();
     assert!(TcpStream::connect(&addr).await.is_err());
 }
+
+/// Sends `head` on a fresh connection and returns the whole answer (the server closes it or
+/// answers with `connection: close`).
+async fn answer(addr: &str, head: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (text, _) = read_until_closed(&mut stream, Duration::from_secs(10)).await;
+    text
+}
+
+#[tokio::test]
+async fn oversized_request_lines_and_headers_get_json_refusals() {
+    use e2ee_http_serve::{MAX_HEADER_BYTES, MAX_HEADERS, MAX_URI_BYTES};
+    let addr = start(limits(30, 100, 100)).await;
+    let ok = answer(
+        &addr,
+        "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+
+    let long_path = format!("/{}", "a".repeat(MAX_URI_BYTES));
+    let text = answer(
+        &addr,
+        &format!("GET {long_path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 414"), "{text}");
+    assert!(text.contains(r#""code":"uri_too_long""#), "{text}");
+
+    let many: String = (0..=MAX_HEADERS)
+        .map(|i| format!("x-h{i}: v\r\n"))
+        .collect();
+    let text = answer(
+        &addr,
+        &format!("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{many}\r\n"),
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    assert!(text.contains(r#""code":"headers_too_large""#), "{text}");
+
+    let big = "v".repeat(MAX_HEADER_BYTES);
+    let text = answer(
+        &addr,
+        &format!("GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\nx-big: {big}\r\n\r\n"),
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    assert!(text.contains(r#""code":"headers_too_large""#), "{text}");
+
+    // What hyper refuses before any handler runs: an empty-bodied 400, connection closed.
+    let text = answer(
+        &addr,
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: nope\r\n\r\n",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    let text = answer(
+        &addr,
+        "POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 1\r\ncontent-length: 2\r\n\r\nab",
+    )
+    .await;
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+}

@@ -126,6 +126,14 @@ error_codes! {
     RateLimited => TOO_MANY_REQUESTS,
     /// The request took longer than the server's request timeout.
     RequestTimeout => REQUEST_TIMEOUT,
+    /// The request target is too long (answered by the accept loop, `e2ee-http-serve`).
+    UriTooLong => URI_TOO_LONG,
+    /// The header section is too large (answered by the accept loop, `e2ee-http-serve`).
+    HeadersTooLarge => REQUEST_HEADER_FIELDS_TOO_LARGE,
+    /// The process holds as many connections as allowed (the accept loop).
+    TooManyConnections => SERVICE_UNAVAILABLE,
+    /// The peer address holds as many connections as allowed (the accept loop).
+    TooManyConnectionsFromPeer => TOO_MANY_REQUESTS,
     /// The server or its database failed (details are logged only).
     Internal => INTERNAL_SERVER_ERROR,
     /// A row with this key exists already.
@@ -285,7 +293,7 @@ mod tests {
                 assert!(responses.contains_key("500"), "{method} {path}: no 500");
                 for (status, response) in responses {
                     let codes = &response["x-error-codes"];
-                    if status.starts_with('2') || status == "414" || status == "431" {
+                    if status.starts_with('2') {
                         assert!(codes.is_null(), "{method} {path} {status}");
                         continue;
                     }
@@ -293,11 +301,30 @@ mod tests {
                 }
             }
         }
-        for (status, codes) in doc["x-fallback-error-codes"].as_object().unwrap() {
-            check(status, codes, "fallback");
+        for table in ["x-fallback-error-codes", "x-accept-loop-error-codes"] {
+            for (status, codes) in doc[table].as_object().unwrap() {
+                check(status, codes, table);
+            }
         }
         let produced: std::collections::HashSet<String> = by_text.into_keys().collect();
         assert_eq!(listed, produced);
+    }
+
+    /// The codes the accept loop answers with are spelled as the key server lists them.
+    #[test]
+    fn the_accept_loops_codes_are_the_documented_ones() {
+        use e2ee_http_serve::codes;
+        for (code, text_of_loop) in [
+            (ErrorCode::UriTooLong, codes::URI_TOO_LONG),
+            (ErrorCode::HeadersTooLarge, codes::HEADERS_TOO_LARGE),
+            (ErrorCode::TooManyConnections, codes::TOO_MANY_CONNECTIONS),
+            (
+                ErrorCode::TooManyConnectionsFromPeer,
+                codes::TOO_MANY_CONNECTIONS_FROM_PEER,
+            ),
+        ] {
+            assert_eq!(text(code), text_of_loop);
+        }
     }
 
     #[test]

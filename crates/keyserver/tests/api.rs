@@ -352,6 +352,22 @@ async fn every_bad_input_is_a_json_4xx(backend: Backend) {
     assert_error(s, &b, StatusCode::UNAUTHORIZED, "unauthorized");
     let (s, b) = server.get("/v1/nothing", t).await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
+    // Oversized request lines and header sections: JSON from the accept loop, declared in
+    // the document for the operation they address.
+    let long = format!("/v1/accounts/{}", "u".repeat(9 * 1024));
+    let (s, b) = server.get(&long, t).await;
+    assert_error(s, &b, StatusCode::URI_TOO_LONG, "uri_too_long");
+    let many: Vec<(String, String)> = (0..70).map(|i| (format!("x-h{i}"), "v".into())).collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let (s, _, b) = server
+        .raw_with_headers(Method::GET, "/v1/keys/counts", t, &many, None, vec![])
+        .await;
+    assert_error(
+        s,
+        &b,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers_too_large",
+    );
     let (s, _, b) = server
         .raw(Method::DELETE, "/v1/keys", t, None, vec![])
         .await;

@@ -103,8 +103,15 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = keyserver.router();
+        // The accept loop the binaries serve with (timeouts, caps, request-size refusals).
         let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let _ = e2ee_http_serve::serve(
+                listener,
+                router,
+                e2ee_http_serve::HttpLimits::default(),
+                std::future::pending(),
+            )
+            .await;
         });
         let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(64)
