@@ -14,8 +14,8 @@ use crate::{
     Codec, DeviceAddress, IdentityKeyPair, UserId,
     control::{Content, Receipt, ReceiptEvent, ReceiptKind, ReceiptTracker, Typing},
     device::{
-        AccountIdentityKey, AccountIdentityKeyPair, DeviceBinding, DeviceCertificate,
-        DeviceDirectory, DeviceEntry, DeviceList, VerifiedDevice,
+        AccountConsent, AccountIdentityKey, AccountIdentityKeyPair, ConsentAction, DeviceBinding,
+        DeviceCertificate, DeviceDirectory, DeviceEntry, DeviceList, VerifiedDevice,
     },
     group::{GroupError, GroupId, GroupSession, MessageId, SenderKeyDistribution},
 };
@@ -268,6 +268,8 @@ pub(super) fn generate() -> Value {
     .unwrap();
     let cert = DeviceCertificate::sign(&account, devices[1].public(), &bindings[1], 1_700_000_200)
         .unwrap();
+    let enrol = AccountConsent::sign(&account, ConsentAction::Enrol, &cert, 1_700_000_200_123);
+    let remove = AccountConsent::sign(&account, ConsentAction::Remove, &cert, 1_700_000_900_456);
     let mut directory = DeviceDirectory::new();
     directory.trust_account(&user, account.public()).unwrap();
     directory.update_device_list(&list).unwrap();
@@ -299,7 +301,7 @@ pub(super) fn generate() -> Value {
     let completed = tracker.clone().record(&carol1, &pending);
 
     json!({
-        "description": "Sender keys (docs/protocol-groups.md): one sender key, six messages delivered out of order with a skipped, a late and duplicate delivery; rejected inputs; a late joiner's distribution; the sender's and receiver's group session records; padded control messages; receipt tracking; a device list, certificate and directory.",
+        "description": "Sender keys (docs/protocol-groups.md): one sender key, six messages delivered out of order with a skipped, a late and duplicate delivery; rejected inputs; a late joiner's distribution; the sender's and receiver's group session records; padded control messages; receipt tracking; a device list, certificate, account consents and directory.",
         "group_id": hex::encode(GROUP_ID),
         "sender": "alice.1",
         "receiver": "bob.1",
@@ -342,6 +344,8 @@ pub(super) fn generate() -> Value {
             "list": hex::encode(list.to_bytes()),
             "list_signed_by_another_key": hex::encode(forged.to_bytes()),
             "certificate": hex::encode(cert.to_bytes()),
+            "enrol_consent": hex::encode(enrol.to_bytes()),
+            "remove_consent": hex::encode(remove.to_bytes()),
             "directory": hex::encode(directory.to_bytes()),
         },
     })
@@ -596,7 +600,51 @@ fn group_vectors_match_the_spec() {
     let forged =
         DeviceList::from_bytes(&h(&v["device_list"]["list_signed_by_another_key"])).unwrap();
     assert!(forged.verify(&account).is_err());
-    let cert = DeviceCertificate::from_bytes(&h(&v["device_list"]["certificate"])).unwrap();
+    let cert_bytes = h(&v["device_list"]["certificate"]);
+    let cert = DeviceCertificate::from_bytes(&cert_bytes).unwrap();
     cert.verify(&account).unwrap();
     assert_eq!(cert.identity(), list.devices()[1].identity());
+
+    // Account consents (protocol.md section 14), through the API and from the layout: version,
+    // action, SHA-256 of the certificate, issued_at_ms, the account's signature.
+    for (field, action, action_byte, issued_at_ms) in [
+        (
+            "enrol_consent",
+            ConsentAction::Enrol,
+            1u8,
+            1_700_000_200_123u64,
+        ),
+        (
+            "remove_consent",
+            ConsentAction::Remove,
+            2,
+            1_700_000_900_456,
+        ),
+    ] {
+        let bytes = h(&v["device_list"][field]);
+        let consent = AccountConsent::from_bytes(&bytes).unwrap();
+        consent.verify(&account, action, &cert).unwrap();
+        let other = if action == ConsentAction::Enrol {
+            ConsentAction::Remove
+        } else {
+            ConsentAction::Enrol
+        };
+        assert!(consent.verify(&account, other, &cert).is_err());
+        assert_eq!(bytes.len(), 106);
+        assert_eq!(&bytes[..2], &[1, action_byte]);
+        assert_eq!(
+            &bytes[2..34],
+            &<Sha256 as sha2::Digest>::digest(&cert_bytes)[..]
+        );
+        assert_eq!(&bytes[34..42], &issued_at_ms.to_be_bytes());
+        let mut signed = b"E2EE-v1 account consent".to_vec();
+        signed.extend_from_slice(&bytes[..42]);
+        VerifyingKey::from_bytes(&account_public)
+            .unwrap()
+            .verify_strict(
+                &signed,
+                &Signature::from_bytes(bytes[42..].try_into().unwrap()),
+            )
+            .unwrap();
+    }
 }
