@@ -58,6 +58,21 @@ async fn remove(
     (s, b)
 }
 
+/// Registers `cert`'s device with a consent signed now.
+async fn enrol(
+    server: &Server,
+    account: &Account,
+    cert: &DeviceCertificate,
+) -> (StatusCode, Value) {
+    server
+        .post(
+            &devices_path(account),
+            None,
+            &enrolment_of(&account.account, cert),
+        )
+        .await
+}
+
 /// The certificate the account view publishes for `device_id`.
 async fn published_certificate(server: &Server, account: &Account, device_id: u32) -> String {
     let (s, b) = server
@@ -130,13 +145,7 @@ async fn a_removed_device_cannot_come_back_from_its_public_certificate(backend: 
 
     // The owner's fresh consent brings the same device back.
     next_millisecond().await;
-    let (s, b) = server
-        .post(
-            &devices_path(&carol),
-            None,
-            &enrolment_of(&carol.account, &cert),
-        )
-        .await;
+    let (s, b) = enrol(&server, &carol, &cert).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     server.stop().await;
 }
@@ -157,13 +166,7 @@ async fn a_consent_signed_before_a_removal_never_enrols_the_removed_identity(bac
     let (s, b) = server.post(&devices_path(&alice), None, &early).await;
     assert_error(s, &b, StatusCode::FORBIDDEN, "stale_consent");
     next_millisecond().await;
-    let (s, b) = server
-        .post(
-            &devices_path(&alice),
-            None,
-            &enrolment_of(&alice.account, &elsewhere),
-        )
-        .await;
+    let (s, b) = enrol(&server, &alice, &elsewhere).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     server.stop().await;
 }
@@ -320,13 +323,7 @@ async fn a_removal_consent_does_not_outlive_a_re_enrolment(backend: Backend) {
     let (s, b) = remove(&server, &alice, 1, alice.token(second), Some(&removal)).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     next_millisecond().await;
-    let (s, b) = server
-        .post(
-            &devices_path(&alice),
-            None,
-            &enrolment_of(&alice.account, &holder),
-        )
-        .await;
+    let (s, b) = enrol(&server, &alice, &holder).await;
     assert_eq!(s, StatusCode::CREATED, "{b}");
     // Back, and still the key holder: the old consent is refused, a credential alone too.
     let (s, b) = remove(&server, &alice, 1, alice.token(second), Some(&removal)).await;
