@@ -1,0 +1,33 @@
+//! # e2ee-client
+//!
+//! The SDK apps embed. This first part is the device's encrypted store ([`store`]): one SQLite
+//! database per device whose every value is sealed with AES-256-GCM under a key the app
+//! passes in (from its platform keystore), and whose every lookup key is blinded with a keyed
+//! hash, so the file alone says neither what is stored nor under which names. The on-disk
+//! format is `docs/client-store.md`, with vectors in `vectors/client_store.json`.
+//!
+//! ```
+//! # fn main() -> Result<(), e2ee_client::store::StoreError> {
+//! use e2ee_client::store::{Space, StoreKey, Vault};
+//! # let dir = std::env::temp_dir().join(format!("e2ee-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir).unwrap();
+//! let path = dir.join("device.db");
+//! let key = StoreKey::from_bytes([7; 32]); // from the platform keystore
+//! let mut vault = Vault::create(&path, &key)?;
+//! vault.put(Space::SESSIONS, b"bob.1", b"session record")?;
+//! drop(vault);
+//!
+//! let vault = Vault::open(&path, &key)?; // never recreated: a missing file is an error
+//! assert_eq!(vault.get(Space::SESSIONS, b"bob.1")?.map(|v| v.to_vec()), Some(b"session record".to_vec()));
+//! assert!(matches!(
+//!     Vault::open(&path, &StoreKey::from_bytes([8; 32])),
+//!     Err(e2ee_client::store::StoreError::WrongKey)
+//! ));
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! # Ok(()) }
+//! ```
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod store;
