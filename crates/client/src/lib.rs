@@ -1,6 +1,11 @@
 //! # e2ee-client
 //!
-//! The SDK apps embed. This first part is the device's encrypted store ([`store`]): one SQLite
+//! The SDK apps embed. Built so far: [`Device`], the crypto side without networking (bytes in,
+//! bytes out: registration, prekeys to upload, bundles to fetch, ciphertexts to send,
+//! plaintexts received, every failure an [`Error`] case), over the device's encrypted store
+//! ([`store`]). The networked `Client` (transport, outbox, events) comes next.
+//!
+//! The store: one SQLite
 //! database per device whose every value is sealed with AES-256-GCM under a key the app
 //! passes in (from its platform keystore), and whose every lookup key is blinded with a keyed
 //! hash, so the file alone says neither what is stored nor under which names. The on-disk
@@ -30,4 +35,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod device;
 pub mod store;
+
+pub use device::{
+    Device, Error, Incoming, MAX_PREKEYS_PER_UPLOAD, Outgoing, PreKeyUpload, Registration,
+};

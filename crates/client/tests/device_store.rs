@@ -80,7 +80,9 @@ fn bundle(bob: &mut Party, identity: &IdentityKeyPair, one_time: bool) -> PreKey
     bob.store.add_kem_prekey(&kem).unwrap();
     let otk = one_time.then(|| {
         let otk = OneTimePreKey::generate_batch(&mut OsRng, 7, 1).remove(0);
-        bob.store.add_one_time_prekeys([&otk]).unwrap();
+        bob.store
+            .add_one_time_prekeys(std::slice::from_ref(&otk))
+            .unwrap();
         otk.public()
     });
     PreKeyBundle {

@@ -11,6 +11,7 @@
 //! PREKEYS   0x02 || id u32             one-time prekey: X25519 secret (32)
 //! PREKEYS   0x03 || id u32             KEM prekey: ML-KEM secret || KemPreKeyPublic
 //! PREKEYS   0x04 || id u32             handshake ids (32 each) a last-resort KEM key accepted
+//! PREKEYS   "next prekey id"           u32: the id the next generated prekey gets
 //! SESSIONS  DeviceAddress              SessionRecord
 //! GROUPS    GroupId                    GroupSession
 //! ```
@@ -38,6 +39,8 @@ const ONE_TIME_PREKEY: u8 = 0x02;
 const KEM_PREKEY: u8 = 0x03;
 const LAST_RESORT_USES: u8 = 0x04;
 const HANDSHAKE_ID_LEN: usize = 32;
+/// Not a `kind || id` lookup: 14 bytes, so it cannot collide with the 5-byte prekey lookups.
+const NEXT_PREKEY_ID: &[u8] = b"next prekey id";
 
 /// A device's protocol state in an encrypted store file.
 #[derive(Debug)]
@@ -141,38 +144,65 @@ impl DeviceStore {
 
     /// Stores a signed prekey (replacing one with its id).
     pub fn add_signed_prekey(&mut self, key: &SignedPreKey) -> Result<(), StoreError> {
-        let mut value = Zeroizing::new(key.key_pair().secret_bytes().to_vec());
-        value.extend_from_slice(&key.public().to_bytes());
-        self.vault.put(
-            Space::PREKEYS,
-            &prekey_lookup(SIGNED_PREKEY, key.id()),
-            &value,
-        )
+        self.add_prekeys(Some(key), &[], &[], None)
     }
 
     /// Stores one-time prekeys, all in one transaction.
-    pub fn add_one_time_prekeys<'a>(
+    pub fn add_one_time_prekeys(&mut self, keys: &[OneTimePreKey]) -> Result<(), StoreError> {
+        self.add_prekeys(None, keys, &[], None)
+    }
+
+    /// Stores a KEM prekey (one-time or last-resort).
+    pub fn add_kem_prekey(&mut self, key: &KemPreKey) -> Result<(), StoreError> {
+        self.add_prekeys(None, &[], std::slice::from_ref(key), None)
+    }
+
+    /// The id the next generated prekey gets (1 for a new device).
+    pub fn next_prekey_id(&self) -> Result<u32, StoreError> {
+        match self.vault.get(Space::PREKEYS, NEXT_PREKEY_ID)? {
+            None => Ok(1),
+            Some(bytes) => <[u8; 4]>::try_from(bytes.as_slice())
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt("next prekey id")),
+        }
+    }
+
+    /// Stores prekeys of every kind and, if given, the next prekey id, in one transaction:
+    /// a crash leaves all of them or none.
+    pub fn add_prekeys(
         &mut self,
-        keys: impl IntoIterator<Item = &'a OneTimePreKey>,
+        signed: Option<&SignedPreKey>,
+        one_time: &[OneTimePreKey],
+        kem: &[KemPreKey],
+        next_prekey_id: Option<u32>,
     ) -> Result<(), StoreError> {
         self.vault.transaction(|tx| -> Result<(), StoreError> {
-            for key in keys {
+            if let Some(key) = signed {
+                let mut value = Zeroizing::new(key.key_pair().secret_bytes().to_vec());
+                value.extend_from_slice(&key.public().to_bytes());
+                tx.put(
+                    Space::PREKEYS,
+                    &prekey_lookup(SIGNED_PREKEY, key.id()),
+                    &value,
+                )?;
+            }
+            for key in one_time {
                 tx.put(
                     Space::PREKEYS,
                     &prekey_lookup(ONE_TIME_PREKEY, key.id()),
                     key.key_pair().secret_bytes().as_slice(),
                 )?;
             }
+            for key in kem {
+                let mut value = Zeroizing::new(key.key_pair().secret_bytes().to_vec());
+                value.extend_from_slice(&key.public().to_bytes());
+                tx.put(Space::PREKEYS, &prekey_lookup(KEM_PREKEY, key.id()), &value)?;
+            }
+            if let Some(next) = next_prekey_id {
+                tx.put(Space::PREKEYS, NEXT_PREKEY_ID, &next.to_be_bytes())?;
+            }
             Ok(())
         })
-    }
-
-    /// Stores a KEM prekey (one-time or last-resort).
-    pub fn add_kem_prekey(&mut self, key: &KemPreKey) -> Result<(), StoreError> {
-        let mut value = Zeroizing::new(key.key_pair().secret_bytes().to_vec());
-        value.extend_from_slice(&key.public().to_bytes());
-        self.vault
-            .put(Space::PREKEYS, &prekey_lookup(KEM_PREKEY, key.id()), &value)
     }
 
     fn get_decoded<T>(

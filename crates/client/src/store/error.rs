@@ -38,6 +38,10 @@ pub enum StoreError {
     /// The file could not be created.
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
+    /// The store failed underneath a protocol operation (reported through `e2ee-core`, which
+    /// carries it as text: one of the failures above, or SQLite's).
+    #[error("store: {0}")]
+    Backend(String),
     /// SQLite failed (I/O, locking, a full disk).
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),

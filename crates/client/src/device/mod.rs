@@ -1,0 +1,336 @@
+//! [`Device`]: the crypto side of the SDK without networking, for apps that bring their own
+//! transport. Bytes in, bytes out: what to register, what prekeys to upload, which bundles
+//! to fetch, what ciphertexts to send, and the plaintexts of what arrived. Every state change
+//! is in the device's encrypted store before a call returns.
+
+mod error;
+
+use std::path::Path;
+
+use e2ee_core::{
+    Codec, DeviceAddress, IdentityKeyPair, KemPreKey, KemPreKeyKind, OneTimePreKey, PreKeyBundle,
+    SessionCipher, SignedPreKey, UserId,
+    device::{
+        AccountIdentityKey, AccountIdentityKeyPair, DeviceBinding, DeviceCertificate,
+        DeviceDirectory, DeviceEntry, DeviceList,
+    },
+};
+use rand_core::OsRng;
+
+pub use error::Error;
+
+use crate::store::{DeviceStore, Space, StoreError, StoreKey};
+
+/// Lookups of the device's own state in [`Space::IDENTITY`] and [`Space::DIRECTORY`].
+const ACCOUNT: &[u8] = b"account";
+const ADDRESS: &[u8] = b"address";
+const DIRECTORY: &[u8] = b"directory";
+/// Most one-time prekeys of each kind one [`Device::generate_prekeys`] call makes (the key
+/// server takes at most 100 per upload).
+pub const MAX_PREKEYS_PER_UPLOAD: usize = 100;
+
+/// What the key server's `POST /v1/accounts` needs to register this device's account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// The user id.
+    pub user_id: String,
+    /// The account identity key (32 bytes).
+    pub account_key: Vec<u8>,
+    /// The certificate of this device (`DeviceCertificate`).
+    pub device_certificate: Vec<u8>,
+    /// The first device list, naming this device (for `PUT /v1/device-list`).
+    pub device_list: Vec<u8>,
+}
+
+/// Public prekeys to upload (`POST /v1/keys`); their secrets are in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreKeyUpload {
+    /// A new signed prekey (`SignedPreKeyPublic`).
+    pub signed_prekey: Vec<u8>,
+    /// One-time X25519 prekeys (`OneTimePreKeyPublic` each).
+    pub one_time_prekeys: Vec<Vec<u8>>,
+    /// One-time KEM prekeys and one last-resort KEM prekey (`KemPreKeyPublic` each).
+    pub kem_prekeys: Vec<Vec<u8>>,
+}
+
+/// Ciphertexts of one message for the transport, and what is missing to reach every device.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Outgoing {
+    /// One pairwise ciphertext per device that has a session: (device, ciphertext).
+    pub envelopes: Vec<(DeviceAddress, Vec<u8>)>,
+    /// Listed devices without a usable session: fetch their bundles, pass them to
+    /// [`Device::add_bundle`] and encrypt again for them.
+    pub needs_bundle: Vec<DeviceAddress>,
+}
+
+/// A message that arrived, from a device its user's verified list names.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Incoming {
+    /// The sending device.
+    pub sender: DeviceAddress,
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("sender", &self.sender)
+            .field("len", &self.plaintext.len())
+            .finish()
+    }
+}
+
+/// One device of a user: its identity, sessions, prekeys and verified directory of the users
+/// it talks to, in its encrypted store.
+pub struct Device {
+    store: DeviceStore,
+    address: DeviceAddress,
+    directory: DeviceDirectory,
+    cipher: SessionCipher,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn user_id(user: &str) -> Result<UserId, Error> {
+    UserId::new(user).map_err(|_| Error::InvalidUserId)
+}
+
+impl Device {
+    /// Creates the first device of a new account at `path`: a new account key (held by this
+    /// device), a device identity, its certificate and the first device list.
+    pub fn create_primary(
+        path: &Path,
+        key: &StoreKey,
+        user: &str,
+        device_id: u32,
+    ) -> Result<(Self, Registration), Error> {
+        let address = DeviceAddress {
+            user: user_id(user)?,
+            device: device_id,
+        };
+        let account = AccountIdentityKeyPair::generate(&mut OsRng);
+        let identity = IdentityKeyPair::generate(&mut OsRng);
+        let binding = DeviceBinding::sign(&identity, address.clone(), account.public());
+        let now = now_secs();
+        let certificate = DeviceCertificate::sign(&account, identity.public(), &binding, now)
+            .map_err(|_| Error::InvalidSignature { what: "binding" })?;
+        let list = DeviceList::sign(
+            &account,
+            &address.user,
+            1,
+            now,
+            vec![DeviceEntry::new(*identity.public(), &binding)],
+        )?;
+        let mut directory = DeviceDirectory::new();
+        directory.trust_account(&address.user, account.public())?;
+        directory.update_device_list(&list)?;
+
+        let mut store = DeviceStore::create(path, key, &identity, &binding)?;
+        store.vault().transaction(|tx| -> Result<(), StoreError> {
+            tx.put(Space::IDENTITY, ACCOUNT, account.secret_bytes().as_slice())?;
+            tx.put(Space::IDENTITY, ADDRESS, &address.to_bytes())?;
+            tx.put(Space::DIRECTORY, DIRECTORY, &directory.to_bytes())
+        })?;
+        let registration = Registration {
+            user_id: address.user.to_string(),
+            account_key: account.public().to_bytes(),
+            device_certificate: certificate.to_bytes(),
+            device_list: list.to_bytes(),
+        };
+        Ok((
+            Self {
+                store,
+                address,
+                directory,
+                cipher: SessionCipher::default(),
+            },
+            registration,
+        ))
+    }
+
+    /// Opens the device whose store is at `path`.
+    pub fn open(path: &Path, key: &StoreKey) -> Result<Self, Error> {
+        let mut store = DeviceStore::open(path, key)?;
+        let vault = store.vault();
+        let address = vault
+            .get(Space::IDENTITY, ADDRESS)?
+            .ok_or(StoreError::Corrupt("device address missing"))?;
+        let address = DeviceAddress::from_bytes(&address)
+            .map_err(|_| StoreError::Corrupt("device address"))?;
+        let directory = vault
+            .get(Space::DIRECTORY, DIRECTORY)?
+            .ok_or(StoreError::Corrupt("device directory missing"))?;
+        let directory = DeviceDirectory::from_bytes(&directory)
+            .map_err(|_| StoreError::Corrupt("device directory"))?;
+        Ok(Self {
+            store,
+            address,
+            directory,
+            cipher: SessionCipher::default(),
+        })
+    }
+
+    /// This device's address.
+    pub fn address(&self) -> &DeviceAddress {
+        &self.address
+    }
+
+    fn identity(&self) -> Result<IdentityKeyPair, Error> {
+        Ok(e2ee_core::IdentityStore::identity_key_pair(&self.store)
+            .map_err(|e| StoreError::Backend(e.0))?)
+    }
+
+    /// Makes a new signed prekey, `count` one-time X25519 prekeys, `count` one-time KEM
+    /// prekeys (at most [`MAX_PREKEYS_PER_UPLOAD`] each) and a new last-resort KEM prekey;
+    /// stores their secrets in one transaction and returns the public parts to upload.
+    pub fn generate_prekeys(&mut self, count: usize) -> Result<PreKeyUpload, Error> {
+        let count = count.min(MAX_PREKEYS_PER_UPLOAD);
+        let identity = self.identity()?;
+        let now = now_secs();
+        let first = self.store.next_prekey_id()?;
+        // Ids: one signed prekey, `count` one-time, `count` KEM, one last-resort KEM.
+        let span = u32::try_from(2 * count + 2).unwrap_or(u32::MAX);
+        let signed = SignedPreKey::generate(&mut OsRng, &identity, first, now);
+        let one_time = OneTimePreKey::generate_batch(&mut OsRng, first.wrapping_add(1), count);
+        let kem_first = first.wrapping_add(1).wrapping_add(count as u32);
+        let kems: Vec<KemPreKey> = (0..count as u32)
+            .map(|i| {
+                KemPreKey::generate(
+                    &mut OsRng,
+                    &identity,
+                    kem_first.wrapping_add(i),
+                    KemPreKeyKind::OneTime,
+                    now,
+                )
+            })
+            .chain([KemPreKey::generate(
+                &mut OsRng,
+                &identity,
+                kem_first.wrapping_add(count as u32),
+                KemPreKeyKind::LastResort,
+                now,
+            )])
+            .collect();
+        self.store.add_prekeys(
+            Some(&signed),
+            &one_time,
+            &kems,
+            Some(first.wrapping_add(span)),
+        )?;
+        Ok(PreKeyUpload {
+            signed_prekey: signed.public().to_bytes(),
+            one_time_prekeys: one_time.iter().map(|k| k.public().to_bytes()).collect(),
+            kem_prekeys: kems.iter().map(|k| k.public().to_bytes()).collect(),
+        })
+    }
+
+    /// Trusts `account_key` for `user` on first use and verifies their device list under it;
+    /// the newest verified list decides which of their devices this device talks to.
+    /// Returns the devices the list added and removed against the one held before.
+    pub fn learn_user(
+        &mut self,
+        user: &str,
+        account_key: &[u8],
+        device_list: &[u8],
+    ) -> Result<(Vec<DeviceAddress>, Vec<DeviceAddress>), Error> {
+        let user = user_id(user)?;
+        let account =
+            AccountIdentityKey::from_bytes(account_key).map_err(|_| Error::InvalidInput {
+                what: "account key",
+            })?;
+        let list = DeviceList::from_bytes(device_list).map_err(|_| Error::InvalidInput {
+            what: "device list",
+        })?;
+        if *list.user_id() != user {
+            return Err(Error::InvalidInput {
+                what: "device list of another user",
+            });
+        }
+        let before = self.directory.devices(&user).unwrap_or_default();
+        let mut directory = self.directory.clone();
+        directory.trust_account(&user, account)?;
+        directory.update_device_list(&list)?;
+        self.store
+            .vault()
+            .put(Space::DIRECTORY, DIRECTORY, &directory.to_bytes())?;
+        let after = directory.devices(&user)?;
+        self.directory = directory;
+        let added = after
+            .iter()
+            .filter(|d| !before.contains(d))
+            .cloned()
+            .collect();
+        let removed = before
+            .iter()
+            .filter(|d| !after.contains(d))
+            .cloned()
+            .collect();
+        Ok((added, removed))
+    }
+
+    /// Starts a session with `device` from its bundle (as the key server serves it), if the
+    /// bundle's identity is the one `device`'s verified list names.
+    pub fn add_bundle(&mut self, device: &DeviceAddress, bundle: &[u8]) -> Result<(), Error> {
+        let bundle =
+            PreKeyBundle::from_bytes(bundle).map_err(|_| Error::InvalidInput { what: "bundle" })?;
+        self.directory.process_bundle(
+            &self.cipher,
+            &mut self.store,
+            &mut OsRng,
+            device,
+            &bundle,
+        )?;
+        Ok(())
+    }
+
+    /// Encrypts `plaintext` for every listed device of `users` and every other listed
+    /// device of our own user. Devices without a usable session are in
+    /// [`Outgoing::needs_bundle`].
+    pub fn encrypt(&mut self, users: &[&str], plaintext: &[u8]) -> Result<Outgoing, Error> {
+        let users: Vec<UserId> = users.iter().map(|u| user_id(u)).collect::<Result<_, _>>()?;
+        let refs: Vec<&UserId> = users.iter().collect();
+        let mut plan = self.directory.plan(&self.store, &self.address, &refs)?;
+        let mut needs_bundle = std::mem::take(&mut plan.needs_session);
+        needs_bundle.append(&mut plan.mismatched);
+        let envelopes = self
+            .directory
+            .encrypt(&self.cipher, &mut self.store, &mut OsRng, &plan, plaintext)?
+            .into_iter()
+            .map(|e| (e.to, e.ciphertext))
+            .collect();
+        Ok(Outgoing {
+            envelopes,
+            needs_bundle,
+        })
+    }
+
+    /// Decrypts a pairwise message `from` a device, accepted only if its user's verified
+    /// list names that device with the identity the message comes from.
+    pub fn decrypt(&mut self, from: &DeviceAddress, ciphertext: &[u8]) -> Result<Incoming, Error> {
+        let received = self
+            .directory
+            .decrypt(&self.cipher, &mut self.store, from, ciphertext)?;
+        Ok(Incoming {
+            sender: received.sender.address().clone(),
+            plaintext: received.plaintext,
+        })
+    }
+
+    /// Whether this device holds its account's key (it registered the account).
+    pub fn holds_account_key(&mut self) -> Result<bool, Error> {
+        Ok(self.store.vault().get(Space::IDENTITY, ACCOUNT)?.is_some())
+    }
+}

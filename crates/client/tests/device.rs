@@ -1,0 +1,201 @@
+//! `Device`, bytes in and bytes out, as an app with its own transport uses it: register,
+//! upload prekeys, learn a user, fetch a bundle, encrypt, decrypt, restart; and the typed
+//! refusals (replay, unknown user, unlisted device, a changed account key).
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+
+use e2ee_client::{Device, Error, PreKeyUpload, Registration, store::StoreKey};
+use e2ee_core::{
+    Codec, DeviceAddress, KemPreKeyPublic, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic,
+    device::DeviceCertificate,
+};
+
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("e2ee-device-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    fn path(&self, user: &str) -> PathBuf {
+        self.0.join(format!("{user}.db"))
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn key(byte: u8) -> StoreKey {
+    StoreKey::from_bytes([byte; 32])
+}
+
+/// What a key server would serve: a bundle of the device from its certificate and one
+/// unused key of each kind.
+fn bundle(registration: &Registration, upload: &PreKeyUpload, index: usize) -> Vec<u8> {
+    let cert = DeviceCertificate::from_bytes(&registration.device_certificate).unwrap();
+    PreKeyBundle {
+        identity: *cert.identity(),
+        binding: cert.binding().clone(),
+        signed_prekey: SignedPreKeyPublic::from_bytes(&upload.signed_prekey).unwrap(),
+        one_time_prekey: Some(
+            OneTimePreKeyPublic::from_bytes(&upload.one_time_prekeys[index]).unwrap(),
+        ),
+        kem_prekey: Some(KemPreKeyPublic::from_bytes(&upload.kem_prekeys[index]).unwrap()),
+    }
+    .to_bytes()
+}
+
+fn learn(device: &mut Device, registration: &Registration) -> Vec<DeviceAddress> {
+    device
+        .learn_user(
+            &registration.user_id,
+            &registration.account_key,
+            &registration.device_list,
+        )
+        .unwrap()
+        .0
+}
+
+fn primary(dir: &Dir, user: &str, byte: u8) -> (Device, Registration) {
+    Device::create_primary(&dir.path(user), &key(byte), user, 1).unwrap()
+}
+
+fn reopen(dir: &Dir, user: &str, byte: u8) -> Device {
+    Device::open(&dir.path(user), &key(byte)).unwrap()
+}
+
+fn address(user: &str, device: u32) -> DeviceAddress {
+    DeviceAddress::new(user, device).unwrap()
+}
+
+#[test]
+fn two_devices_talk_through_bytes_alone_and_across_restarts() {
+    let dir = Dir::new("talk");
+    let (mut alice, alice_reg) = primary(&dir, "alice", 1);
+    let (mut bob, bob_reg) = primary(&dir, "bob", 2);
+    assert!(alice.holds_account_key().unwrap());
+    let bob_keys = bob.generate_prekeys(5).unwrap();
+    assert_eq!(bob_keys.one_time_prekeys.len(), 5);
+    assert_eq!(
+        bob_keys.kem_prekeys.len(),
+        6,
+        "5 one-time and the last-resort key"
+    );
+
+    assert_eq!(learn(&mut alice, &bob_reg), vec![address("bob", 1)]);
+    let first = alice.encrypt(&["bob"], b"hello bob").unwrap();
+    assert!(first.envelopes.is_empty());
+    assert_eq!(first.needs_bundle, vec![address("bob", 1)]);
+    alice
+        .add_bundle(&address("bob", 1), &bundle(&bob_reg, &bob_keys, 0))
+        .unwrap();
+    let sent = alice.encrypt(&["bob"], b"hello bob").unwrap();
+    assert!(sent.needs_bundle.is_empty());
+    let [(to, ciphertext)] = &sent.envelopes[..] else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(*to, address("bob", 1));
+
+    learn(&mut bob, &alice_reg);
+    let got = bob.decrypt(&address("alice", 1), ciphertext).unwrap();
+    assert_eq!(got.sender, address("alice", 1));
+    assert_eq!(got.plaintext, b"hello bob");
+    // Delivered again (the relay redelivers until acked): a typed duplicate.
+    assert!(matches!(
+        bob.decrypt(&address("alice", 1), ciphertext),
+        Err(Error::Duplicate)
+    ));
+
+    // Both restart; the conversation goes on in both directions.
+    drop((alice, bob));
+    let mut alice = reopen(&dir, "alice", 1);
+    let mut bob = reopen(&dir, "bob", 2);
+    for round in 0..3u8 {
+        let reply = bob.encrypt(&["alice"], &[round]).unwrap();
+        assert!(reply.needs_bundle.is_empty(), "{reply:?}");
+        let (_, ct) = &reply.envelopes[0];
+        assert_eq!(
+            alice.decrypt(&address("bob", 1), ct).unwrap().plaintext,
+            [round]
+        );
+        let next = alice.encrypt(&["bob"], &[round, 1]).unwrap();
+        let (_, ct) = &next.envelopes[0];
+        // Claimed to come from Bob's own device: refused, and nothing changed.
+        assert!(bob.decrypt(&address("bob", 1), ct).is_err());
+        assert_eq!(
+            bob.decrypt(&address("alice", 1), ct).unwrap().plaintext,
+            [round, 1]
+        );
+    }
+}
+
+#[test]
+fn messages_from_unknown_users_and_unlisted_devices_are_refused() {
+    let dir = Dir::new("refuse");
+    let (mut alice, alice_reg) = primary(&dir, "alice", 1);
+    let (mut bob, bob_reg) = primary(&dir, "bob", 2);
+    let bob_keys = bob.generate_prekeys(3).unwrap();
+    learn(&mut alice, &bob_reg);
+    alice
+        .add_bundle(&address("bob", 1), &bundle(&bob_reg, &bob_keys, 0))
+        .unwrap();
+    let sent = alice.encrypt(&["bob"], b"who am I").unwrap();
+    let (_, ciphertext) = &sent.envelopes[0];
+
+    // Bob has not learned Alice yet.
+    assert!(matches!(
+        bob.decrypt(&address("alice", 1), ciphertext),
+        Err(Error::UnknownUser { user }) if user == "alice"
+    ));
+    learn(&mut bob, &alice_reg);
+    // The relay claims it comes from a device Alice's list does not name.
+    assert!(matches!(
+        bob.decrypt(&address("alice", 2), ciphertext),
+        Err(Error::NotListed { device }) if device.starts_with("alice")
+    ));
+    // Garbage.
+    assert!(bob.decrypt(&address("alice", 1), b"\x11garbage").is_err());
+    // The refusals changed nothing: the genuine message still decrypts.
+    assert_eq!(
+        bob.decrypt(&address("alice", 1), ciphertext)
+            .unwrap()
+            .plaintext,
+        b"who am I"
+    );
+}
+
+#[test]
+fn another_account_key_for_a_known_user_is_refused() {
+    let dir = Dir::new("account");
+    let (mut alice, _) = primary(&dir, "alice", 1);
+    let (_, bob_reg) = primary(&dir, "bob", 2);
+    learn(&mut alice, &bob_reg);
+    // A second "bob" (the server swapped the account).
+    let other = Dir::new("account-other");
+    let (_, impostor) = Device::create_primary(&other.path("bob"), &key(3), "bob", 1).unwrap();
+    assert!(matches!(
+        alice.learn_user("bob", &impostor.account_key, &impostor.device_list),
+        Err(Error::AccountKeyChanged { user }) if user == "bob"
+    ));
+    // A list of another user under Bob's name is refused before anything is trusted.
+    assert!(matches!(
+        alice.learn_user("carol", &bob_reg.account_key, &bob_reg.device_list),
+        Err(Error::InvalidInput { .. })
+    ));
+    // The same list again is fine (a re-fetch) and adds nothing.
+    assert!(learn(&mut alice, &bob_reg).is_empty());
+    drop(alice);
+    let path: &Path = &dir.path("alice");
+    assert!(matches!(
+        Device::open(path, &key(9)),
+        Err(Error::Store(e2ee_client::store::StoreError::WrongKey))
+    ));
+}
