@@ -21,10 +21,19 @@ pub use error::Error;
 
 use crate::store::{DeviceStore, Space, StoreError, StoreKey};
 
+/// The relay's identity of an envelope: its sender and the sender's message id.
+fn envelope_lookup(from: &DeviceAddress, msg_id: u64) -> Vec<u8> {
+    let mut lookup = from.to_bytes();
+    lookup.extend_from_slice(&msg_id.to_be_bytes());
+    lookup
+}
+
 /// Lookups of the device's own state in [`Space::IDENTITY`] and [`Space::DIRECTORY`].
 const ACCOUNT: &[u8] = b"account";
 const ADDRESS: &[u8] = b"address";
 const DIRECTORY: &[u8] = b"directory";
+/// Prefix of a received message's lookup in [`Space::MESSAGES`].
+const RECEIVED: u8 = 0x01;
 /// Most one-time prekeys of each kind one [`Device::generate_prekeys`] call makes (the key
 /// server takes at most 100 per upload).
 pub const MAX_PREKEYS_PER_UPLOAD: usize = 100;
@@ -327,6 +336,52 @@ impl Device {
             sender: received.sender.address().clone(),
             plaintext: received.plaintext,
         })
+    }
+
+    /// Receives envelope `msg_id` from `from` (the sender and message id the relay delivered
+    /// it with): decrypts it and commits the session change, the received message and the
+    /// envelope's processed mark in one transaction. `Ok(None)` for an envelope processed
+    /// before (redelivered because the ack did not reach the relay): ack it again. Ack the
+    /// relay only after this returns; a crash before the commit leaves nothing changed, so the
+    /// redelivery decrypts as if for the first time.
+    pub fn receive(
+        &mut self,
+        from: &DeviceAddress,
+        msg_id: u64,
+        ciphertext: &[u8],
+    ) -> Result<Option<Incoming>, Error> {
+        let lookup = envelope_lookup(from, msg_id);
+        let (directory, cipher) = (&self.directory, &self.cipher);
+        self.store.vault().transaction(|tx| {
+            if tx.get(Space::PROCESSED, &lookup)?.is_some() {
+                return Ok(None);
+            }
+            let received =
+                directory.decrypt(cipher, &mut DeviceStore::over(&mut *tx), from, ciphertext)?;
+            let mut message_lookup = vec![RECEIVED];
+            message_lookup.extend_from_slice(&lookup);
+            tx.put(Space::MESSAGES, &message_lookup, &received.plaintext)?;
+            tx.put(Space::PROCESSED, &lookup, &[])?;
+            Ok(Some(Incoming {
+                sender: received.sender.address().clone(),
+                plaintext: received.plaintext,
+            }))
+        })
+    }
+
+    /// The plaintext of envelope `msg_id` from `from`, if [`Device::receive`] committed it.
+    pub fn received_message(
+        &mut self,
+        from: &DeviceAddress,
+        msg_id: u64,
+    ) -> Result<Option<Vec<u8>>, Error> {
+        let mut lookup = vec![RECEIVED];
+        lookup.extend_from_slice(&envelope_lookup(from, msg_id));
+        Ok(self
+            .store
+            .vault()
+            .get(Space::MESSAGES, &lookup)?
+            .map(|m| m.to_vec()))
     }
 
     /// Whether this device holds its account's key (it registered the account).

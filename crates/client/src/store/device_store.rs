@@ -29,7 +29,7 @@ use e2ee_core::{
 };
 use zeroize::Zeroizing;
 
-use super::{Space, StoreError, StoreKey, Transaction, Vault};
+use super::{Items, Space, StoreError, StoreKey, Transaction, Vault};
 
 const IDENTITY: &[u8] = b"identity";
 const BINDING: &[u8] = b"binding";
@@ -42,10 +42,12 @@ const HANDSHAKE_ID_LEN: usize = 32;
 /// Not a `kind || id` lookup: 14 bytes, so it cannot collide with the 5-byte prekey lookups.
 const NEXT_PREKEY_ID: &[u8] = b"next prekey id";
 
-/// A device's protocol state in an encrypted store file.
+/// A device's protocol state in an encrypted store file: over a [`Vault`] (each operation
+/// its own transaction), or over a [`Transaction`] (operations commit with it; see
+/// [`DeviceStore::over`]).
 #[derive(Debug)]
-pub struct DeviceStore {
-    vault: Vault,
+pub struct DeviceStore<I = Vault> {
+    items: I,
 }
 
 impl From<StoreError> for CoreStoreError {
@@ -110,7 +112,7 @@ fn handshake_ids(bytes: &[u8]) -> Result<impl Iterator<Item = &[u8]>, StoreError
     Ok(bytes.chunks_exact(HANDSHAKE_ID_LEN))
 }
 
-impl DeviceStore {
+impl DeviceStore<Vault> {
     /// Creates the store file of a new device with its identity and binding.
     pub fn create(
         path: &Path,
@@ -127,19 +129,28 @@ impl DeviceStore {
             )?;
             tx.put(Space::IDENTITY, BINDING, &binding.to_bytes())
         })?;
-        Ok(Self { vault })
+        Ok(Self { items: vault })
     }
 
     /// Opens the store file of an existing device (see [`Vault::open`] for the errors).
     pub fn open(path: &Path, key: &StoreKey) -> Result<Self, StoreError> {
         Ok(Self {
-            vault: Vault::open(path, key)?,
+            items: Vault::open(path, key)?,
         })
     }
 
-    /// The underlying vault, for the client's own spaces (outbox, messages).
+    /// The underlying vault, for the client's own spaces (outbox, messages), and to run
+    /// store operations inside one of its transactions ([`DeviceStore::over`]).
     pub fn vault(&mut self) -> &mut Vault {
-        &mut self.vault
+        &mut self.items
+    }
+}
+
+impl<I: Items> DeviceStore<I> {
+    /// The device's protocol state as seen by `items`: inside a transaction,
+    /// `DeviceStore::over(&mut tx)` makes every store operation part of it.
+    pub fn over(items: I) -> Self {
+        Self { items }
     }
 
     /// Stores a signed prekey (replacing one with its id).
@@ -159,7 +170,7 @@ impl DeviceStore {
 
     /// The id the next generated prekey gets (1 for a new device).
     pub fn next_prekey_id(&self) -> Result<u32, StoreError> {
-        match self.vault.get(Space::PREKEYS, NEXT_PREKEY_ID)? {
+        match self.items.get(Space::PREKEYS, NEXT_PREKEY_ID)? {
             None => Ok(1),
             Some(bytes) => <[u8; 4]>::try_from(bytes.as_slice())
                 .map(u32::from_be_bytes)
@@ -176,7 +187,7 @@ impl DeviceStore {
         kem: &[KemPreKey],
         next_prekey_id: Option<u32>,
     ) -> Result<(), StoreError> {
-        self.vault.transaction(|tx| -> Result<(), StoreError> {
+        self.items.atomically(|tx| -> Result<(), StoreError> {
             if let Some(key) = signed {
                 let mut value = Zeroizing::new(key.key_pair().secret_bytes().to_vec());
                 value.extend_from_slice(&key.public().to_bytes());
@@ -211,7 +222,7 @@ impl DeviceStore {
         lookup: &[u8],
         decode: impl FnOnce(&[u8]) -> Result<T, StoreError>,
     ) -> Result<Option<T>, CoreStoreError> {
-        match self.vault.get(space, lookup)? {
+        match self.items.get(space, lookup)? {
             Some(bytes) => Ok(Some(decode(&bytes)?)),
             None => Ok(None),
         }
@@ -239,7 +250,7 @@ impl<E: From<StoreError>> Failure<E> {
     }
 }
 
-impl IdentityStore for DeviceStore {
+impl<I: Items> IdentityStore for DeviceStore<I> {
     fn identity_key_pair(&self) -> Result<IdentityKeyPair, CoreStoreError> {
         self.get_decoded(Space::IDENTITY, IDENTITY, |b| {
             IdentityKeyPair::from_secret_bytes(b).map_err(corrupt("identity"))
@@ -268,7 +279,7 @@ impl IdentityStore for DeviceStore {
         address: &DeviceAddress,
         identity: &IdentityKey,
     ) -> Result<(), CoreStoreError> {
-        Ok(self.vault.put(
+        Ok(self.items.put(
             Space::DIRECTORY,
             &trusted_lookup(address),
             &identity.to_bytes(),
@@ -276,7 +287,7 @@ impl IdentityStore for DeviceStore {
     }
 }
 
-impl PreKeyStore for DeviceStore {
+impl<I: Items> PreKeyStore for DeviceStore<I> {
     fn signed_prekey(&self, id: u32) -> Result<Option<SignedPreKey>, CoreStoreError> {
         self.get_decoded(
             Space::PREKEYS,
@@ -295,7 +306,7 @@ impl PreKeyStore for DeviceStore {
     }
 
     fn remove_one_time_prekey(&mut self, id: u32) -> Result<(), CoreStoreError> {
-        self.vault
+        self.items
             .delete(Space::PREKEYS, &prekey_lookup(ONE_TIME_PREKEY, id))?;
         Ok(())
     }
@@ -309,7 +320,7 @@ impl PreKeyStore for DeviceStore {
     }
 
     fn remove_kem_prekey(&mut self, id: u32) -> Result<(), CoreStoreError> {
-        self.vault.transaction(|tx| -> Result<(), StoreError> {
+        self.items.atomically(|tx| -> Result<(), StoreError> {
             tx.delete(Space::PREKEYS, &prekey_lookup(KEM_PREKEY, id))?;
             tx.delete(Space::PREKEYS, &prekey_lookup(LAST_RESORT_USES, id))?;
             Ok(())
@@ -319,7 +330,7 @@ impl PreKeyStore for DeviceStore {
 
     fn last_resort_used(&self, id: u32, handshake: &HandshakeId) -> Result<bool, CoreStoreError> {
         let Some(uses) = self
-            .vault
+            .items
             .get(Space::PREKEYS, &prekey_lookup(LAST_RESORT_USES, id))?
         else {
             return Ok(false);
@@ -332,8 +343,8 @@ impl PreKeyStore for DeviceStore {
         id: u32,
         handshake: &HandshakeId,
     ) -> Result<(), CoreStoreError> {
-        self.vault
-            .transaction(|tx| record_last_resort_use(tx, id, handshake))?;
+        self.items
+            .atomically(|tx| record_last_resort_use(tx, id, handshake))?;
         Ok(())
     }
 }
@@ -355,7 +366,7 @@ fn record_last_resort_use(
     tx.put(Space::PREKEYS, &lookup, &uses)
 }
 
-impl SessionStore for DeviceStore {
+impl<I: Items> SessionStore for DeviceStore<I> {
     fn load_session(
         &self,
         address: &DeviceAddress,
@@ -369,7 +380,7 @@ impl SessionStore for DeviceStore {
         record: &SessionRecord,
     ) -> Result<(), CoreStoreError> {
         Ok(self
-            .vault
+            .items
             .put(Space::SESSIONS, &address.to_bytes(), &record.to_bytes())?)
     }
 
@@ -381,8 +392,8 @@ impl SessionStore for DeviceStore {
         update: &mut dyn FnMut(&mut SessionRecord) -> Result<(), CoreError>,
     ) -> Result<bool, CoreError> {
         let lookup = address.to_bytes();
-        self.vault
-            .transaction(|tx| -> Result<bool, Failure<CoreError>> {
+        self.items
+            .atomically(|tx| -> Result<bool, Failure<CoreError>> {
                 let Some(bytes) = tx.get(Space::SESSIONS, &lookup)? else {
                     return Ok(false);
                 };
@@ -395,13 +406,13 @@ impl SessionStore for DeviceStore {
     }
 }
 
-impl ProtocolStore for DeviceStore {
+impl<I: Items> ProtocolStore for DeviceStore<I> {
     /// Everything a first message changes, in one transaction.
     fn accept_first_message(
         &mut self,
         accepted: &AcceptedFirstMessage<'_>,
     ) -> Result<bool, CoreStoreError> {
-        Ok(self.vault.transaction(|tx| -> Result<bool, StoreError> {
+        Ok(self.items.atomically(|tx| -> Result<bool, StoreError> {
             if let Some((id, KemPreKeyKind::LastResort)) = accepted.kem_prekey {
                 let uses = tx.get(Space::PREKEYS, &prekey_lookup(LAST_RESORT_USES, id))?;
                 if let Some(uses) = uses
@@ -432,7 +443,7 @@ impl ProtocolStore for DeviceStore {
     }
 }
 
-impl GroupStore for DeviceStore {
+impl<I: Items> GroupStore for DeviceStore<I> {
     fn load_group(&self, group_id: &GroupId) -> Result<Option<GroupSession>, CoreStoreError> {
         self.get_decoded(Space::GROUPS, &group_id.to_bytes(), |b| {
             GroupSession::from_bytes(b).map_err(corrupt("group session"))
@@ -440,7 +451,7 @@ impl GroupStore for DeviceStore {
     }
 
     fn store_group(&mut self, session: &GroupSession) -> Result<(), CoreStoreError> {
-        Ok(self.vault.put(
+        Ok(self.items.put(
             Space::GROUPS,
             &session.group_id().to_bytes(),
             &session.to_bytes(),
@@ -455,8 +466,8 @@ impl GroupStore for DeviceStore {
         update: &mut dyn FnMut(&mut GroupSession) -> Result<(), GroupError>,
     ) -> Result<bool, GroupError> {
         let lookup = group_id.to_bytes();
-        self.vault
-            .transaction(|tx| -> Result<bool, Failure<GroupError>> {
+        self.items
+            .atomically(|tx| -> Result<bool, Failure<GroupError>> {
                 let Some(bytes) = tx.get(Space::GROUPS, &lookup)? else {
                     return Ok(false);
                 };

@@ -24,7 +24,7 @@ pub use device_store::DeviceStore;
 pub use error::StoreError;
 pub use keys::StoreKey;
 pub use seal::MAX_VALUE_LEN;
-pub use vault::{Space, Transaction, Vault};
+pub use vault::{Items, Space, Transaction, Vault};
 
 /// The format this code writes and reads (`docs/client-store.md`).
 pub const STORE_FORMAT_VERSION: u8 = 1;

@@ -217,6 +217,87 @@ impl Vault {
     }
 }
 
+/// What can hold items: a [`Vault`] (each write its own commit) or a [`Transaction`] (writes
+/// commit with it). Store code written against it runs either way, so a caller can put
+/// several store operations, and its own writes, in one transaction.
+pub trait Items {
+    /// The value under `lookup` in `space`.
+    fn get(&self, space: Space, lookup: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError>;
+    /// Stores `value` under `lookup` in `space`.
+    fn put(&mut self, space: Space, lookup: &[u8], value: &[u8]) -> Result<(), StoreError>;
+    /// Deletes the value under `lookup`; returns whether there was one.
+    fn delete(&mut self, space: Space, lookup: &[u8]) -> Result<bool, StoreError>;
+    /// Runs `body` so that its writes happen together or not at all: its own transaction on
+    /// a vault; inside a transaction, as part of it (it rolls back with it).
+    fn atomically<T, E: From<StoreError>>(
+        &mut self,
+        body: impl FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E>;
+}
+
+impl Items for Vault {
+    fn get(&self, space: Space, lookup: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        Vault::get(self, space, lookup)
+    }
+
+    fn put(&mut self, space: Space, lookup: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        Vault::put(self, space, lookup, value)
+    }
+
+    fn delete(&mut self, space: Space, lookup: &[u8]) -> Result<bool, StoreError> {
+        Vault::delete(self, space, lookup)
+    }
+
+    fn atomically<T, E: From<StoreError>>(
+        &mut self,
+        body: impl FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.transaction(body)
+    }
+}
+
+impl Items for Transaction<'_> {
+    fn get(&self, space: Space, lookup: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        Transaction::get(self, space, lookup)
+    }
+
+    fn put(&mut self, space: Space, lookup: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        Transaction::put(self, space, lookup, value)
+    }
+
+    fn delete(&mut self, space: Space, lookup: &[u8]) -> Result<bool, StoreError> {
+        Transaction::delete(self, space, lookup)
+    }
+
+    fn atomically<T, E: From<StoreError>>(
+        &mut self,
+        body: impl FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        body(self)
+    }
+}
+
+impl<I: Items> Items for &mut I {
+    fn get(&self, space: Space, lookup: &[u8]) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+        (**self).get(space, lookup)
+    }
+
+    fn put(&mut self, space: Space, lookup: &[u8], value: &[u8]) -> Result<(), StoreError> {
+        (**self).put(space, lookup, value)
+    }
+
+    fn delete(&mut self, space: Space, lookup: &[u8]) -> Result<bool, StoreError> {
+        (**self).delete(space, lookup)
+    }
+
+    fn atomically<T, E: From<StoreError>>(
+        &mut self,
+        body: impl FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        (**self).atomically(body)
+    }
+}
+
 /// A write transaction of a [`Vault`] (see [`Vault::transaction`]).
 pub struct Transaction<'a> {
     tx: rusqlite::Transaction<'a>,
