@@ -39,5 +39,6 @@ mod device;
 pub mod store;
 
 pub use device::{
-    Device, Error, Incoming, MAX_PREKEYS_PER_UPLOAD, Outgoing, PreKeyUpload, Registration,
+    Device, Error, Incoming, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, MAX_PREKEYS_PER_UPLOAD,
+    OutboxEntry, Outgoing, PreKeyUpload, Registration,
 };

@@ -199,3 +199,71 @@ fn another_account_key_for_a_known_user_is_refused() {
         Err(Error::Store(e2ee_client::store::StoreError::WrongKey))
     ));
 }
+
+#[test]
+fn sent_messages_wait_in_the_outbox_until_acknowledged() {
+    let dir = Dir::new("outbox");
+    let (mut alice, alice_reg) = primary(&dir, "alice", 1);
+    let (mut bob, bob_reg) = primary(&dir, "bob", 2);
+    let bob_keys = bob.generate_prekeys(2).unwrap();
+    learn(&mut alice, &bob_reg);
+    learn(&mut bob, &alice_reg);
+    assert!(matches!(
+        alice.send(&["bob"], b"too early"),
+        Err(Error::NeedsBundles { devices }) if devices == vec![address("bob", 1)]
+    ));
+    assert!(matches!(
+        alice.send(&[], b"to nobody"),
+        Err(Error::NoRecipients)
+    ));
+    assert!(alice.outbox().unwrap().is_empty());
+    alice
+        .add_bundle(&address("bob", 1), &bundle(&bob_reg, &bob_keys, 0))
+        .unwrap();
+    let first = alice.send(&["bob"], b"first").unwrap();
+    let second = alice.send(&["bob"], b"second").unwrap();
+    assert_ne!(first.msg_id, second.msg_id);
+    // Over the core's plaintext limit, and under it but over the relay's envelope limit
+    // once encrypted: refused, nothing queued.
+    for len in [70 * 1024, 64 * 1024] {
+        let result = alice.send(&["bob"], &vec![0u8; len]);
+        let lens: Vec<usize> = result
+            .iter()
+            .flat_map(|e| e.envelopes.iter().map(|(_, c)| c.len()))
+            .collect();
+        assert!(
+            matches!(result, Err(Error::MessageTooLarge { .. })),
+            "{len}: ciphertexts {lens:?}"
+        );
+    }
+
+    // A restart before anything was sent: both are still there, oldest first.
+    drop(alice);
+    let mut alice = reopen(&dir, "alice", 1);
+    let pending = alice.outbox().unwrap();
+    assert_eq!(pending, vec![first.clone(), second.clone()]);
+    for entry in &pending {
+        let (to, ciphertext) = &entry.envelopes[0];
+        assert_eq!(*to, address("bob", 1));
+        let got = bob
+            .receive(&address("alice", 1), entry.msg_id, ciphertext)
+            .unwrap();
+        assert!(got.is_some());
+        // Sent again (no ack reached us): the receiver has it already.
+        assert_eq!(
+            bob.receive(&address("alice", 1), entry.msg_id, ciphertext)
+                .unwrap(),
+            None
+        );
+    }
+    assert_eq!(
+        bob.received_message(&address("alice", 1), second.msg_id)
+            .unwrap(),
+        Some(b"second".to_vec())
+    );
+    assert!(alice.acknowledged(first.msg_id).unwrap());
+    assert!(!alice.acknowledged(first.msg_id).unwrap());
+    assert_eq!(alice.outbox().unwrap(), vec![second.clone()]);
+    assert!(alice.acknowledged(second.msg_id).unwrap());
+    assert!(alice.outbox().unwrap().is_empty());
+}

@@ -63,6 +63,23 @@ pub enum Error {
         /// The device, as `user.device`.
         device: String,
     },
+    /// Some devices the message must reach have no usable session: fetch their bundles, pass
+    /// them to `Device::add_bundle`, and send again. Nothing was committed.
+    #[error("{} devices need a bundle first", devices.len())]
+    NeedsBundles {
+        /// The devices.
+        devices: Vec<e2ee_core::DeviceAddress>,
+    },
+    /// The encrypted message is larger than the relay carries; nothing was committed.
+    #[error("message over the relay's limit of {max} bytes per envelope")]
+    MessageTooLarge {
+        /// The limit, in ciphertext bytes.
+        max: usize,
+    },
+    /// The message would reach no device (the recipients list no devices, and we have no
+    /// other device).
+    #[error("no device to send to")]
+    NoRecipients,
     /// The message does not decrypt (tampered, or for another session).
     #[error("message does not decrypt")]
     Undecryptable,
@@ -74,7 +91,7 @@ pub enum Error {
 
 impl From<e2ee_core::device::DeviceError> for Error {
     fn from(e: e2ee_core::device::DeviceError) -> Self {
-        use e2ee_core::{DecryptError, Error as Core, device::DeviceError as D};
+        use e2ee_core::{DecryptError, EncryptError, Error as Core, device::DeviceError as D};
         match e {
             D::Decode(_) => Error::InvalidInput { what: "message" },
             D::Key(_) => Error::InvalidSignature {
@@ -92,6 +109,11 @@ impl From<e2ee_core::device::DeviceError> for Error {
             },
             D::Session(Core::Decrypt(DecryptError::Duplicate { .. })) => Error::Duplicate,
             D::Session(Core::Decrypt(_)) => Error::Undecryptable,
+            D::Session(Core::Encrypt(EncryptError::PlaintextTooLarge { .. })) => {
+                Error::MessageTooLarge {
+                    max: super::MAX_OUTBOX_CIPHERTEXT,
+                }
+            }
             D::Session(Core::NoSession { address }) => Error::NoSession {
                 device: address.to_string(),
             },

@@ -4,6 +4,7 @@
 //! is in the device's encrypted store before a call returns.
 
 mod error;
+mod outbox;
 
 use std::path::Path;
 
@@ -15,9 +16,10 @@ use e2ee_core::{
         DeviceDirectory, DeviceEntry, DeviceList,
     },
 };
-use rand_core::OsRng;
+use rand_core::{OsRng, RngCore};
 
 pub use error::Error;
+pub use outbox::{MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, OutboxEntry};
 
 use crate::store::{DeviceStore, Space, StoreError, StoreKey};
 
@@ -32,6 +34,9 @@ fn envelope_lookup(from: &DeviceAddress, msg_id: u64) -> Vec<u8> {
 const ACCOUNT: &[u8] = b"account";
 const ADDRESS: &[u8] = b"address";
 const DIRECTORY: &[u8] = b"directory";
+/// The next outbox entry's sequence number, in [`Space::IDENTITY`] (the outbox space holds
+/// entries only, so it can be listed).
+const NEXT_OUTBOX_SEQ: &[u8] = b"next outbox seq";
 /// Prefix of a received message's lookup in [`Space::MESSAGES`].
 const RECEIVED: u8 = 0x01;
 /// Most one-time prekeys of each kind one [`Device::generate_prekeys`] call makes (the key
@@ -324,6 +329,91 @@ impl Device {
             envelopes,
             needs_bundle,
         })
+    }
+
+    /// Encrypts `plaintext` for every listed device of `users` and our own other devices and
+    /// commits the ciphertexts to the outbox in the same transaction as the session changes,
+    /// under a new random message id: from then on a crash loses nothing, the outbox holds
+    /// the message until [`Device::acknowledged`]. If any of those devices has no usable
+    /// session yet, nothing is committed: [`Error::NeedsBundles`] names them.
+    pub fn send(&mut self, users: &[&str], plaintext: &[u8]) -> Result<OutboxEntry, Error> {
+        let users: Vec<UserId> = users.iter().map(|u| user_id(u)).collect::<Result<_, _>>()?;
+        let refs: Vec<&UserId> = users.iter().collect();
+        let plan = self.directory.plan(&self.store, &self.address, &refs)?;
+        if !plan.needs_session.is_empty() || !plan.mismatched.is_empty() {
+            let mut devices = plan.needs_session;
+            devices.extend(plan.mismatched);
+            return Err(Error::NeedsBundles { devices });
+        }
+        if plan.ready.is_empty() {
+            return Err(Error::NoRecipients);
+        }
+        if plan.ready.len() > MAX_OUTBOX_RECIPIENTS {
+            return Err(Error::Refused(format!(
+                "a message goes to at most {MAX_OUTBOX_RECIPIENTS} devices"
+            )));
+        }
+        let msg_id = OsRng.next_u64();
+        let (directory, cipher) = (&self.directory, &self.cipher);
+        self.store.vault().transaction(|tx| {
+            let seq = tx
+                .get(Space::IDENTITY, NEXT_OUTBOX_SEQ)?
+                .map(|b| <[u8; 8]>::try_from(b.as_slice()).map(u64::from_be_bytes))
+                .transpose()
+                .map_err(|_| StoreError::Corrupt("next outbox seq"))?
+                .unwrap_or(0);
+            let envelopes: Vec<(DeviceAddress, Vec<u8>)> = directory
+                .encrypt(
+                    cipher,
+                    &mut DeviceStore::over(&mut *tx),
+                    &mut OsRng,
+                    &plan,
+                    plaintext,
+                )?
+                .into_iter()
+                .map(|e| (e.to, e.ciphertext))
+                .collect();
+            // The relay carries at most this much per envelope: refuse (and roll back the
+            // session steps) rather than queue what can never be sent.
+            if envelopes
+                .iter()
+                .any(|(_, c)| c.len() > MAX_OUTBOX_CIPHERTEXT)
+            {
+                return Err(Error::MessageTooLarge {
+                    max: MAX_OUTBOX_CIPHERTEXT,
+                });
+            }
+            let entry = OutboxEntry {
+                seq,
+                msg_id,
+                envelopes,
+            };
+            tx.put(Space::OUTBOX, &msg_id.to_be_bytes(), &entry.to_bytes())?;
+            tx.put(Space::IDENTITY, NEXT_OUTBOX_SEQ, &(seq + 1).to_be_bytes())?;
+            Ok(entry)
+        })
+    }
+
+    /// Every message still waiting for the relay's acknowledgement, oldest first: after a
+    /// restart, send them again (the relay deduplicates on the message id).
+    pub fn outbox(&mut self) -> Result<Vec<OutboxEntry>, Error> {
+        let mut entries = Vec::new();
+        for value in self.store.vault().values(Space::OUTBOX)? {
+            entries.push(
+                OutboxEntry::from_bytes(&value).map_err(|_| StoreError::Corrupt("outbox entry"))?,
+            );
+        }
+        entries.sort_by_key(|e| e.seq);
+        Ok(entries)
+    }
+
+    /// The relay acknowledged message `msg_id` (its `SEND_RESULT`): it leaves the outbox.
+    /// Returns whether it was there.
+    pub fn acknowledged(&mut self, msg_id: u64) -> Result<bool, Error> {
+        Ok(self
+            .store
+            .vault()
+            .delete(Space::OUTBOX, &msg_id.to_be_bytes())?)
     }
 
     /// Decrypts a pairwise message `from` a device, accepted only if its user's verified

@@ -197,6 +197,26 @@ impl Vault {
         delete(&self.conn, &self.keys, space, lookup)
     }
 
+    /// Every value in `space`, in no particular order (lookup keys are blinded, so values
+    /// that must be listed carry their own key).
+    pub fn values(&self, space: Space) -> Result<Vec<Zeroizing<Vec<u8>>>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT blinded, sealed FROM e2ee_items WHERE space = ?1")?;
+        let rows = statement.query_map(params![space.0], |row| {
+            Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut values = Vec::new();
+        for row in rows {
+            let (blinded, sealed) = row?;
+            let blinded: [u8; seal::BLINDED_LEN] = blinded
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("blinded lookup key"))?;
+            values.push(seal::open(&self.keys, space.0, &blinded, &sealed)?);
+        }
+        Ok(values)
+    }
+
     /// Runs `body` in one write transaction: everything it puts and deletes commits together
     /// when it returns `Ok`, and nothing does when it returns `Err` (or panics).
     pub fn transaction<T, E: From<StoreError>>(
