@@ -4,54 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use e2ee_client::{Device, Error, PreKeyUpload, Registration, store::StoreKey};
-use e2ee_core::{
-    Codec, DeviceAddress, KemPreKeyPublic, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic,
-    device::DeviceCertificate,
-};
+mod common;
 
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("e2ee-device-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, user: &str) -> PathBuf {
-        self.0.join(format!("{user}.db"))
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn key(byte: u8) -> StoreKey {
-    StoreKey::from_bytes([byte; 32])
-}
-
-/// What a key server would serve: a bundle of the device from its certificate and one
-/// unused key of each kind.
-fn bundle(registration: &Registration, upload: &PreKeyUpload, index: usize) -> Vec<u8> {
-    let cert = DeviceCertificate::from_bytes(&registration.device_certificate).unwrap();
-    PreKeyBundle {
-        identity: *cert.identity(),
-        binding: cert.binding().clone(),
-        signed_prekey: SignedPreKeyPublic::from_bytes(&upload.signed_prekey).unwrap(),
-        one_time_prekey: Some(
-            OneTimePreKeyPublic::from_bytes(&upload.one_time_prekeys[index]).unwrap(),
-        ),
-        kem_prekey: Some(KemPreKeyPublic::from_bytes(&upload.kem_prekeys[index]).unwrap()),
-    }
-    .to_bytes()
-}
+use common::{Dir, address, bundle, key};
+use e2ee_client::{Device, Error, Registration};
+use e2ee_core::DeviceAddress;
 
 fn learn(device: &mut Device, registration: &Registration) -> Vec<DeviceAddress> {
     device
@@ -65,15 +24,11 @@ fn learn(device: &mut Device, registration: &Registration) -> Vec<DeviceAddress>
 }
 
 fn primary(dir: &Dir, user: &str, byte: u8) -> (Device, Registration) {
-    Device::create_primary(&dir.path(user), &key(byte), user, 1).unwrap()
+    Device::create_primary(&dir.file(&format!("{user}.db")), &key(byte), user, 1).unwrap()
 }
 
 fn reopen(dir: &Dir, user: &str, byte: u8) -> Device {
-    Device::open(&dir.path(user), &key(byte)).unwrap()
-}
-
-fn address(user: &str, device: u32) -> DeviceAddress {
-    DeviceAddress::new(user, device).unwrap()
+    Device::open(&dir.file(&format!("{user}.db")), &key(byte)).unwrap()
 }
 
 #[test]
@@ -180,7 +135,7 @@ fn another_account_key_for_a_known_user_is_refused() {
     learn(&mut alice, &bob_reg);
     // A second "bob" (the server swapped the account).
     let other = Dir::new("account-other");
-    let (_, impostor) = Device::create_primary(&other.path("bob"), &key(3), "bob", 1).unwrap();
+    let (_, impostor) = Device::create_primary(&other.file("bob.db"), &key(3), "bob", 1).unwrap();
     assert!(matches!(
         alice.learn_user("bob", &impostor.account_key, &impostor.device_list),
         Err(Error::AccountKeyChanged { user }) if user == "bob"
@@ -193,7 +148,7 @@ fn another_account_key_for_a_known_user_is_refused() {
     // The same list again is fine (a re-fetch) and adds nothing.
     assert!(learn(&mut alice, &bob_reg).is_empty());
     drop(alice);
-    let path: &Path = &dir.path("alice");
+    let path: &Path = &dir.file("alice.db");
     assert!(matches!(
         Device::open(path, &key(9)),
         Err(Error::Store(e2ee_client::store::StoreError::WrongKey))

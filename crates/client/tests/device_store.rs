@@ -6,6 +6,9 @@
 
 use std::path::PathBuf;
 
+mod common;
+
+use common::Dir;
 use e2ee_client::store::{DeviceStore, StoreKey};
 use e2ee_core::{
     DecryptError, DeviceAddress, Error, IdentityKeyPair, IdentityStore, KemPreKey, KemPreKeyKind,
@@ -13,24 +16,6 @@ use e2ee_core::{
     device::{AccountIdentityKeyPair, DeviceBinding},
 };
 use rand_core::OsRng;
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("e2ee-device-store-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 struct Party {
     address: DeviceAddress,
@@ -45,7 +30,7 @@ impl Party {
         let identity = IdentityKeyPair::generate(&mut OsRng);
         let account = AccountIdentityKeyPair::generate(&mut OsRng);
         let binding = DeviceBinding::sign(&identity, address.clone(), account.public());
-        let path = dir.0.join(format!("{user}.db"));
+        let path = dir.file(&format!("{user}.db"));
         let key = StoreKey::from_bytes([key_byte; 32]);
         let store = DeviceStore::create(&path, &key, &identity, &binding).unwrap();
         (

@@ -12,21 +12,17 @@ use std::{
     process::{Command, Stdio},
 };
 
-use e2ee_client::{Device, Registration, store::StoreKey};
-use e2ee_core::{
-    Codec, DeviceAddress, KemPreKeyPublic, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic,
-    device::DeviceCertificate,
-};
+mod common;
+
+use common::{bundle, key};
+use e2ee_client::Device;
+use e2ee_core::DeviceAddress;
 use rand_core::{OsRng, RngCore};
 
 const CHILD_ENV: &str = "E2EE_RECEIVE_CRASH_CHILD";
 const TEST: &str = "no_message_is_lost_or_shown_twice_across_kill_9";
 const MESSAGES: usize = 200;
 const KILLS: usize = 10;
-
-fn key(byte: u8) -> StoreKey {
-    StoreKey::from_bytes([byte; 32])
-}
 
 fn alice() -> DeviceAddress {
     DeviceAddress::new("alice", 1).unwrap()
@@ -64,22 +60,6 @@ fn run_child(dir: &Path) {
     writeln!(out, "done").unwrap();
 }
 
-fn bundle(registration: &Registration, upload: &e2ee_client::PreKeyUpload) -> Vec<u8> {
-    let cert = DeviceCertificate::from_bytes(&registration.device_certificate).unwrap();
-    PreKeyBundle {
-        identity: *cert.identity(),
-        binding: cert.binding().clone(),
-        signed_prekey: SignedPreKeyPublic::from_bytes(&upload.signed_prekey).unwrap(),
-        one_time_prekey: Some(
-            OneTimePreKeyPublic::from_bytes(&upload.one_time_prekeys[0]).unwrap(),
-        ),
-        kem_prekey: Some(KemPreKeyPublic::from_bytes(&upload.kem_prekeys[0]).unwrap()),
-    }
-    .to_bytes()
-}
-
-/// Runs the receiver until it has printed `lines` commit lines (all if `None`) and kills it;
-/// counts the `new` reports per envelope.
 fn run_receiver(dir: &Path, lines: Option<usize>, new: &mut HashMap<usize, usize>) -> bool {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
@@ -136,7 +116,7 @@ fn no_message_is_lost_or_shown_twice_across_kill_9() {
             .unwrap();
         let bob_address = DeviceAddress::new("bob", 1).unwrap();
         alice
-            .add_bundle(&bob_address, &bundle(&bob_reg, &upload))
+            .add_bundle(&bob_address, &bundle(&bob_reg, &upload, 0))
             .unwrap();
         let mut file = String::new();
         for i in 0..MESSAGES {

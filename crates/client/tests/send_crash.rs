@@ -12,20 +12,16 @@ use std::{
     process::{Command, Stdio},
 };
 
-use e2ee_client::{Device, Registration, store::StoreKey};
-use e2ee_core::{
-    Codec, DeviceAddress, KemPreKeyPublic, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic,
-    device::DeviceCertificate,
-};
+mod common;
+
+use common::{bundle, key};
+use e2ee_client::Device;
+use e2ee_core::DeviceAddress;
 use rand_core::{OsRng, RngCore};
 
 const CHILD_ENV: &str = "E2EE_SEND_CRASH_CHILD";
 const TEST: &str = "every_committed_send_is_in_the_outbox_and_decrypts_once_across_kill_9";
 const KILLS: usize = 10;
-
-fn key(byte: u8) -> StoreKey {
-    StoreKey::from_bytes([byte; 32])
-}
 
 fn plaintext(i: usize) -> Vec<u8> {
     format!("message {i}").into_bytes()
@@ -43,20 +39,6 @@ fn run_child(dir: &Path) {
         out.flush().unwrap();
         i += 1;
     }
-}
-
-fn bundle(registration: &Registration, upload: &e2ee_client::PreKeyUpload) -> Vec<u8> {
-    let cert = DeviceCertificate::from_bytes(&registration.device_certificate).unwrap();
-    PreKeyBundle {
-        identity: *cert.identity(),
-        binding: cert.binding().clone(),
-        signed_prekey: SignedPreKeyPublic::from_bytes(&upload.signed_prekey).unwrap(),
-        one_time_prekey: Some(
-            OneTimePreKeyPublic::from_bytes(&upload.one_time_prekeys[0]).unwrap(),
-        ),
-        kem_prekey: Some(KemPreKeyPublic::from_bytes(&upload.kem_prekeys[0]).unwrap()),
-    }
-    .to_bytes()
 }
 
 #[test]
@@ -82,7 +64,7 @@ fn every_committed_send_is_in_the_outbox_and_decrypts_once_across_kill_9() {
         bob.learn_user("alice", &alice_reg.account_key, &alice_reg.device_list)
             .unwrap();
         alice
-            .add_bundle(&bob_address, &bundle(&bob_reg, &upload))
+            .add_bundle(&bob_address, &bundle(&bob_reg, &upload, 0))
             .unwrap();
     }
 

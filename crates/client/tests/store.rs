@@ -3,49 +3,21 @@
 
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use std::path::PathBuf;
+mod common;
 
-use e2ee_client::store::{MAX_VALUE_LEN, Space, StoreError, StoreKey, Vault};
-
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "e2ee-client-store-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn file(&self) -> PathBuf {
-        self.0.join("device.db")
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn key(byte: u8) -> StoreKey {
-    StoreKey::from_bytes([byte; 32])
-}
+use common::{Dir, key};
+use e2ee_client::store::{MAX_VALUE_LEN, Space, StoreError, Vault};
 
 #[test]
 fn values_survive_reopening_and_stay_in_their_space() {
-    let dir = Dir::new();
-    let mut vault = Vault::create(&dir.file(), &key(1)).unwrap();
+    let dir = Dir::new("store");
+    let mut vault = Vault::create(&dir.file("device.db"), &key(1)).unwrap();
     vault.put(Space::SESSIONS, b"bob.1", b"record one").unwrap();
     vault.put(Space::SESSIONS, b"bob.1", b"record two").unwrap();
     vault.put(Space::GROUPS, b"bob.1", b"a group").unwrap();
     vault.put(Space::SESSIONS, b"empty", b"").unwrap();
     drop(vault);
-    let mut vault = Vault::open(&dir.file(), &key(1)).unwrap();
+    let mut vault = Vault::open(&dir.file("device.db"), &key(1)).unwrap();
     assert_eq!(
         vault
             .get(Space::SESSIONS, b"bob.1")
@@ -75,8 +47,8 @@ fn values_survive_reopening_and_stay_in_their_space() {
 
 #[test]
 fn the_file_holds_no_lookup_key_and_no_value_in_the_clear() {
-    let dir = Dir::new();
-    let mut vault = Vault::create(&dir.file(), &key(1)).unwrap();
+    let dir = Dir::new("store");
+    let mut vault = Vault::create(&dir.file("device.db"), &key(1)).unwrap();
     vault
         .put(
             Space::SESSIONS,
@@ -85,8 +57,8 @@ fn the_file_holds_no_lookup_key_and_no_value_in_the_clear() {
         )
         .unwrap();
     drop(vault);
-    let mut bytes = std::fs::read(dir.file()).unwrap();
-    if let Ok(wal) = std::fs::read(dir.file().with_extension("db-wal")) {
+    let mut bytes = std::fs::read(dir.file("device.db")).unwrap();
+    if let Ok(wal) = std::fs::read(dir.file("device.db").with_extension("db-wal")) {
         bytes.extend(wal);
     }
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
@@ -96,40 +68,43 @@ fn the_file_holds_no_lookup_key_and_no_value_in_the_clear() {
 
 #[test]
 fn a_wrong_key_is_a_typed_error_never_garbage() {
-    let dir = Dir::new();
-    Vault::create(&dir.file(), &key(1))
+    let dir = Dir::new("store");
+    Vault::create(&dir.file("device.db"), &key(1))
         .unwrap()
         .put(Space::IDENTITY, b"me", b"identity")
         .unwrap();
     assert!(matches!(
-        Vault::open(&dir.file(), &key(2)),
+        Vault::open(&dir.file("device.db"), &key(2)),
         Err(StoreError::WrongKey)
     ));
     // The right key still opens it: a failed open changed nothing.
-    let vault = Vault::open(&dir.file(), &key(1)).unwrap();
+    let vault = Vault::open(&dir.file("device.db"), &key(1)).unwrap();
     assert!(vault.get(Space::IDENTITY, b"me").unwrap().is_some());
 }
 
 #[test]
 fn a_store_is_never_recreated() {
-    let dir = Dir::new();
+    let dir = Dir::new("store");
     assert!(matches!(
-        Vault::open(&dir.file(), &key(1)),
+        Vault::open(&dir.file("device.db"), &key(1)),
         Err(StoreError::Missing(_))
     ));
-    assert!(!dir.file().exists(), "open must not create a file");
-    let mut vault = Vault::create(&dir.file(), &key(1)).unwrap();
+    assert!(
+        !dir.file("device.db").exists(),
+        "open must not create a file"
+    );
+    let mut vault = Vault::create(&dir.file("device.db"), &key(1)).unwrap();
     vault.put(Space::SESSIONS, b"bob.1", b"kept").unwrap();
     drop(vault);
     assert!(matches!(
-        Vault::create(&dir.file(), &key(1)),
+        Vault::create(&dir.file("device.db"), &key(1)),
         Err(StoreError::AlreadyExists(_))
     ));
     assert!(matches!(
-        Vault::create(&dir.file(), &key(2)),
+        Vault::create(&dir.file("device.db"), &key(2)),
         Err(StoreError::AlreadyExists(_))
     ));
-    let vault = Vault::open(&dir.file(), &key(1)).unwrap();
+    let vault = Vault::open(&dir.file("device.db"), &key(1)).unwrap();
     assert_eq!(
         vault
             .get(Space::SESSIONS, b"bob.1")
@@ -141,33 +116,33 @@ fn a_store_is_never_recreated() {
 
 #[test]
 fn foreign_and_damaged_files_are_typed_errors() {
-    let dir = Dir::new();
+    let dir = Dir::new("store");
     // Not SQLite at all.
-    std::fs::write(dir.file(), vec![0x5a; 8192]).unwrap();
+    std::fs::write(dir.file("device.db"), vec![0x5a; 8192]).unwrap();
     assert!(matches!(
-        Vault::open(&dir.file(), &key(1)),
+        Vault::open(&dir.file("device.db"), &key(1)),
         Err(StoreError::NotAStore)
     ));
     // Another application's SQLite database.
-    std::fs::remove_file(dir.file()).unwrap();
-    let other = rusqlite::Connection::open(dir.file()).unwrap();
+    std::fs::remove_file(dir.file("device.db")).unwrap();
+    let other = rusqlite::Connection::open(dir.file("device.db")).unwrap();
     other.execute_batch("CREATE TABLE t (x INTEGER);").unwrap();
     drop(other);
     assert!(matches!(
-        Vault::open(&dir.file(), &key(1)),
+        Vault::open(&dir.file("device.db"), &key(1)),
         Err(StoreError::NotAStore)
     ));
     // Our store, a format from the future.
-    std::fs::remove_file(dir.file()).unwrap();
-    drop(Vault::create(&dir.file(), &key(1)).unwrap());
-    let raw = rusqlite::Connection::open(dir.file()).unwrap();
+    std::fs::remove_file(dir.file("device.db")).unwrap();
+    drop(Vault::create(&dir.file("device.db"), &key(1)).unwrap());
+    let raw = rusqlite::Connection::open(dir.file("device.db")).unwrap();
     raw.execute(
         "UPDATE e2ee_meta SET value = x'02' WHERE name = 'format'",
         [],
     )
     .unwrap();
     assert!(matches!(
-        Vault::open(&dir.file(), &key(1)),
+        Vault::open(&dir.file("device.db"), &key(1)),
         Err(StoreError::UnsupportedFormat(2))
     ));
     raw.execute("DELETE FROM e2ee_meta WHERE name = 'salt'", [])
@@ -178,15 +153,15 @@ fn foreign_and_damaged_files_are_typed_errors() {
     )
     .unwrap();
     assert!(matches!(
-        Vault::open(&dir.file(), &key(1)),
+        Vault::open(&dir.file("device.db"), &key(1)),
         Err(StoreError::Corrupt(_))
     ));
 }
 
 #[test]
 fn a_damaged_or_moved_value_does_not_open() {
-    let dir = Dir::new();
-    let mut vault = Vault::create(&dir.file(), &key(1)).unwrap();
+    let dir = Dir::new("store");
+    let mut vault = Vault::create(&dir.file("device.db"), &key(1)).unwrap();
     vault
         .put(Space::SESSIONS, b"bob.1", b"bob's record")
         .unwrap();
@@ -194,7 +169,7 @@ fn a_damaged_or_moved_value_does_not_open() {
         .put(Space::SESSIONS, b"eve.1", b"eve's record")
         .unwrap();
     vault.put(Space::GROUPS, b"g", b"a group").unwrap();
-    let raw = rusqlite::Connection::open(dir.file()).unwrap();
+    let raw = rusqlite::Connection::open(dir.file("device.db")).unwrap();
     // Copy Bob's sealed value over Eve's row, and over the group's (another space).
     let bob_sealed: Vec<u8> = raw
         .query_row(
@@ -242,8 +217,8 @@ fn a_damaged_or_moved_value_does_not_open() {
 
 #[test]
 fn a_transaction_commits_everything_or_nothing() {
-    let dir = Dir::new();
-    let mut vault = Vault::create(&dir.file(), &key(1)).unwrap();
+    let dir = Dir::new("store");
+    let mut vault = Vault::create(&dir.file("device.db"), &key(1)).unwrap();
     vault.put(Space::SESSIONS, b"bob.1", b"before").unwrap();
     let failed: Result<(), StoreError> = vault.transaction(|tx| {
         tx.put(Space::SESSIONS, b"bob.1", b"after")?;
@@ -272,7 +247,7 @@ fn a_transaction_commits_everything_or_nothing() {
         })
         .unwrap();
     drop(vault);
-    let vault = Vault::open(&dir.file(), &key(1)).unwrap();
+    let vault = Vault::open(&dir.file("device.db"), &key(1)).unwrap();
     assert_eq!(
         vault
             .get(Space::SESSIONS, b"bob.1")
@@ -291,8 +266,8 @@ fn a_transaction_commits_everything_or_nothing() {
 
 #[test]
 fn a_value_over_the_limit_is_refused_and_nothing_is_written() {
-    let dir = Dir::new();
-    let mut vault = Vault::create(&dir.file(), &key(1)).unwrap();
+    let dir = Dir::new("store");
+    let mut vault = Vault::create(&dir.file("device.db"), &key(1)).unwrap();
     let big = vec![0u8; MAX_VALUE_LEN + 1];
     assert!(matches!(
         vault.put(Space::MESSAGES, b"big", &big),
@@ -316,9 +291,9 @@ fn a_value_over_the_limit_is_refused_and_nothing_is_written() {
 fn two_connections_see_each_others_commits() {
     // An app and its notification extension open one file; a commit of one is seen by the
     // other (WAL), and writers wait for each other instead of failing at once.
-    let dir = Dir::new();
-    let mut app = Vault::create(&dir.file(), &key(1)).unwrap();
-    let mut extension = Vault::open(&dir.file(), &key(1)).unwrap();
+    let dir = Dir::new("store");
+    let mut app = Vault::create(&dir.file("device.db"), &key(1)).unwrap();
+    let mut extension = Vault::open(&dir.file("device.db"), &key(1)).unwrap();
     extension.put(Space::PROCESSED, b"env-1", b"").unwrap();
     assert!(app.get(Space::PROCESSED, b"env-1").unwrap().is_some());
     app.put(Space::PROCESSED, b"env-2", b"").unwrap();

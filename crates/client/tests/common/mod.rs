@@ -1,0 +1,67 @@
+//! Helpers of the client's integration tests: a temporary directory, store keys, addresses
+//! and the bundle a key server would serve for a device.
+
+#![allow(clippy::unwrap_used, dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+
+use e2ee_client::{PreKeyUpload, Registration, store::StoreKey};
+use e2ee_core::{
+    Codec, DeviceAddress, KemPreKeyPublic, OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic,
+    device::DeviceCertificate,
+};
+use rand_core::{OsRng, RngCore};
+
+/// A fresh directory under the system's temp dir, removed on drop.
+pub struct Dir(PathBuf);
+
+impl Dir {
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "e2ee-client-{name}-{}-{:08x}",
+            std::process::id(),
+            OsRng.next_u32()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The file `name` in this directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn key(byte: u8) -> StoreKey {
+    StoreKey::from_bytes([byte; 32])
+}
+
+pub fn address(user: &str, device: u32) -> DeviceAddress {
+    DeviceAddress::new(user, device).unwrap()
+}
+
+/// What a key server would serve for the registered device: its identity and binding (from
+/// its certificate), the signed prekey, and one-time key `index` of each kind.
+pub fn bundle(registration: &Registration, upload: &PreKeyUpload, index: usize) -> Vec<u8> {
+    let cert = DeviceCertificate::from_bytes(&registration.device_certificate).unwrap();
+    PreKeyBundle {
+        identity: *cert.identity(),
+        binding: cert.binding().clone(),
+        signed_prekey: SignedPreKeyPublic::from_bytes(&upload.signed_prekey).unwrap(),
+        one_time_prekey: Some(
+            OneTimePreKeyPublic::from_bytes(&upload.one_time_prekeys[index]).unwrap(),
+        ),
+        kem_prekey: Some(KemPreKeyPublic::from_bytes(&upload.kem_prekeys[index]).unwrap()),
+    }
+    .to_bytes()
+}
