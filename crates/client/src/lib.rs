@@ -40,5 +40,5 @@ pub mod store;
 
 pub use device::{
     Device, Error, Incoming, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, MAX_PREKEYS_PER_UPLOAD,
-    OutboxEntry, Outgoing, PreKeyUpload, Registration,
+    OutboxEntry, Outgoing, PreKeyUpload, Registration, SafetyNumber,
 };

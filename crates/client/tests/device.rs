@@ -222,3 +222,53 @@ fn sent_messages_wait_in_the_outbox_until_acknowledged() {
     assert!(alice.acknowledged(second.msg_id).unwrap());
     assert!(alice.outbox().unwrap().is_empty());
 }
+
+#[test]
+fn an_account_key_change_is_taken_only_when_accepted_and_changes_the_safety_number() {
+    let dir = Dir::new("change");
+    let (mut alice, alice_reg) = primary(&dir, "alice", 1);
+    let (mut bob, bob_reg) = primary(&dir, "bob", 2);
+    let bob_keys = bob.generate_prekeys(1).unwrap();
+    learn(&mut alice, &bob_reg);
+    learn(&mut bob, &alice_reg);
+    let before = alice.safety_number("bob").unwrap();
+    // One number per pair: both see the same digits (the scannable form puts the scanner's
+    // own key first, as Signal's does).
+    assert_eq!(
+        before.displayable,
+        bob.safety_number("alice").unwrap().displayable
+    );
+    assert_eq!(before.displayable.len(), 60);
+    assert!(matches!(
+        alice.safety_number("carol"),
+        Err(Error::UnknownUser { .. })
+    ));
+    alice
+        .add_bundle(&address("bob", 1), &bundle(&bob_reg, &bob_keys, 0))
+        .unwrap();
+    assert_eq!(alice.encrypt(&["bob"], b"x").unwrap().envelopes.len(), 1);
+
+    // Bob reinstalls: a new account key and a new device 1.
+    let other = Dir::new("change-new");
+    let (_, new_bob) = Device::create_primary(&other.file("bob.db"), &key(4), "bob", 1).unwrap();
+    assert!(matches!(
+        alice.learn_user("bob", &new_bob.account_key, &new_bob.device_list),
+        Err(Error::AccountKeyChanged { .. })
+    ));
+    assert_eq!(
+        alice.safety_number("bob").unwrap(),
+        before,
+        "nothing changed"
+    );
+    alice
+        .accept_account_change("bob", &new_bob.account_key, &new_bob.device_list)
+        .unwrap();
+    assert_ne!(
+        alice.safety_number("bob").unwrap().displayable,
+        before.displayable
+    );
+    // The old session's identity is not the one the new list names: it is not used.
+    let out = alice.encrypt(&["bob"], b"y").unwrap();
+    assert!(out.envelopes.is_empty(), "{:?}", out.needs_bundle);
+    assert_eq!(out.needs_bundle, vec![address("bob", 1)]);
+}

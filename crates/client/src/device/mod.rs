@@ -67,6 +67,16 @@ pub struct PreKeyUpload {
     pub kem_prekeys: Vec<Vec<u8>>,
 }
 
+/// The safety number of two users: compare `displayable` aloud, or scan `scannable`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafetyNumber {
+    /// 60 digits (12 groups of 5): the same on both users' devices.
+    pub displayable: String,
+    /// The bytes of this device's QR code (our account first; the other side's differs in
+    /// order, as in Signal).
+    pub scannable: Vec<u8>,
+}
+
 /// Ciphertexts of one message for the transport, and what is missing to reach every device.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Outgoing {
@@ -253,12 +263,37 @@ impl Device {
 
     /// Trusts `account_key` for `user` on first use and verifies their device list under it;
     /// the newest verified list decides which of their devices this device talks to.
-    /// Returns the devices the list added and removed against the one held before.
+    /// Returns the devices the list added and removed against the one held before. Another
+    /// key for a known user is [`Error::AccountKeyChanged`]: show the new
+    /// [`Device::safety_number`] and call [`Device::accept_account_change`] once verified.
     pub fn learn_user(
         &mut self,
         user: &str,
         account_key: &[u8],
         device_list: &[u8],
+    ) -> Result<(Vec<DeviceAddress>, Vec<DeviceAddress>), Error> {
+        self.update_user(user, account_key, device_list, false)
+    }
+
+    /// Replaces the trusted account key of `user` (after the user compared the new safety
+    /// number) and verifies their device list under it. Sessions with devices whose identity
+    /// the new list does not name are no longer used: [`Device::encrypt`] asks for their
+    /// bundles.
+    pub fn accept_account_change(
+        &mut self,
+        user: &str,
+        account_key: &[u8],
+        device_list: &[u8],
+    ) -> Result<(Vec<DeviceAddress>, Vec<DeviceAddress>), Error> {
+        self.update_user(user, account_key, device_list, true)
+    }
+
+    fn update_user(
+        &mut self,
+        user: &str,
+        account_key: &[u8],
+        device_list: &[u8],
+        replace_account: bool,
     ) -> Result<(Vec<DeviceAddress>, Vec<DeviceAddress>), Error> {
         let user = user_id(user)?;
         let account =
@@ -275,7 +310,11 @@ impl Device {
         }
         let before = self.directory.devices(&user).unwrap_or_default();
         let mut directory = self.directory.clone();
-        directory.trust_account(&user, account)?;
+        if replace_account {
+            directory.accept_account_change(&user, account)?;
+        } else {
+            directory.trust_account(&user, account)?;
+        }
         directory.update_device_list(&list)?;
         self.store
             .vault()
@@ -293,6 +332,25 @@ impl Device {
             .cloned()
             .collect();
         Ok((added, removed))
+    }
+
+    /// The safety number between our user and `user` (one per pair of users, whatever
+    /// their devices; it changes only when an account key does).
+    pub fn safety_number(&self, user: &str) -> Result<SafetyNumber, Error> {
+        let theirs = user_id(user)?;
+        let ours =
+            self.directory
+                .account(self.address.user.as_str())
+                .ok_or(StoreError::Corrupt(
+                    "own account missing from the directory",
+                ))?;
+        let number = self
+            .directory
+            .safety_number(&self.address.user, ours, &theirs)?;
+        Ok(SafetyNumber {
+            displayable: number.displayable().to_owned(),
+            scannable: number.scannable().to_vec(),
+        })
     }
 
     /// Starts a session with `device` from its bundle (as the key server serves it), if the
