@@ -7,14 +7,13 @@
 
 use std::{
     collections::HashMap,
-    io::{BufRead, BufReader, Write},
+    io::Write,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
 };
 
 mod common;
 
-use common::{bundle, key};
+use common::{key, kill_9, paired_devices, spawn_child};
 use e2ee_client::Device;
 use e2ee_core::DeviceAddress;
 use rand_core::{OsRng, RngCore};
@@ -61,14 +60,7 @@ fn run_child(dir: &Path) {
 }
 
 fn run_receiver(dir: &Path, lines: Option<usize>, new: &mut HashMap<usize, usize>) -> bool {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (child, mut reader) = spawn_child(TEST, CHILD_ENV, dir);
     let mut seen = 0;
     let mut done = false;
     while lines.is_none_or(|n| seen < n) {
@@ -88,8 +80,7 @@ fn run_receiver(dir: &Path, lines: Option<usize>, new: &mut HashMap<usize, usize
         }
         seen += 1;
     }
-    child.kill().unwrap(); // SIGKILL (a no-op if it already exited)
-    child.wait().unwrap();
+    kill_9(child);
     done
 }
 
@@ -104,20 +95,7 @@ fn no_message_is_lost_or_shown_twice_across_kill_9() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     {
-        let (mut alice, alice_reg) =
-            Device::create_primary(&dir.join("alice.db"), &key(1), "alice", 1).unwrap();
-        let (mut bob, bob_reg) =
-            Device::create_primary(&dir.join("bob.db"), &key(2), "bob", 1).unwrap();
-        let upload = bob.generate_prekeys(1).unwrap();
-        alice
-            .learn_user("bob", &bob_reg.account_key, &bob_reg.device_list)
-            .unwrap();
-        bob.learn_user("alice", &alice_reg.account_key, &alice_reg.device_list)
-            .unwrap();
-        let bob_address = DeviceAddress::new("bob", 1).unwrap();
-        alice
-            .add_bundle(&bob_address, &bundle(&bob_reg, &upload, 0))
-            .unwrap();
+        let (mut alice, _) = paired_devices(&dir);
         let mut file = String::new();
         for i in 0..MESSAGES {
             let out = alice.encrypt(&["bob"], &plaintext(i)).unwrap();

@@ -7,14 +7,13 @@
 
 use std::{
     collections::HashMap,
-    io::{BufRead, BufReader, Write},
+    io::Write,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
 };
 
 mod common;
 
-use common::{bundle, key};
+use common::{key, kill_9, paired_devices, spawn_child};
 use e2ee_client::Device;
 use e2ee_core::DeviceAddress;
 use rand_core::{OsRng, RngCore};
@@ -52,33 +51,12 @@ fn every_committed_send_is_in_the_outbox_and_decrypts_once_across_kill_9() {
     std::fs::create_dir_all(&dir).unwrap();
     let alice_address = DeviceAddress::new("alice", 1).unwrap();
     let bob_address = DeviceAddress::new("bob", 1).unwrap();
-    {
-        let (mut alice, alice_reg) =
-            Device::create_primary(&dir.join("alice.db"), &key(1), "alice", 1).unwrap();
-        let (mut bob, bob_reg) =
-            Device::create_primary(&dir.join("bob.db"), &key(2), "bob", 1).unwrap();
-        let upload = bob.generate_prekeys(1).unwrap();
-        alice
-            .learn_user("bob", &bob_reg.account_key, &bob_reg.device_list)
-            .unwrap();
-        bob.learn_user("alice", &alice_reg.account_key, &alice_reg.device_list)
-            .unwrap();
-        alice
-            .add_bundle(&bob_address, &bundle(&bob_reg, &upload, 0))
-            .unwrap();
-    }
+    paired_devices(&dir);
 
     // Message index -> msg_id, as the killed processes reported them.
     let mut reported: HashMap<usize, u64> = HashMap::new();
     for _ in 0..KILLS {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", TEST, "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, &dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (child, mut lines) = spawn_child(TEST, CHILD_ENV, &dir);
         let wanted = 1 + (OsRng.next_u32() as usize % 40);
         let mut seen = 0;
         while seen < wanted {
@@ -94,8 +72,7 @@ fn every_committed_send_is_in_the_outbox_and_decrypts_once_across_kill_9() {
             assert!(reported.insert(i, id).is_none(), "message {i} sent twice");
             seen += 1;
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        kill_9(child);
     }
 
     let mut alice = Device::open(&dir.join("alice.db"), &key(1)).unwrap();

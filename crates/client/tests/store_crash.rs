@@ -7,11 +7,13 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
 
 use std::{
-    io::{BufRead, BufReader, Write},
+    io::Write,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
 };
 
+mod common;
+
+use common::{kill_9, spawn_child};
 use e2ee_client::store::{Space, StoreError, StoreKey, Vault};
 use rand_core::{OsRng, RngCore};
 
@@ -69,20 +71,11 @@ fn committed_transactions_survive_kill_9_and_none_is_half_there() {
     std::fs::create_dir_all(&dir).unwrap();
     let path: PathBuf = dir.join("device.db");
     for round in 0..KILLS {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "committed_transactions_survive_kill_9_and_none_is_half_there",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(CHILD_ENV, &path)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut lines = BufReader::new(stdout).lines();
+        let (child, mut lines) = spawn_child(
+            "committed_transactions_survive_kill_9_and_none_is_half_there",
+            CHILD_ENV,
+            &path,
+        );
         // Let it commit a random number of transactions, then kill it mid-stream.
         let wanted = 1 + (OsRng.next_u32() % 60) as usize;
         let mut acknowledged = None;
@@ -96,8 +89,7 @@ fn committed_transactions_survive_kill_9_and_none_is_half_there() {
                 seen += 1;
             }
         }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        kill_9(child);
         let acknowledged = acknowledged.expect("the writer committed nothing");
 
         let vault = Vault::open(&path, &key()).unwrap();

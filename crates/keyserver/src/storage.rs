@@ -28,43 +28,31 @@ use e2ee_encoding::{DeviceAddress, UserId};
 
 use crate::error::KeyserverError;
 
-/// Migration versions of the key server. They start high so that the key server and the
-/// relay can share one PostgreSQL database (and its `_sqlx_migrations` table) without their
-/// version numbers colliding; each migrator ignores the other's applied versions.
-const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[
-    EmbeddedMigration {
-        version: 4_000_001,
-        description: "keyserver schema",
-        sql: include_str!("../migrations/sqlite/0001_keyserver.sql"),
-    },
-    EmbeddedMigration {
-        version: 4_000_002,
-        description: "device bindings, one account per identity key",
-        sql: include_str!("../migrations/sqlite/0002_device_binding.sql"),
-    },
-    EmbeddedMigration {
-        version: 4_000_003,
-        description: "removal tombstones, the key holder, enrolment times",
-        sql: include_str!("../migrations/sqlite/0003_removals.sql"),
-    },
-];
-const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[
-    EmbeddedMigration {
-        version: 4_000_001,
-        description: "keyserver schema",
-        sql: include_str!("../migrations/postgres/0001_keyserver.sql"),
-    },
-    EmbeddedMigration {
-        version: 4_000_002,
-        description: "device bindings, one account per identity key",
-        sql: include_str!("../migrations/postgres/0002_device_binding.sql"),
-    },
-    EmbeddedMigration {
-        version: 4_000_003,
-        description: "removal tombstones, the key holder, enrolment times",
-        sql: include_str!("../migrations/postgres/0003_removals.sql"),
-    },
-];
+/// Declares the SQLite and PostgreSQL migration sets from one list: each migration has one
+/// version and description and a file of that name under each dialect's directory.
+macro_rules! migrations {
+    ($($version:literal, $description:literal, $file:literal;)*) => {
+        const SQLITE_MIGRATIONS: &[EmbeddedMigration] = &[$(EmbeddedMigration {
+            version: $version,
+            description: $description,
+            sql: include_str!(concat!("../migrations/sqlite/", $file)),
+        },)*];
+        const POSTGRES_MIGRATIONS: &[EmbeddedMigration] = &[$(EmbeddedMigration {
+            version: $version,
+            description: $description,
+            sql: include_str!(concat!("../migrations/postgres/", $file)),
+        },)*];
+    };
+}
+
+// Migration versions of the key server. They start high so that the key server and the
+// relay can share one PostgreSQL database (and its `_sqlx_migrations` table) without their
+// version numbers colliding; each migrator ignores the other's applied versions.
+migrations! {
+    4_000_001, "keyserver schema", "0001_keyserver.sql";
+    4_000_002, "device bindings, one account per identity key", "0002_device_binding.sql";
+    4_000_003, "removal tombstones, the key holder, enrolment times", "0003_removals.sql";
+}
 
 async fn migrator(set: &'static [EmbeddedMigration]) -> Result<Migrator, KeyserverError> {
     let mut migrator = e2ee_migrations::migrator(set).await?;

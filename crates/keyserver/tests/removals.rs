@@ -93,6 +93,12 @@ async fn published_certificate(server: &Server, account: &Account, device_id: u3
         .to_owned()
 }
 
+/// The certificate of the device that holds the account key (device 1), as published.
+async fn holder_certificate(server: &Server, account: &Account) -> DeviceCertificate {
+    let text = published_certificate(server, account, 1).await;
+    DeviceCertificate::from_bytes(&B64.decode(text).unwrap()).unwrap()
+}
+
 /// The consent of a later step must be signed after the server's clock passed the earlier
 /// one (millisecond resolution).
 async fn next_millisecond() {
@@ -256,11 +262,7 @@ async fn only_the_account_key_removes_the_device_that_holds_it(backend: Backend)
     let server = Server::start(backend).await;
     let mut alice = Account::register(&server, "alice").await;
     let second = alice.add_device(&server, 2).await;
-    let holder = DeviceCertificate::from_bytes(
-        &B64.decode(published_certificate(&server, &alice, 1).await)
-            .unwrap(),
-    )
-    .unwrap();
+    let holder = holder_certificate(&server, &alice).await;
     let account = alice.account.clone();
     let remove_consent = |at_ms| consent(&account, ConsentAction::Remove, &holder, at_ms);
 
@@ -313,11 +315,7 @@ async fn a_removal_consent_does_not_outlive_a_re_enrolment(backend: Backend) {
     let server = Server::start(backend).await;
     let mut alice = Account::register(&server, "alice").await;
     let second = alice.add_device(&server, 2).await;
-    let holder = DeviceCertificate::from_bytes(
-        &B64.decode(published_certificate(&server, &alice, 1).await)
-            .unwrap(),
-    )
-    .unwrap();
+    let holder = holder_certificate(&server, &alice).await;
     next_millisecond().await;
     let removal = consent(&alice.account, ConsentAction::Remove, &holder, now_ms());
     let (s, b) = remove(&server, &alice, 1, alice.token(second), Some(&removal)).await;

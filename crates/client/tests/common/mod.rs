@@ -65,3 +65,51 @@ pub fn bundle(registration: &Registration, upload: &PreKeyUpload, index: usize) 
     }
     .to_bytes()
 }
+
+/// This test binary run again as a child process, running only `test`, with the environment
+/// variable `env` set to `value` (the child's cue to play its part), its stdout as lines.
+pub fn spawn_child(
+    test: &str,
+    env: &str,
+    value: &Path,
+) -> (
+    std::process::Child,
+    std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(env, value)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    (child, lines)
+}
+
+/// Kills `child` with SIGKILL (a no-op if it already exited) and reaps it.
+pub fn kill_9(mut child: std::process::Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Alice and Bob (device 1 each) in `dir` (`alice.db` under key 1, `bob.db` under key 2):
+/// each has learned the other, and Alice has a session with Bob from his bundle.
+pub fn paired_devices(dir: &Path) -> (e2ee_client::Device, e2ee_client::Device) {
+    use e2ee_client::Device;
+    let (mut alice, alice_reg) =
+        Device::create_primary(&dir.join("alice.db"), &key(1), "alice", 1).unwrap();
+    let (mut bob, bob_reg) =
+        Device::create_primary(&dir.join("bob.db"), &key(2), "bob", 1).unwrap();
+    let upload = bob.generate_prekeys(1).unwrap();
+    alice
+        .learn_user("bob", &bob_reg.account_key, &bob_reg.device_list)
+        .unwrap();
+    bob.learn_user("alice", &alice_reg.account_key, &alice_reg.device_list)
+        .unwrap();
+    alice
+        .add_bundle(&address("bob", 1), &bundle(&bob_reg, &upload, 0))
+        .unwrap();
+    (alice, bob)
+}
