@@ -168,6 +168,37 @@ fn a_ghost_device_inserted_by_the_server_gets_nothing() {
     .unwrap();
 }
 
+/// An impostor "bob.1" (its own identity, bound under an account of its own, from the two
+/// seeds) and the first message it sends `target` from `target`'s genuine bundle.
+fn impostor_first_message(
+    account_seed: u64,
+    device_seed: u64,
+    target: &mut Device,
+    plaintext: &[u8],
+) -> (Device, Vec<u8>) {
+    let cipher = SessionCipher::default();
+    let forger = AccountIdentityKeyPair::generate(&mut ChaCha20Rng::seed_from_u64(account_seed));
+    let mut impostor = Device::new(&forger, "bob", 1, device_seed);
+    let bundle = target.bundle();
+    cipher
+        .process_bundle(
+            &mut impostor.store,
+            &mut impostor.rng,
+            &target.address,
+            &bundle,
+        )
+        .unwrap();
+    let first = cipher
+        .encrypt(
+            &mut impostor.store,
+            &mut impostor.rng,
+            &target.address,
+            plaintext,
+        )
+        .unwrap();
+    (impostor, first)
+}
+
 /// F2: at first contact (Alice holds Bob's verified list but no session with bob.1), a relay
 /// or key server delivers a first message "from bob.1" made with its own identity. Through
 /// the directory it is refused and changes nothing; Bob's genuine first message then works.
@@ -180,28 +211,8 @@ fn a_relay_cannot_impersonate_a_listed_device_at_first_contact() {
     let bob1 = bob.devices[0].address.clone();
 
     // The impostor holds its own identity and binds it to bob.1 under an account of its own.
-    let forger = AccountIdentityKeyPair::generate(&mut ChaCha20Rng::seed_from_u64(32));
-    let mut impostor = Device::new(&forger, "bob", 1, 33);
     let target = &mut alice.devices[0];
-    let forged = {
-        let bundle = target.bundle();
-        cipher
-            .process_bundle(
-                &mut impostor.store,
-                &mut impostor.rng,
-                &target.address,
-                &bundle,
-            )
-            .unwrap();
-        cipher
-            .encrypt(
-                &mut impostor.store,
-                &mut impostor.rng,
-                &target.address,
-                b"wire me money",
-            )
-            .unwrap()
-    };
+    let (_, forged) = impostor_first_message(32, 33, target, b"wire me money");
     assert_eq!(
         dir.decrypt(&cipher, &mut target.store, &bob1, &forged),
         Err(DeviceError::DeviceNotInList(bob1.clone()))
@@ -228,26 +239,8 @@ fn an_impostor_session_is_refused_and_skipped_by_the_plan() {
     let dir = directory(&[&alice, &bob]);
     let cipher = SessionCipher::default();
     let bob1 = bob.devices[0].address.clone();
-    let forger = AccountIdentityKeyPair::generate(&mut ChaCha20Rng::seed_from_u64(36));
-    let mut impostor = Device::new(&forger, "bob", 1, 37);
     let target = &mut alice.devices[0];
-    let bundle = target.bundle();
-    cipher
-        .process_bundle(
-            &mut impostor.store,
-            &mut impostor.rng,
-            &target.address,
-            &bundle,
-        )
-        .unwrap();
-    let first = cipher
-        .encrypt(
-            &mut impostor.store,
-            &mut impostor.rng,
-            &target.address,
-            b"hello",
-        )
-        .unwrap();
+    let (mut impostor, first) = impostor_first_message(36, 37, target, b"hello");
     // The TOFU layer alone accepts it (documented: it consults no device list).
     assert_eq!(
         cipher.decrypt(&mut target.store, &bob1, &first).unwrap(),

@@ -352,6 +352,22 @@ async fn malformed_truncated_text_and_oversized_frames_close_with_codes() {
     });
 }
 
+/// Sends `total` one-byte envelopes to bob.1 in SENDs of 200, each answered before the next.
+async fn send_to_bob_1(alice: &mut RelayClient, total: usize) {
+    let mut next = 0u64;
+    while (next as usize) < total {
+        let batch: Vec<OutEnvelope> = (next..(next + 200).min(total as u64))
+            .map(|i| env(i, &[("bob", 1)], b"m"))
+            .collect();
+        next += batch.len() as u64;
+        alice.send(&ClientFrame::Send(batch)).await.unwrap();
+        assert!(matches!(
+            alice.recv().await.unwrap(),
+            ServerFrame::SendResult(_)
+        ));
+    }
+}
+
 #[tokio::test]
 async fn slow_reader_that_never_acks_gets_a_bounded_window_then_the_rest() {
     bounded!(async {
@@ -363,19 +379,7 @@ async fn slow_reader_that_never_acks_gets_a_bounded_window_then_the_rest() {
         let r = start(cfg, key).await;
         let mut alice = r.connect_empty("alice", 1).await;
         let mut bob = r.connect_empty("bob", 1).await;
-        let total = MAX_INFLIGHT + 300;
-        let mut next = 0u64;
-        while (next as usize) < total {
-            let batch: Vec<OutEnvelope> = (next..(next + 200).min(total as u64))
-                .map(|i| env(i, &[("bob", 1)], b"m"))
-                .collect();
-            next += batch.len() as u64;
-            alice.send(&ClientFrame::Send(batch)).await.unwrap();
-            assert!(matches!(
-                alice.recv().await.unwrap(),
-                ServerFrame::SendResult(_)
-            ));
-        }
+        send_to_bob_1(&mut alice, MAX_INFLIGHT + 300).await;
         // Bob never acks: he gets exactly the window, then silence.
         let mut seqs = Vec::new();
         for _ in 0..MAX_INFLIGHT {
@@ -410,19 +414,7 @@ async fn the_window_reopens_as_acks_arrive() {
         let r = start(cfg, key).await;
         let mut alice = r.connect_empty("alice", 1).await;
         let mut bob = r.connect_empty("bob", 1).await;
-        let total = MAX_INFLIGHT + 300;
-        let mut next = 0u64;
-        while (next as usize) < total {
-            let batch: Vec<OutEnvelope> = (next..(next + 200).min(total as u64))
-                .map(|i| env(i, &[("bob", 1)], b"m"))
-                .collect();
-            next += batch.len() as u64;
-            alice.send(&ClientFrame::Send(batch)).await.unwrap();
-            assert!(matches!(
-                alice.recv().await.unwrap(),
-                ServerFrame::SendResult(_)
-            ));
-        }
+        send_to_bob_1(&mut alice, MAX_INFLIGHT + 300).await;
         let mut window = Vec::new();
         for _ in 0..MAX_INFLIGHT {
             window.push(recv_delivery(&mut bob).await.seq);
@@ -445,7 +437,7 @@ async fn the_window_reopens_as_acks_arrive() {
             .await
             .unwrap();
         let mut rest = 0;
-        while seen.len() < total {
+        while seen.len() < MAX_INFLIGHT + 300 {
             let d = recv_delivery(&mut bob).await;
             assert!(seen.insert(d.seq), "delivered twice: {}", d.seq);
             rest += 1;
