@@ -174,7 +174,7 @@ async fn refuse(mut stream: tokio::net::TcpStream, peer: SocketAddr, why: Admiss
         ),
     };
     tracing::debug!(%peer, code, "connection refused");
-    let body = format!(r#"{{"code":"{code}","message":"{message}"}}"#);
+    let body = request_size::json_body(code, message);
     let response = format!(
         "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
          connection: close\r\nretry-after: 1\r\n\r\n{body}",

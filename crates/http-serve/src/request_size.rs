@@ -19,11 +19,17 @@ pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 /// our limits, so every head up to there gets our JSON answer.
 pub(crate) const HYPER_MAX_BUF: usize = 2 * (MAX_URI_BYTES + MAX_HEADER_BYTES);
 
+/// The JSON body of every refusal the accept loop writes (codes and messages are our own
+/// constants: nothing to escape).
+pub(crate) fn json_body(code: &str, message: &str) -> String {
+    format!(r#"{{"code":"{code}","message":"{message}"}}"#)
+}
+
 fn refusal(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,
         [("content-type", "application/json")],
-        format!(r#"{{"code":"{code}","message":"{message}"}}"#),
+        json_body(code, message),
     )
         .into_response()
 }

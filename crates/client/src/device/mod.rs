@@ -13,7 +13,7 @@ use e2ee_core::{
     SessionCipher, SignedPreKey, UserId,
     device::{
         AccountIdentityKey, AccountIdentityKeyPair, DeviceBinding, DeviceCertificate,
-        DeviceDirectory, DeviceEntry, DeviceList,
+        DeviceDirectory, DeviceEntry, DeviceList, FanoutPlan,
     },
 };
 use rand_core::{OsRng, RngCore};
@@ -368,13 +368,18 @@ impl Device {
         Ok(())
     }
 
+    /// The devices a message to `users` goes to: theirs and our own other devices.
+    fn plan(&self, users: &[&str]) -> Result<FanoutPlan, Error> {
+        let users: Vec<UserId> = users.iter().map(|u| user_id(u)).collect::<Result<_, _>>()?;
+        let refs: Vec<&UserId> = users.iter().collect();
+        Ok(self.directory.plan(&self.store, &self.address, &refs)?)
+    }
+
     /// Encrypts `plaintext` for every listed device of `users` and every other listed
     /// device of our own user. Devices without a usable session are in
     /// [`Outgoing::needs_bundle`].
     pub fn encrypt(&mut self, users: &[&str], plaintext: &[u8]) -> Result<Outgoing, Error> {
-        let users: Vec<UserId> = users.iter().map(|u| user_id(u)).collect::<Result<_, _>>()?;
-        let refs: Vec<&UserId> = users.iter().collect();
-        let mut plan = self.directory.plan(&self.store, &self.address, &refs)?;
+        let mut plan = self.plan(users)?;
         let mut needs_bundle = std::mem::take(&mut plan.needs_session);
         needs_bundle.append(&mut plan.mismatched);
         let envelopes = self
@@ -395,9 +400,7 @@ impl Device {
     /// the message until [`Device::acknowledged`]. If any of those devices has no usable
     /// session yet, nothing is committed: [`Error::NeedsBundles`] names them.
     pub fn send(&mut self, users: &[&str], plaintext: &[u8]) -> Result<OutboxEntry, Error> {
-        let users: Vec<UserId> = users.iter().map(|u| user_id(u)).collect::<Result<_, _>>()?;
-        let refs: Vec<&UserId> = users.iter().collect();
-        let plan = self.directory.plan(&self.store, &self.address, &refs)?;
+        let plan = self.plan(users)?;
         if !plan.needs_session.is_empty() || !plan.mismatched.is_empty() {
             let mut devices = plan.needs_session;
             devices.extend(plan.mismatched);
