@@ -35,7 +35,7 @@ mod revocations;
 mod routing;
 mod session;
 mod store;
-pub mod wire;
+pub use e2ee_relay_wire as wire;
 
 pub use cluster::Routed;
 mod writer;

@@ -1,4 +1,8 @@
-//! The binary frame format spoken over the WebSocket (one frame per binary message).
+//! # e2ee-relay-wire
+//!
+//! The relay's binary frame format spoken over the WebSocket (one frame per binary message),
+//! shared by the relay (`e2ee-relay`, which re-exports it as `e2ee_relay::wire`) and the
+//! client SDK, which must not pull in a server.
 //!
 //! Every frame starts with `version u8 = 1` and `kind u8`; all integers are big-endian and
 //! addresses use the one [`DeviceAddress`] encoding of `e2ee-encoding`. The byte-by-byte
@@ -6,8 +10,12 @@
 //! are [`Codec`] values: decoding is strict, so unknown versions, kinds or flag bits, lengths
 //! out of bounds, invalid UTF-8 and trailing bytes are all [`DecodeError`]s.
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 mod client;
 mod error;
+pub mod limits;
 mod server;
 
 pub use client::{ClientFrame, OutEnvelope};

@@ -51,7 +51,7 @@ impl Delivery {
 
     /// Writes the `DELIVER` frame of this delivery (the hot path: one per delivered
     /// envelope, and inside node-to-node batches, so without a clone).
-    pub(crate) fn write_frame(&self, out: &mut Vec<u8>) {
+    pub fn write_frame(&self, out: &mut Vec<u8>) {
         out.reserve(2 + self.body_len());
         write_header(out, kind::DELIVER);
         self.seq.write(out);
