@@ -39,6 +39,8 @@ mod device;
 pub mod store;
 
 pub use device::{
-    Device, Error, Incoming, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, MAX_PREKEYS_PER_UPLOAD,
-    OutboxEntry, Outgoing, PreKeyUpload, Registration, SafetyNumber,
+    Conversation, Device, Error, LOG_PAGE_LEN, LoggedMessage, MAX_DUE_RECEIPTS,
+    MAX_MESSAGE_BODY_LEN, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, MAX_PAGE_MESSAGES,
+    MAX_PREKEYS_PER_UPLOAD, MessagePage, MessageStatus, OutboxEntry, Outgoing, PreKeyUpload,
+    Received, RecipientState, Registration, SafetyNumber, SentMessage,
 };

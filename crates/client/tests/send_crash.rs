@@ -13,7 +13,7 @@ use std::{
 
 mod common;
 
-use common::{key, kill_9, paired_devices, spawn_child};
+use common::{body, key, kill_9, paired_devices, spawn_child};
 use e2ee_client::Device;
 use e2ee_core::DeviceAddress;
 use rand_core::{OsRng, RngCore};
@@ -33,8 +33,8 @@ fn run_child(dir: &Path) {
     let mut out = std::io::stdout().lock();
     let mut i = alice.outbox().unwrap().len();
     loop {
-        let entry = alice.send(&["bob"], &plaintext(i)).unwrap();
-        writeln!(out, "{i} {}", entry.msg_id).unwrap();
+        let sent = alice.send_message("bob", &plaintext(i)).unwrap();
+        writeln!(out, "{i} {}", sent.id).unwrap();
         out.flush().unwrap();
         i += 1;
     }
@@ -91,23 +91,23 @@ fn every_committed_send_is_in_the_outbox_and_decrypts_once_across_kill_9() {
         let got = bob
             .receive(&alice_address, entry.msg_id, ciphertext)
             .unwrap();
-        assert_eq!(got.map(|m| m.plaintext), Some(plaintext(i)), "entry {i}");
+        assert_eq!(body(got), plaintext(i), "entry {i}");
         // A retry after a lost ack: the receiver already has it.
         assert_eq!(
             bob.receive(&alice_address, entry.msg_id, ciphertext)
                 .unwrap(),
             None
         );
-        assert!(alice.acknowledged(entry.msg_id).unwrap());
+        assert_eq!(
+            alice.acknowledged(entry.msg_id).unwrap().map(|m| m.body),
+            Some(plaintext(i))
+        );
     }
     assert!(alice.outbox().unwrap().is_empty());
-    let reply = bob.encrypt(&["alice"], b"all of them").unwrap();
-    assert_eq!(
-        alice
-            .decrypt(&bob_address, &reply.envelopes[0].1)
-            .unwrap()
-            .plaintext,
-        b"all of them"
-    );
+    let reply = bob.send_message("alice", b"all of them").unwrap();
+    let got = alice
+        .receive(&bob_address, reply.id, &reply.entry.envelopes[0].1)
+        .unwrap();
+    assert_eq!(body(got), b"all of them");
     let _ = std::fs::remove_dir_all(&dir);
 }

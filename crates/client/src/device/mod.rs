@@ -3,7 +3,10 @@
 //! to fetch, what ciphertexts to send, and the plaintexts of what arrived. Every state change
 //! is in the device's encrypted store before a call returns.
 
+mod chat;
 mod error;
+mod log;
+mod messaging;
 mod outbox;
 
 use std::path::Path;
@@ -16,29 +19,23 @@ use e2ee_core::{
         DeviceDirectory, DeviceEntry, DeviceList, FanoutPlan,
     },
 };
-use rand_core::{OsRng, RngCore};
+use rand_core::OsRng;
 
+pub use chat::MAX_MESSAGE_BODY_LEN;
 pub use error::Error;
+pub use log::{
+    Conversation, LOG_PAGE_LEN, LoggedMessage, MAX_PAGE_MESSAGES, MessagePage, MessageStatus,
+    RecipientState,
+};
+pub use messaging::{MAX_DUE_RECEIPTS, Received, SentMessage};
 pub use outbox::{MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, OutboxEntry};
 
 use crate::store::{DeviceStore, Space, StoreError, StoreKey};
-
-/// The relay's identity of an envelope: its sender and the sender's message id.
-fn envelope_lookup(from: &DeviceAddress, msg_id: u64) -> Vec<u8> {
-    let mut lookup = from.to_bytes();
-    lookup.extend_from_slice(&msg_id.to_be_bytes());
-    lookup
-}
 
 /// Lookups of the device's own state in [`Space::IDENTITY`] and [`Space::DIRECTORY`].
 const ACCOUNT: &[u8] = b"account";
 const ADDRESS: &[u8] = b"address";
 const DIRECTORY: &[u8] = b"directory";
-/// The next outbox entry's sequence number, in [`Space::IDENTITY`] (the outbox space holds
-/// entries only, so it can be listed).
-const NEXT_OUTBOX_SEQ: &[u8] = b"next outbox seq";
-/// Prefix of a received message's lookup in [`Space::MESSAGES`].
-const RECEIVED: u8 = 0x01;
 /// Most one-time prekeys of each kind one [`Device::generate_prekeys`] call makes (the key
 /// server takes at most 100 per upload).
 pub const MAX_PREKEYS_PER_UPLOAD: usize = 100;
@@ -85,24 +82,6 @@ pub struct Outgoing {
     /// Listed devices without a usable session: fetch their bundles, pass them to
     /// [`Device::add_bundle`] and encrypt again for them.
     pub needs_bundle: Vec<DeviceAddress>,
-}
-
-/// A message that arrived, from a device its user's verified list names.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Incoming {
-    /// The sending device.
-    pub sender: DeviceAddress,
-    /// The plaintext.
-    pub plaintext: Vec<u8>,
-}
-
-impl std::fmt::Debug for Incoming {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Incoming")
-            .field("sender", &self.sender)
-            .field("len", &self.plaintext.len())
-            .finish()
-    }
 }
 
 /// One device of a user: its identity, sessions, prekeys and verified directory of the users
@@ -392,147 +371,6 @@ impl Device {
             envelopes,
             needs_bundle,
         })
-    }
-
-    /// Encrypts `plaintext` for every listed device of `users` and our own other devices and
-    /// commits the ciphertexts to the outbox in the same transaction as the session changes,
-    /// under a new random message id: from then on a crash loses nothing, the outbox holds
-    /// the message until [`Device::acknowledged`]. If any of those devices has no usable
-    /// session yet, nothing is committed: [`Error::NeedsBundles`] names them.
-    pub fn send(&mut self, users: &[&str], plaintext: &[u8]) -> Result<OutboxEntry, Error> {
-        let plan = self.plan(users)?;
-        if !plan.needs_session.is_empty() || !plan.mismatched.is_empty() {
-            let mut devices = plan.needs_session;
-            devices.extend(plan.mismatched);
-            return Err(Error::NeedsBundles { devices });
-        }
-        if plan.ready.is_empty() {
-            return Err(Error::NoRecipients);
-        }
-        if plan.ready.len() > MAX_OUTBOX_RECIPIENTS {
-            return Err(Error::Refused(format!(
-                "a message goes to at most {MAX_OUTBOX_RECIPIENTS} devices"
-            )));
-        }
-        let msg_id = OsRng.next_u64();
-        let (directory, cipher) = (&self.directory, &self.cipher);
-        self.store.vault().transaction(|tx| {
-            let seq = tx
-                .get(Space::IDENTITY, NEXT_OUTBOX_SEQ)?
-                .map(|b| <[u8; 8]>::try_from(b.as_slice()).map(u64::from_be_bytes))
-                .transpose()
-                .map_err(|_| StoreError::Corrupt("next outbox seq"))?
-                .unwrap_or(0);
-            let envelopes: Vec<(DeviceAddress, Vec<u8>)> = directory
-                .encrypt(
-                    cipher,
-                    &mut DeviceStore::over(&mut *tx),
-                    &mut OsRng,
-                    &plan,
-                    plaintext,
-                )?
-                .into_iter()
-                .map(|e| (e.to, e.ciphertext))
-                .collect();
-            // The relay carries at most this much per envelope: refuse (and roll back the
-            // session steps) rather than queue what can never be sent.
-            if envelopes
-                .iter()
-                .any(|(_, c)| c.len() > MAX_OUTBOX_CIPHERTEXT)
-            {
-                return Err(Error::MessageTooLarge {
-                    max: MAX_OUTBOX_CIPHERTEXT,
-                });
-            }
-            let entry = OutboxEntry {
-                seq,
-                msg_id,
-                envelopes,
-            };
-            tx.put(Space::OUTBOX, &msg_id.to_be_bytes(), &entry.to_bytes())?;
-            tx.put(Space::IDENTITY, NEXT_OUTBOX_SEQ, &(seq + 1).to_be_bytes())?;
-            Ok(entry)
-        })
-    }
-
-    /// Every message still waiting for the relay's acknowledgement, oldest first: after a
-    /// restart, send them again (the relay deduplicates on the message id).
-    pub fn outbox(&mut self) -> Result<Vec<OutboxEntry>, Error> {
-        let mut entries = Vec::new();
-        for value in self.store.vault().values(Space::OUTBOX)? {
-            entries.push(
-                OutboxEntry::from_bytes(&value).map_err(|_| StoreError::Corrupt("outbox entry"))?,
-            );
-        }
-        entries.sort_by_key(|e| e.seq);
-        Ok(entries)
-    }
-
-    /// The relay acknowledged message `msg_id` (its `SEND_RESULT`): it leaves the outbox.
-    /// Returns whether it was there.
-    pub fn acknowledged(&mut self, msg_id: u64) -> Result<bool, Error> {
-        Ok(self
-            .store
-            .vault()
-            .delete(Space::OUTBOX, &msg_id.to_be_bytes())?)
-    }
-
-    /// Decrypts a pairwise message `from` a device, accepted only if its user's verified
-    /// list names that device with the identity the message comes from.
-    pub fn decrypt(&mut self, from: &DeviceAddress, ciphertext: &[u8]) -> Result<Incoming, Error> {
-        let received = self
-            .directory
-            .decrypt(&self.cipher, &mut self.store, from, ciphertext)?;
-        Ok(Incoming {
-            sender: received.sender.address().clone(),
-            plaintext: received.plaintext,
-        })
-    }
-
-    /// Receives envelope `msg_id` from `from` (the sender and message id the relay delivered
-    /// it with): decrypts it and commits the session change, the received message and the
-    /// envelope's processed mark in one transaction. `Ok(None)` for an envelope processed
-    /// before (redelivered because the ack did not reach the relay): ack it again. Ack the
-    /// relay only after this returns; a crash before the commit leaves nothing changed, so the
-    /// redelivery decrypts as if for the first time.
-    pub fn receive(
-        &mut self,
-        from: &DeviceAddress,
-        msg_id: u64,
-        ciphertext: &[u8],
-    ) -> Result<Option<Incoming>, Error> {
-        let lookup = envelope_lookup(from, msg_id);
-        let (directory, cipher) = (&self.directory, &self.cipher);
-        self.store.vault().transaction(|tx| {
-            if tx.get(Space::PROCESSED, &lookup)?.is_some() {
-                return Ok(None);
-            }
-            let received =
-                directory.decrypt(cipher, &mut DeviceStore::over(&mut *tx), from, ciphertext)?;
-            let mut message_lookup = vec![RECEIVED];
-            message_lookup.extend_from_slice(&lookup);
-            tx.put(Space::MESSAGES, &message_lookup, &received.plaintext)?;
-            tx.put(Space::PROCESSED, &lookup, &[])?;
-            Ok(Some(Incoming {
-                sender: received.sender.address().clone(),
-                plaintext: received.plaintext,
-            }))
-        })
-    }
-
-    /// The plaintext of envelope `msg_id` from `from`, if [`Device::receive`] committed it.
-    pub fn received_message(
-        &mut self,
-        from: &DeviceAddress,
-        msg_id: u64,
-    ) -> Result<Option<Vec<u8>>, Error> {
-        let mut lookup = vec![RECEIVED];
-        lookup.extend_from_slice(&envelope_lookup(from, msg_id));
-        Ok(self
-            .store
-            .vault()
-            .get(Space::MESSAGES, &lookup)?
-            .map(|m| m.to_vec()))
     }
 
     /// Whether this device holds its account's key (it registered the account).

@@ -42,8 +42,15 @@ impl Space {
     pub const OUTBOX: Space = Space(6);
     /// Ids of envelopes already processed (deduplication).
     pub const PROCESSED: Space = Space(7);
-    /// The local message log.
+    /// The local message log: one record per message.
     pub const MESSAGES: Space = Space(8);
+    /// The message log's conversations: one header each (listed to show conversations).
+    pub const CONVERSATIONS: Space = Space(9);
+    /// The message log's index pages: a conversation's messages in order.
+    pub const LOG_INDEX: Space = Space(10);
+    /// Receipts owed to other users, committed with the message they acknowledge and sent
+    /// once a session allows.
+    pub const RECEIPTS_DUE: Space = Space(11);
 
     /// The space's number, as stored.
     pub fn id(self) -> u8 {

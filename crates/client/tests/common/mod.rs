@@ -113,3 +113,11 @@ pub fn paired_devices(dir: &Path) -> (e2ee_client::Device, e2ee_client::Device) 
         .unwrap();
     (alice, bob)
 }
+
+/// The body of a received chat message (panics on anything else).
+pub fn body(received: Option<e2ee_client::Received>) -> Vec<u8> {
+    match received {
+        Some(e2ee_client::Received::Message(message)) => message.body,
+        other => panic!("expected a chat message, got {other:?}"),
+    }
+}

@@ -1,0 +1,112 @@
+//! The SDK's own message: what travels inside a `Content::Message` between two of our
+//! clients. It names its conversation, so the same plaintext serves the recipient's devices
+//! and our own other devices (for them it is the sent transcript).
+//!
+//! ```text
+//! ChatMessage = 0x01 || id u64 || sent_at_ms u64 || conversation UserId
+//!               || body_len u32 (<= MAX_MESSAGE_BODY_LEN) || body
+//! ```
+//!
+//! `conversation` is the other user of a 1:1 conversation as the author sees it: the
+//! recipient. `id` is the author's random message id; receipts name it.
+
+use e2ee_core::{Codec, DecodeError, UserId};
+use e2ee_encoding::Reader;
+
+const CHAT_MESSAGE_VERSION: u8 = 0x01;
+
+/// Largest message body an app may send. With the header, the content padding and the
+/// ratchet's overhead, the ciphertext stays under the relay's 64 KiB per envelope.
+pub const MAX_MESSAGE_BODY_LEN: usize = 60 * 1024;
+
+/// One chat message as it travels (decrypted).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ChatMessage {
+    pub(crate) id: u64,
+    pub(crate) sent_at_ms: u64,
+    pub(crate) conversation: UserId,
+    pub(crate) body: Vec<u8>,
+}
+
+impl std::fmt::Debug for ChatMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatMessage")
+            .field("id", &self.id)
+            .field("conversation", &self.conversation)
+            .field("len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Codec for ChatMessage {
+    type Error = DecodeError;
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.push(CHAT_MESSAGE_VERSION);
+        self.id.write(out);
+        self.sent_at_ms.write(out);
+        self.conversation.write(out);
+        // At most MAX_MESSAGE_BODY_LEN, checked where messages are made.
+        (self.body.len() as u32).write(out);
+        out.extend_from_slice(&self.body);
+    }
+
+    fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let version = reader.u8()?;
+        if version != CHAT_MESSAGE_VERSION {
+            return Err(DecodeError::UnknownVersion(version));
+        }
+        let id = reader.u64()?;
+        let sent_at_ms = reader.u64()?;
+        let conversation = UserId::read(reader)?;
+        let len = reader.u32()? as usize;
+        if len > MAX_MESSAGE_BODY_LEN {
+            return Err(DecodeError::TooLarge);
+        }
+        let body = reader.take(len)?.to_vec();
+        Ok(Self {
+            id,
+            sent_at_ms,
+            conversation,
+            body,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use e2ee_encoding::check_codec;
+
+    use super::*;
+
+    fn message(len: usize) -> ChatMessage {
+        ChatMessage {
+            id: 0x0102_0304_0506_0708,
+            sent_at_ms: 1_700_000_000_000,
+            conversation: UserId::new("bob").unwrap(),
+            body: vec![0x5A; len],
+        }
+    }
+
+    #[test]
+    fn messages_round_trip_and_every_cut_is_refused() {
+        for len in [0, 1, 300] {
+            check_codec(&message(len));
+        }
+        check_codec(&message(MAX_MESSAGE_BODY_LEN));
+    }
+
+    #[test]
+    fn the_body_limit_and_the_version_are_enforced() {
+        assert_eq!(
+            ChatMessage::from_bytes(&message(MAX_MESSAGE_BODY_LEN + 1).to_bytes()),
+            Err(DecodeError::TooLarge)
+        );
+        let mut unknown = message(1).to_bytes();
+        unknown[0] = 2;
+        assert_eq!(
+            ChatMessage::from_bytes(&unknown),
+            Err(DecodeError::UnknownVersion(2))
+        );
+    }
+}

@@ -1,0 +1,490 @@
+//! Messages in and out of a [`Device`]: chat messages through the outbox and into the log,
+//! receipts owed and received, typing indicators, each state change in one transaction with
+//! the session steps it took.
+
+use e2ee_core::{
+    Codec, DeviceAddress, UserId,
+    control::{Content, Receipt, ReceiptKind, Typing},
+    device::FanoutPlan,
+    group::MessageId,
+};
+use rand_core::{OsRng, RngCore};
+
+use super::chat::{ChatMessage, MAX_MESSAGE_BODY_LEN};
+use super::log::{self, Conversation, LoggedMessage, MessagePage, RecipientState};
+use super::{Device, Error, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, OutboxEntry, user_id};
+use crate::store::{DeviceStore, Items, Space, StoreError, Transaction};
+
+/// The next outbox entry's sequence number, in [`Space::IDENTITY`] (the outbox space holds
+/// entries only, so it can be listed).
+const NEXT_OUTBOX_SEQ: &[u8] = b"next outbox seq";
+/// Most message ids a due-receipt list holds per (user, kind); older ones are dropped first
+/// (a receipt is a courtesy, not state: losing one leaves a tick grey, nothing else).
+pub const MAX_DUE_RECEIPTS: usize = 4 * e2ee_core::control::MAX_RECEIPT_IDS;
+
+/// A chat message committed to the log and the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentMessage {
+    /// Its id (receipts name it).
+    pub id: u64,
+    /// The ciphertexts to hand the relay.
+    pub entry: OutboxEntry,
+}
+
+/// What an envelope turned out to be, once decrypted and committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Received {
+    /// A chat message from another user, or a sent transcript of one of our own devices
+    /// (`outgoing` is set): it is in the log.
+    Message(LoggedMessage),
+    /// Receipts from `from` for our messages: their log records as they stand now (ids we
+    /// do not hold, or that did not change, are left out).
+    Receipts {
+        /// The device that sent the receipts.
+        from: DeviceAddress,
+        /// Delivered or read.
+        read: bool,
+        /// The updated messages.
+        updated: Vec<LoggedMessage>,
+    },
+    /// `from` started or stopped typing in our 1:1 conversation.
+    Typing {
+        /// The typing device.
+        from: DeviceAddress,
+        /// Started (`true`) or stopped.
+        started: bool,
+    },
+    /// Content this version does not act on (a group's sender key, for groups are not wired
+    /// into `Device` yet); committed as processed.
+    Unsupported,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The relay's identity of an envelope: its sender and the sender's message id.
+fn envelope_lookup(from: &DeviceAddress, relay_id: u64) -> Vec<u8> {
+    let mut lookup = from.to_bytes();
+    lookup.extend_from_slice(&relay_id.to_be_bytes());
+    lookup
+}
+
+fn due_lookup(user: &UserId, read: bool) -> Vec<u8> {
+    let mut lookup = user.to_bytes();
+    lookup.push(u8::from(read));
+    lookup
+}
+
+fn decode_ids(bytes: &[u8]) -> Result<Vec<u64>, StoreError> {
+    if !bytes.len().is_multiple_of(8) {
+        return Err(StoreError::Corrupt("due receipts"));
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8])))
+        .collect())
+}
+
+fn owe_receipt(
+    tx: &mut Transaction<'_>,
+    user: &UserId,
+    read: bool,
+    id: u64,
+) -> Result<(), StoreError> {
+    let lookup = due_lookup(user, read);
+    let mut ids = match tx.get(Space::RECEIPTS_DUE, &lookup)? {
+        Some(bytes) => decode_ids(&bytes)?,
+        None => Vec::new(),
+    };
+    if ids.contains(&id) {
+        return Ok(());
+    }
+    ids.push(id);
+    if ids.len() > MAX_DUE_RECEIPTS {
+        ids.remove(0);
+    }
+    let bytes: Vec<u8> = ids.iter().flat_map(|i| i.to_be_bytes()).collect();
+    tx.put(Space::RECEIPTS_DUE, &lookup, &bytes)
+}
+
+impl Device {
+    /// Encrypts a chat message to every listed device of `to` and our own other devices (they
+    /// get it as a sent transcript), and commits, in one transaction, the session steps, the
+    /// outbox entry and the log record. If a device has no usable session yet, nothing is
+    /// committed: [`Error::NeedsBundles`] names the devices.
+    pub fn send_message(&mut self, to: &str, body: &[u8]) -> Result<SentMessage, Error> {
+        if body.len() > MAX_MESSAGE_BODY_LEN {
+            return Err(Error::MessageTooLarge {
+                max: MAX_MESSAGE_BODY_LEN,
+            });
+        }
+        let conversation = user_id(to)?;
+        if conversation == self.address.user {
+            return Err(Error::InvalidInput {
+                what: "a conversation with our own user",
+            });
+        }
+        let id = OsRng.next_u64();
+        let sent_at_ms = now_ms();
+        let chat = ChatMessage {
+            id,
+            sent_at_ms,
+            conversation: conversation.clone(),
+            body: body.to_vec(),
+        };
+        let plaintext =
+            Content::Message(chat.to_bytes())
+                .to_bytes()
+                .map_err(|_| Error::MessageTooLarge {
+                    max: MAX_MESSAGE_BODY_LEN,
+                })?;
+        let author = self.address.clone();
+        let entry = self.commit_content(&[to], id, &plaintext, |tx, plan| {
+            let recipients = plan
+                .ready
+                .iter()
+                .filter(|d| d.user == conversation)
+                .cloned()
+                .collect();
+            let record = LoggedMessage::outgoing(
+                id,
+                author,
+                &conversation,
+                sent_at_ms,
+                body.to_vec(),
+                recipients,
+            );
+            if !log::append(tx, &record)? {
+                return Err(Error::Refused("message id already in the log".into()));
+            }
+            Ok(())
+        })?;
+        Ok(SentMessage { id, entry })
+    }
+
+    /// Encrypts `plaintext` for `users`' listed devices and our own others, and commits the
+    /// session steps, the outbox entry under `msg_id` and whatever `also` writes in one
+    /// transaction.
+    fn commit_content(
+        &mut self,
+        users: &[&str],
+        msg_id: u64,
+        plaintext: &[u8],
+        also: impl FnOnce(&mut Transaction<'_>, &FanoutPlan) -> Result<(), Error>,
+    ) -> Result<OutboxEntry, Error> {
+        let plan = self.plan(users)?;
+        if !plan.needs_session.is_empty() || !plan.mismatched.is_empty() {
+            let mut devices = plan.needs_session;
+            devices.extend(plan.mismatched);
+            return Err(Error::NeedsBundles { devices });
+        }
+        if plan.ready.is_empty() {
+            return Err(Error::NoRecipients);
+        }
+        if plan.ready.len() > MAX_OUTBOX_RECIPIENTS {
+            return Err(Error::Refused(format!(
+                "a message goes to at most {MAX_OUTBOX_RECIPIENTS} devices"
+            )));
+        }
+        let (directory, cipher) = (&self.directory, &self.cipher);
+        self.store.vault().transaction(|tx| {
+            let seq = tx
+                .get(Space::IDENTITY, NEXT_OUTBOX_SEQ)?
+                .map(|b| <[u8; 8]>::try_from(b.as_slice()).map(u64::from_be_bytes))
+                .transpose()
+                .map_err(|_| StoreError::Corrupt("next outbox seq"))?
+                .unwrap_or(0);
+            let envelopes: Vec<(DeviceAddress, Vec<u8>)> = directory
+                .encrypt(
+                    cipher,
+                    &mut DeviceStore::over(&mut *tx),
+                    &mut OsRng,
+                    &plan,
+                    plaintext,
+                )?
+                .into_iter()
+                .map(|e| (e.to, e.ciphertext))
+                .collect();
+            // The relay carries at most this much per envelope: refuse (and roll back the
+            // session steps) rather than queue what can never be sent.
+            if envelopes
+                .iter()
+                .any(|(_, c)| c.len() > MAX_OUTBOX_CIPHERTEXT)
+            {
+                return Err(Error::MessageTooLarge {
+                    max: MAX_OUTBOX_CIPHERTEXT,
+                });
+            }
+            let entry = OutboxEntry {
+                seq,
+                msg_id,
+                envelopes,
+            };
+            tx.put(Space::OUTBOX, &msg_id.to_be_bytes(), &entry.to_bytes())?;
+            tx.put(Space::IDENTITY, NEXT_OUTBOX_SEQ, &(seq + 1).to_be_bytes())?;
+            also(tx, &plan)?;
+            Ok(entry)
+        })
+    }
+
+    /// Every message still waiting for the relay's acknowledgement, oldest first: after a
+    /// restart, send them again (the relay deduplicates on each envelope's id).
+    pub fn outbox(&mut self) -> Result<Vec<OutboxEntry>, Error> {
+        let mut entries = Vec::new();
+        for value in self.store.vault().values(Space::OUTBOX)? {
+            entries.push(
+                OutboxEntry::from_bytes(&value).map_err(|_| StoreError::Corrupt("outbox entry"))?,
+            );
+        }
+        entries.sort_by_key(|e| e.seq);
+        Ok(entries)
+    }
+
+    /// The relay stored every envelope of outbox entry `msg_id`: it leaves the outbox, and
+    /// its message (if it is a chat message) is `Sent`. Returns the updated log record, if
+    /// any, or `None` (a receipt, or an entry acknowledged before).
+    pub fn acknowledged(&mut self, msg_id: u64) -> Result<Option<LoggedMessage>, Error> {
+        let author = self.address.user.clone();
+        self.store.vault().transaction(|tx| {
+            if !tx.delete(Space::OUTBOX, &msg_id.to_be_bytes())? {
+                return Ok(None);
+            }
+            let Some(mut record) = log::get(tx, &author, msg_id)? else {
+                return Ok(None);
+            };
+            record.mark_stored();
+            log::update(tx, &record)?;
+            Ok(Some(record))
+        })
+    }
+
+    /// Receives envelope `relay_id` from `from` (the sender and envelope id the relay
+    /// delivered it with): decrypts it and commits, in one transaction, the session change,
+    /// what it carries (a log record, receipt updates, a delivery receipt owed to its author)
+    /// and the envelope's processed mark. `Ok(None)` for an envelope processed before
+    /// (redelivered because the ack did not reach the relay): ack it again. Ack the relay only
+    /// after this returns; a crash before the commit leaves nothing changed, so the
+    /// redelivery decrypts as if for the first time.
+    pub fn receive(
+        &mut self,
+        from: &DeviceAddress,
+        relay_id: u64,
+        ciphertext: &[u8],
+    ) -> Result<Option<Received>, Error> {
+        let lookup = envelope_lookup(from, relay_id);
+        let own_user = self.address.user.clone();
+        let (directory, cipher) = (&self.directory, &self.cipher);
+        self.store.vault().transaction(|tx| {
+            if tx.get(Space::PROCESSED, &lookup)?.is_some() {
+                return Ok(None);
+            }
+            let received =
+                directory.decrypt(cipher, &mut DeviceStore::over(&mut *tx), from, ciphertext)?;
+            let sender = received.sender.address().clone();
+            let content = Content::from_bytes(&received.plaintext)
+                .map_err(|_| Error::InvalidInput { what: "content" })?;
+            let outcome = match content {
+                Content::Message(bytes) => {
+                    let chat =
+                        ChatMessage::from_bytes(&bytes).map_err(|_| Error::InvalidInput {
+                            what: "chat message",
+                        })?;
+                    let outgoing = sender.user == own_user;
+                    // A message from another user is in the conversation with them, whatever
+                    // it claims; a transcript names the conversation it was sent to.
+                    let conversation = if outgoing {
+                        chat.conversation.clone()
+                    } else {
+                        sender.user.clone()
+                    };
+                    if !outgoing && chat.conversation != own_user {
+                        return Err(Error::InvalidInput {
+                            what: "a message addressed to another user",
+                        });
+                    }
+                    if conversation == own_user {
+                        return Err(Error::InvalidInput {
+                            what: "a transcript of a conversation with ourselves",
+                        });
+                    }
+                    let record = LoggedMessage::arrived(
+                        chat.id,
+                        sender.clone(),
+                        &conversation,
+                        chat.sent_at_ms,
+                        now_ms().max(1),
+                        chat.body,
+                        outgoing,
+                    );
+                    if !log::append(tx, &record)? {
+                        // The same author's id again: a replay under a new envelope id.
+                        return Err(Error::Duplicate);
+                    }
+                    if !outgoing {
+                        owe_receipt(tx, &sender.user, false, chat.id)?;
+                    }
+                    Received::Message(record)
+                }
+                Content::Receipt(receipt) => {
+                    let read = receipt.kind == ReceiptKind::Read;
+                    let state = if read {
+                        RecipientState::Read
+                    } else {
+                        RecipientState::Delivered
+                    };
+                    let mut updated = Vec::new();
+                    for id in receipt.message_ids {
+                        if let Some(mut record) = log::get(tx, &own_user, id.0)?
+                            && record.apply_receipt(&sender, state)
+                        {
+                            log::update(tx, &record)?;
+                            updated.push(record);
+                        }
+                    }
+                    Received::Receipts {
+                        from: sender,
+                        read,
+                        updated,
+                    }
+                }
+                Content::Typing(typing) if typing.group_id.is_none() => Received::Typing {
+                    from: sender,
+                    started: typing.started,
+                },
+                _ => Received::Unsupported,
+            };
+            tx.put(Space::PROCESSED, &lookup, &[])?;
+            Ok(Some(outcome))
+        })
+    }
+
+    /// Marks messages of `conversation` (by their ids) read here, and owes their author a
+    /// read receipt. Returns the records that changed.
+    pub fn mark_read(
+        &mut self,
+        conversation: &str,
+        ids: &[u64],
+    ) -> Result<Vec<LoggedMessage>, Error> {
+        let peer = user_id(conversation)?;
+        self.store.vault().transaction(|tx| {
+            let mut changed = Vec::new();
+            for &id in ids {
+                let Some(mut record) = log::get(tx, &peer, id)? else {
+                    continue;
+                };
+                if record.outgoing || record.status == super::MessageStatus::ReadHere {
+                    continue;
+                }
+                record.mark_read_here();
+                log::update(tx, &record)?;
+                owe_receipt(tx, &peer, true, id)?;
+                changed.push(record);
+            }
+            Ok(changed)
+        })
+    }
+
+    /// Users we owe receipts to (see [`Device::send_receipts`]).
+    pub fn receipts_due(&mut self) -> Result<Vec<String>, Error> {
+        let mut users = Vec::new();
+        // The lookups are blinded and receipts are owed only to users who wrote to us, so
+        // the conversations name every candidate.
+        for conversation in log::conversations(self.store.vault())? {
+            let user = user_id(&conversation.user)?;
+            let vault = self.store.vault();
+            if vault
+                .get(Space::RECEIPTS_DUE, &due_lookup(&user, false))?
+                .is_some()
+                || vault
+                    .get(Space::RECEIPTS_DUE, &due_lookup(&user, true))?
+                    .is_some()
+            {
+                users.push(conversation.user);
+            }
+        }
+        Ok(users)
+    }
+
+    /// Encrypts the receipts owed to `user` into the outbox and clears them, in one
+    /// transaction per receipt. Returns the new outbox entries; [`Error::NeedsBundles`] if a
+    /// device of theirs has no session yet (nothing is cleared).
+    pub fn send_receipts(&mut self, user: &str) -> Result<Vec<OutboxEntry>, Error> {
+        let peer = user_id(user)?;
+        let mut entries = Vec::new();
+        for read in [false, true] {
+            let lookup = due_lookup(&peer, read);
+            let Some(bytes) = self.store.vault().get(Space::RECEIPTS_DUE, &lookup)? else {
+                continue;
+            };
+            let ids = decode_ids(&bytes)?;
+            let per_receipt = e2ee_core::control::MAX_RECEIPT_IDS;
+            for (n, chunk) in ids.chunks(per_receipt).enumerate() {
+                let content = Content::Receipt(Receipt {
+                    kind: if read {
+                        ReceiptKind::Read
+                    } else {
+                        ReceiptKind::Delivered
+                    },
+                    message_ids: chunk.iter().map(|&i| MessageId(i)).collect(),
+                });
+                let plaintext = content
+                    .to_bytes()
+                    .map_err(|e| Error::Refused(e.to_string()))?;
+                let rest: Vec<u8> = ids[((n + 1) * per_receipt).min(ids.len())..]
+                    .iter()
+                    .flat_map(|i| i.to_be_bytes())
+                    .collect();
+                let entry =
+                    self.commit_content(&[user], OsRng.next_u64(), &plaintext, |tx, _| {
+                        if rest.is_empty() {
+                            tx.delete(Space::RECEIPTS_DUE, &lookup)?;
+                        } else {
+                            tx.put(Space::RECEIPTS_DUE, &lookup, &rest)?;
+                        }
+                        Ok(())
+                    })?;
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
+    }
+
+    /// A typing indicator for our 1:1 conversation with `to`: ciphertexts to send online-only
+    /// (never through the outbox: a stale indicator is worse than none).
+    pub fn typing(&mut self, to: &str, started: bool) -> Result<super::Outgoing, Error> {
+        let plaintext = Content::Typing(Typing {
+            started,
+            group_id: None,
+        })
+        .to_bytes()
+        .map_err(|e| Error::Refused(e.to_string()))?;
+        self.encrypt(&[to], &plaintext)
+    }
+
+    /// The record of message `id` written by `author` (a user: ours for what we sent).
+    pub fn message(&mut self, author: &str, id: u64) -> Result<Option<LoggedMessage>, Error> {
+        let author = user_id(author)?;
+        Ok(log::get(self.store.vault(), &author, id)?)
+    }
+
+    /// Up to `limit` (at most [`super::MAX_PAGE_MESSAGES`]) messages of the conversation with
+    /// `user` before position `before` (`None`: the newest), oldest first.
+    pub fn messages(
+        &mut self,
+        user: &str,
+        before: Option<u64>,
+        limit: usize,
+    ) -> Result<MessagePage, Error> {
+        let user = user_id(user)?;
+        Ok(log::page(self.store.vault(), &user, before, limit)?)
+    }
+
+    /// Every conversation in the log, the most recently active first.
+    pub fn conversations(&mut self) -> Result<Vec<Conversation>, Error> {
+        Ok(log::conversations(self.store.vault())?)
+    }
+}
