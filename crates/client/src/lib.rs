@@ -35,8 +35,15 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod client;
 mod device;
 pub mod store;
+
+pub use client::{
+    BlockingClient, Client, ClientConfig, ClientError, ConnectionState, EVENT_QUEUE_LEN, Event,
+    PREKEY_LOW_WATER,
+};
+pub use e2ee_core::DeviceAddress;
 
 pub use device::{
     Conversation, Device, Error, LOG_PAGE_LEN, LoggedMessage, MAX_DUE_RECEIPTS,

@@ -36,9 +36,10 @@ use crate::store::{DeviceStore, Space, StoreError, StoreKey};
 const ACCOUNT: &[u8] = b"account";
 const ADDRESS: &[u8] = b"address";
 const DIRECTORY: &[u8] = b"directory";
-/// Most one-time prekeys of each kind one [`Device::generate_prekeys`] call makes (the key
-/// server takes at most 100 per upload).
-pub const MAX_PREKEYS_PER_UPLOAD: usize = 100;
+/// Most one-time prekeys of each kind one [`Device::generate_prekeys`] call makes: the key
+/// server takes at most 100 keys of a kind per upload, and the KEM keys come with the new
+/// last-resort key.
+pub const MAX_PREKEYS_PER_UPLOAD: usize = 99;
 
 /// What the key server's `POST /v1/accounts` needs to register this device's account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,6 +52,45 @@ pub struct Registration {
     pub device_certificate: Vec<u8>,
     /// The first device list, naming this device (for `PUT /v1/device-list`).
     pub device_list: Vec<u8>,
+}
+
+impl Registration {
+    /// The registration as kept in the store until the key server has it.
+    pub(crate) fn to_stored(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for field in [
+            self.user_id.as_bytes(),
+            &self.account_key,
+            &self.device_certificate,
+            &self.device_list,
+        ] {
+            (field.len() as u32).write(&mut out);
+            out.extend_from_slice(field);
+        }
+        out
+    }
+
+    pub(crate) fn from_stored(bytes: &[u8]) -> Result<Self, StoreError> {
+        let corrupt = |_| StoreError::Corrupt("registration");
+        let mut reader = e2ee_encoding::Reader::new(bytes);
+        let mut fields = Vec::new();
+        for _ in 0..4 {
+            let len = reader.u32().map_err(corrupt)? as usize;
+            fields.push(reader.take(len).map_err(corrupt)?.to_vec());
+        }
+        reader.finish().map_err(corrupt)?;
+        let device_list = fields.pop().unwrap_or_default();
+        let device_certificate = fields.pop().unwrap_or_default();
+        let account_key = fields.pop().unwrap_or_default();
+        let user_id = String::from_utf8(fields.pop().unwrap_or_default())
+            .map_err(|_| StoreError::Corrupt("registration"))?;
+        Ok(Self {
+            user_id,
+            account_key,
+            device_certificate,
+            device_list,
+        })
+    }
 }
 
 /// Public prekeys to upload (`POST /v1/keys`); their secrets are in the store.
@@ -371,6 +411,11 @@ impl Device {
             envelopes,
             needs_bundle,
         })
+    }
+
+    /// The device's store, for the client's own items.
+    pub(crate) fn vault(&mut self) -> &mut crate::store::Vault {
+        self.store.vault()
     }
 
     /// Whether this device holds its account's key (it registered the account).

@@ -18,6 +18,7 @@ const BLIND_INFO: &[u8] = b"E2EE-v1 client store blind";
 
 /// The 32-byte key an app passes in, from its platform keystore (Android Keystore-wrapped,
 /// iOS Keychain). It never reaches the file; it is wiped when dropped and never printed.
+#[derive(Clone)]
 pub struct StoreKey(Zeroizing<[u8; 32]>);
 
 impl StoreKey {

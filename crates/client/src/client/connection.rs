@@ -1,0 +1,602 @@
+//! The relay connection: one WebSocket at a time, reopened with exponential backoff and
+//! jitter. On each connection the outbox is sent (again) until the relay stores every
+//! envelope, deliveries are committed before they are acknowledged, and receipts owed go out.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use e2ee_core::Codec;
+use e2ee_relay_wire::{
+    ClientFrame, Delivery, ErrorCode, FLAG_ONLINE_ONLY, OutEnvelope, SendStatus, ServerFrame,
+    limits::{MAX_ACK_BATCH, MAX_BATCH_ENVELOPES, MAX_FRAME_LEN},
+};
+use futures_util::{SinkExt, StreamExt};
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::{
+    self, Message, client::IntoClientRequest, http::HeaderValue, protocol::frame::coding::CloseCode,
+};
+
+use super::{ClientError, Command, ConnectionState, Event, Shared};
+use crate::{Error, OutboxEntry, Received};
+
+/// The relay's WebSocket path.
+const WS_PATH: &str = "/v1/relay/ws";
+/// First reconnect delay; doubles per failed attempt up to [`MAX_BACKOFF`].
+pub(crate) const MIN_BACKOFF: Duration = Duration::from_millis(250);
+/// Longest wait between reconnect attempts.
+pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A quiet connection is pinged this often, so dead ones are noticed.
+const PING_INTERVAL: Duration = Duration::from_secs(20);
+/// Acks wait this long for more deliveries to share their frame.
+const ACK_DELAY: Duration = Duration::from_millis(2);
+/// A wedged outbox entry is tried again after this long.
+const WEDGED_RETRY: Duration = Duration::from_secs(5);
+/// Bytes of envelopes put into one `SEND` frame (under the relay's 1 MiB frame limit).
+const SEND_FRAME_BUDGET: usize = MAX_FRAME_LEN - 64 * 1024;
+/// Relay close codes (docs/relay.md).
+const CLOSE_REVOKED: u16 = 4005;
+
+/// The relay's envelope id for one device's ciphertext of outbox entry `msg_id`: distinct
+/// per recipient (the relay deduplicates on (sender, id)), the same on every retry.
+pub(crate) fn relay_envelope_id(msg_id: u64, to: &crate::DeviceAddress) -> u64 {
+    let mut hash = Sha256::new();
+    hash.update(b"E2EE-v1 client relay envelope id");
+    hash.update(msg_id.to_be_bytes());
+    hash.update(to.to_bytes());
+    let digest = hash.finalize();
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&digest[..8]);
+    u64::from_be_bytes(id)
+}
+
+/// Exponential backoff with full jitter between half and all of the delay.
+#[derive(Debug)]
+struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let base = MIN_BACKOFF
+            .saturating_mul(1 << self.attempt.min(10))
+            .min(MAX_BACKOFF);
+        self.attempt = self.attempt.saturating_add(1);
+        let half = base / 2;
+        let jitter_ms = u64::from(OsRng.next_u32()) % (half.as_millis() as u64 + 1);
+        half + Duration::from_millis(jitter_ms)
+    }
+}
+
+/// How a connection ended.
+enum Ended {
+    Stopped,
+    Lost(String),
+    Removed,
+}
+
+/// The connection task: connects, runs a session, and reconnects until stopped.
+pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Command>) {
+    let mut backoff = Backoff { attempt: 0 };
+    loop {
+        shared
+            .emit(Event::Connection(ConnectionState::Connecting))
+            .await;
+        let mut was_online = false;
+        let ended = session(&shared, &mut commands, &mut was_online).await;
+        if was_online {
+            backoff.attempt = 0;
+        }
+        let reason = match ended {
+            Ended::Stopped => return,
+            Ended::Removed => {
+                shared
+                    .emit(Event::Connection(ConnectionState::Removed))
+                    .await;
+                return;
+            }
+            Ended::Lost(reason) => reason,
+        };
+        let retry_in = backoff.next();
+        shared
+            .emit(Event::Connection(ConnectionState::Offline {
+                reason,
+                retry_in,
+            }))
+            .await;
+        let wait = tokio::time::sleep(retry_in);
+        tokio::pin!(wait);
+        loop {
+            tokio::select! {
+                () = &mut wait => break,
+                command = commands.recv() => match command {
+                    None | Some(Command::Stop) => return,
+                    // Sent when the connection is back.
+                    Some(Command::Flush | Command::Online(_)) => {}
+                },
+            }
+        }
+    }
+}
+
+/// What one connection has sent and not yet seen stored.
+#[derive(Default)]
+struct InFlight {
+    /// Relay envelope id -> outbox entry.
+    envelopes: HashMap<u64, u64>,
+    /// Outbox entry -> envelopes not yet stored.
+    remaining: HashMap<u64, usize>,
+    /// First envelope id of each `SEND` frame -> the entries in it (a refused frame's
+    /// `ERROR` names its first envelope).
+    frames: HashMap<u64, Vec<u64>>,
+    /// Entries to leave alone until the given time (the relay refused them).
+    held_until: HashMap<u64, tokio::time::Instant>,
+}
+
+type Outgoing = mpsc::UnboundedSender<Message>;
+
+fn send_frame(out: &Outgoing, frame: &ClientFrame) -> Result<(), ()> {
+    out.send(Message::Binary(frame.to_bytes().into()))
+        .map_err(|_| ())
+}
+
+/// Sends every outbox entry this connection has not sent (or that is no longer held).
+fn flush_outbox(
+    shared: &Shared,
+    out: &Outgoing,
+    in_flight: &mut InFlight,
+) -> Result<(), ClientError> {
+    let entries: Vec<OutboxEntry> = shared.device().outbox()?;
+    let now = tokio::time::Instant::now();
+    let mut batch: Vec<OutEnvelope> = Vec::new();
+    let mut batch_entries: Vec<u64> = Vec::new();
+    let mut batch_bytes = 0;
+    let emit = |batch: &mut Vec<OutEnvelope>,
+                batch_entries: &mut Vec<u64>,
+                in_flight: &mut InFlight|
+     -> Result<(), ClientError> {
+        if let Some(first) = batch.first() {
+            in_flight
+                .frames
+                .insert(first.msg_id, std::mem::take(batch_entries));
+            send_frame(out, &ClientFrame::Send(std::mem::take(batch)))
+                .map_err(|()| ClientError::Network("connection closed".into()))?;
+        }
+        Ok(())
+    };
+    for entry in entries {
+        if in_flight.remaining.contains_key(&entry.msg_id)
+            || in_flight
+                .held_until
+                .get(&entry.msg_id)
+                .is_some_and(|until| *until > now)
+        {
+            continue;
+        }
+        in_flight.held_until.remove(&entry.msg_id);
+        in_flight
+            .remaining
+            .insert(entry.msg_id, entry.envelopes.len());
+        for (to, ciphertext) in entry.envelopes {
+            let id = relay_envelope_id(entry.msg_id, &to);
+            in_flight.envelopes.insert(id, entry.msg_id);
+            let size = ciphertext.len() + 64;
+            if batch.len() == MAX_BATCH_ENVELOPES || batch_bytes + size > SEND_FRAME_BUDGET {
+                emit(&mut batch, &mut batch_entries, in_flight)?;
+                batch_bytes = 0;
+            }
+            if batch_entries.last() != Some(&entry.msg_id) {
+                batch_entries.push(entry.msg_id);
+            }
+            batch_bytes += size;
+            batch.push(OutEnvelope {
+                flags: 0,
+                msg_id: id,
+                recipients: vec![to],
+                payload: ciphertext,
+            });
+        }
+    }
+    emit(&mut batch, &mut batch_entries, in_flight)
+}
+
+/// Forgets what this connection sent of `entries`, so they go again after `delay`.
+fn hold(in_flight: &mut InFlight, entries: &[u64], delay: Duration) {
+    let until = tokio::time::Instant::now() + delay;
+    for msg_id in entries {
+        in_flight.remaining.remove(msg_id);
+        in_flight.held_until.insert(*msg_id, until);
+    }
+    in_flight.envelopes.retain(|_, m| !entries.contains(m));
+}
+
+async fn open_socket(
+    shared: &Shared,
+) -> Result<tokio_tungstenite::WebSocketStream<super::transport::Stream>, Result<String, ()>> {
+    let ticket = match shared.keyserver.ticket().await {
+        Ok(ticket) => ticket,
+        Err(ClientError::Server { status: 401, .. }) => return Err(Err(())),
+        Err(e) => return Err(Ok(e.to_string())),
+    };
+    let url = shared.relay.ws_url(WS_PATH);
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| Ok(format!("relay URL: {e}")))?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {ticket}"))
+        .map_err(|_| Ok("ticket is not a header value".to_owned()))?;
+    request.headers_mut().insert("authorization", bearer);
+    let stream = super::transport::connect(&shared.relay, &shared.tls)
+        .await
+        .map_err(|e| Ok(e.to_string()))?;
+    let mut config = tungstenite::protocol::WebSocketConfig::default();
+    config.max_message_size = Some(MAX_FRAME_LEN + 64 * 1024);
+    let handshake = tokio_tungstenite::client_async_with_config(request, stream, Some(config));
+    match tokio::time::timeout(super::transport::CONNECT_TIMEOUT, handshake).await {
+        Err(_) => Err(Ok("relay handshake timed out".into())),
+        Ok(Err(tungstenite::Error::Http(response))) if response.status() == 401 => {
+            // A revoked ticket: the device was removed.
+            let body = response.body().as_deref().unwrap_or_default();
+            if String::from_utf8_lossy(body).contains("ticket_revoked") {
+                Err(Err(()))
+            } else {
+                Err(Ok("relay refused the ticket".into()))
+            }
+        }
+        Ok(Err(e)) => Err(Ok(format!("relay: {e}"))),
+        Ok(Ok((socket, _))) => Ok(socket),
+    }
+}
+
+/// One connection, from the ticket to its end.
+async fn session(
+    shared: &Shared,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    was_online: &mut bool,
+) -> Ended {
+    let socket = match open_socket(shared).await {
+        Ok(socket) => socket,
+        Err(Ok(reason)) => return Ended::Lost(reason),
+        Err(Err(())) => return Ended::Removed,
+    };
+    *was_online = true;
+    shared
+        .emit(Event::Connection(ConnectionState::Online))
+        .await;
+    let (mut sink, mut stream) = socket.split();
+    // Writes go through their own task, so a slow socket never stops this one reading
+    // (the relay stops reading a connection that does not take its answers).
+    let (out, mut to_write) = mpsc::unbounded_channel::<Message>();
+    let writer = tokio::spawn(async move {
+        while let Some(message) = to_write.recv().await {
+            let close = matches!(message, Message::Close(_));
+            if sink.send(message).await.is_err() || close {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    let ended = serve(shared, commands, &out, &mut stream).await;
+    drop(out);
+    let _ = writer.await;
+    ended
+}
+
+async fn serve(
+    shared: &Shared,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    out: &Outgoing,
+    stream: &mut futures_util::stream::SplitStream<
+        tokio_tungstenite::WebSocketStream<super::transport::Stream>,
+    >,
+) -> Ended {
+    let mut in_flight = InFlight::default();
+    if let Err(e) = shared.top_up_prekeys().await {
+        return Ended::Lost(format!("prekey top-up: {e}"));
+    }
+    if let Err(e) = flush_outbox(shared, out, &mut in_flight) {
+        return Ended::Lost(e.to_string());
+    }
+    let mut acks: Vec<u64> = Vec::new();
+    let mut receipts_owed = false;
+    let mut ping = tokio::time::interval(PING_INTERVAL);
+    ping.tick().await;
+    let mut retry = tokio::time::interval(WEDGED_RETRY);
+    retry.tick().await;
+    loop {
+        let quiet = tokio::time::sleep(ACK_DELAY);
+        tokio::select! {
+            biased;
+            command = commands.recv() => match command {
+                None | Some(Command::Stop) => {
+                    flush_acks(out, &mut acks);
+                    let _ = out.send(Message::Close(None));
+                    return Ended::Stopped;
+                }
+                Some(Command::Flush) => {
+                    if let Err(e) = flush_outbox(shared, out, &mut in_flight) {
+                        return Ended::Lost(e.to_string());
+                    }
+                }
+                Some(Command::Online(envelopes)) => {
+                    let frame = ClientFrame::Send(
+                        envelopes
+                            .into_iter()
+                            .map(|(to, payload)| OutEnvelope {
+                                flags: FLAG_ONLINE_ONLY,
+                                msg_id: OsRng.next_u64(),
+                                recipients: vec![to],
+                                payload,
+                            })
+                            .collect(),
+                    );
+                    let _ = send_frame(out, &frame);
+                }
+            },
+            message = stream.next() => {
+                let message = match message {
+                    None => return Ended::Lost("relay closed the connection".into()),
+                    Some(Err(e)) => return Ended::Lost(format!("relay: {e}")),
+                    Some(Ok(message)) => message,
+                };
+                let bytes = match message {
+                    Message::Binary(bytes) => bytes,
+                    Message::Close(frame) => {
+                        let code = frame.as_ref().map(|f| u16::from(f.code));
+                        if code == Some(CLOSE_REVOKED) {
+                            return Ended::Removed;
+                        }
+                        let why = frame.map(|f| format!("{} {}", u16::from(f.code), f.reason));
+                        return Ended::Lost(format!("relay closed: {}", why.unwrap_or_default()));
+                    }
+                    _ => continue,
+                };
+                let frame = match ServerFrame::from_bytes(&bytes) {
+                    Ok(frame) => frame,
+                    Err(e) => {
+                        let _ = out.send(Message::Close(Some(tungstenite::protocol::CloseFrame {
+                            code: CloseCode::Protocol,
+                            reason: "undecodable frame".into(),
+                        })));
+                        return Ended::Lost(format!("relay sent an undecodable frame: {e}"));
+                    }
+                };
+                match frame {
+                    ServerFrame::Deliver(delivery) => {
+                        match deliver(shared, &delivery).await {
+                            Ok(Processed { ack, message }) => {
+                                receipts_owed |= message;
+                                if ack && delivery.seq != 0 {
+                                    acks.push(delivery.seq);
+                                }
+                            }
+                            Err(e) => return Ended::Lost(format!("store: {e}")),
+                        }
+                        if acks.len() >= MAX_ACK_BATCH {
+                            flush_acks(out, &mut acks);
+                        }
+                    }
+                    ServerFrame::SendResult(statuses) => {
+                        if let Err(e) = stored(shared, &mut in_flight, &statuses).await {
+                            return Ended::Lost(format!("store: {e}"));
+                        }
+                    }
+                    ServerFrame::Error { code, msg_id, retry_after_ms, detail } => {
+                        let entries = in_flight.frames.remove(&msg_id).unwrap_or_default();
+                        let delay = match code {
+                            ErrorCode::RateLimited => Duration::from_millis(u64::from(retry_after_ms)),
+                            _ => WEDGED_RETRY,
+                        };
+                        hold(&mut in_flight, &entries, delay);
+                        if code != ErrorCode::RateLimited {
+                            shared.emit(Event::OutboxWedged {
+                                reason: format!("relay refused a send: {code:?} {detail}"),
+                                retry_in: delay,
+                            }).await;
+                        }
+                        if matches!(code, ErrorCode::Malformed | ErrorCode::UnsupportedVersion | ErrorCode::UnknownKind) {
+                            return Ended::Lost(format!("relay error {code:?}: {detail}"));
+                        }
+                    }
+                    ServerFrame::QueueDrained { .. } => {
+                        flush_acks(out, &mut acks);
+                        shared.emit(Event::CaughtUp).await;
+                    }
+                    _ => {}
+                }
+            },
+            () = quiet, if !acks.is_empty() || receipts_owed => {
+                flush_acks(out, &mut acks);
+                if receipts_owed {
+                    receipts_owed = false;
+                    if let Err(e) = shared.send_due_receipts().await {
+                        shared.emit(Event::OutboxWedged {
+                            reason: format!("receipts: {e}"),
+                            retry_in: WEDGED_RETRY,
+                        }).await;
+                    }
+                    if let Err(e) = flush_outbox(shared, out, &mut in_flight) {
+                        return Ended::Lost(e.to_string());
+                    }
+                }
+            },
+            _ = retry.tick() => {
+                if !in_flight.held_until.is_empty()
+                    && let Err(e) = flush_outbox(shared, out, &mut in_flight)
+                {
+                    return Ended::Lost(e.to_string());
+                }
+            },
+            _ = ping.tick() => {
+                let _ = out.send(Message::Ping(Vec::new().into()));
+            },
+        }
+    }
+}
+
+fn flush_acks(out: &Outgoing, acks: &mut Vec<u64>) {
+    if !acks.is_empty() {
+        let _ = send_frame(out, &ClientFrame::Ack(std::mem::take(acks)));
+    }
+}
+
+/// Outcome of one delivery: whether to ack it, and whether it was a chat message (which owes
+/// a receipt).
+struct Processed {
+    ack: bool,
+    message: bool,
+}
+
+/// Commits one delivery and tells the app. Store failures are errors (the envelope stays at
+/// the relay and comes again); anything wrong with the envelope itself is reported and acked.
+async fn deliver(shared: &Shared, delivery: &Delivery) -> Result<Processed, Error> {
+    let mut refreshed = false;
+    loop {
+        let result = shared
+            .device()
+            .receive(&delivery.sender, delivery.msg_id, &delivery.payload);
+        let event = match result {
+            Ok(None) => {
+                return Ok(Processed {
+                    ack: true,
+                    message: false,
+                });
+            }
+            Ok(Some(Received::Message(message))) => {
+                shared.emit(Event::Message(message)).await;
+                return Ok(Processed {
+                    ack: true,
+                    message: true,
+                });
+            }
+            Ok(Some(Received::Receipts { updated, .. })) => {
+                for message in updated {
+                    shared.emit(Event::StatusChanged(message)).await;
+                }
+                None
+            }
+            Ok(Some(Received::Typing { from, started })) => Some(Event::Typing {
+                user: from.user.to_string(),
+                started,
+            }),
+            Ok(Some(_)) => None,
+            // A device or user we do not know yet: their list may be newer than ours.
+            Err(Error::UnknownUser { .. } | Error::NotListed { .. }) if !refreshed => {
+                refreshed = true;
+                match shared.refresh_user(delivery.sender.user.as_str()).await {
+                    Ok(()) => continue,
+                    // Their account key changed: the envelope waits at the relay until the
+                    // user accepts the change (Event::IdentityChanged was sent).
+                    Err(ClientError::Device(Error::AccountKeyChanged { .. })) => {
+                        return Ok(Processed {
+                            ack: false,
+                            message: false,
+                        });
+                    }
+                    Err(e) => Some(Event::Dropped {
+                        from: delivery.sender.to_string(),
+                        reason: format!("could not verify the sender: {e}"),
+                    }),
+                }
+            }
+            Err(Error::AccountKeyChanged { user }) => {
+                shared.emit(Event::IdentityChanged { user }).await;
+                return Ok(Processed {
+                    ack: false,
+                    message: false,
+                });
+            }
+            Err(e @ Error::Store(_)) => return Err(e),
+            Err(Error::Duplicate) => None,
+            Err(e) => Some(Event::Dropped {
+                from: delivery.sender.to_string(),
+                reason: e.to_string(),
+            }),
+        };
+        if let Some(event) = event {
+            shared.emit(event).await;
+        }
+        return Ok(Processed {
+            ack: true,
+            message: false,
+        });
+    }
+}
+
+/// A `SEND_RESULT`: entries whose every envelope is stored leave the outbox.
+async fn stored(
+    shared: &Shared,
+    in_flight: &mut InFlight,
+    statuses: &[(u64, SendStatus)],
+) -> Result<(), Error> {
+    let mut wedged: HashSet<u64> = HashSet::new();
+    for (id, status) in statuses {
+        let Some(&msg_id) = in_flight.envelopes.get(id) else {
+            continue; // online-only, or from an earlier connection
+        };
+        in_flight.frames.remove(id);
+        match status {
+            SendStatus::Stored | SendStatus::Duplicate => {
+                in_flight.envelopes.remove(id);
+                let Some(left) = in_flight.remaining.get_mut(&msg_id) else {
+                    continue;
+                };
+                *left -= 1;
+                if *left == 0 {
+                    in_flight.remaining.remove(&msg_id);
+                    let record = shared.device().acknowledged(msg_id)?;
+                    if let Some(record) = record {
+                        shared.emit(Event::StatusChanged(record)).await;
+                    }
+                }
+            }
+            _ => {
+                wedged.insert(msg_id);
+            }
+        }
+    }
+    if !wedged.is_empty() {
+        let entries: Vec<u64> = wedged.into_iter().collect();
+        hold(in_flight, &entries, WEDGED_RETRY);
+        shared
+            .emit(Event::OutboxWedged {
+                reason: "a recipient's mailbox at the relay is full".into(),
+                retry_in: WEDGED_RETRY,
+            })
+            .await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_its_cap() {
+        let mut backoff = Backoff { attempt: 0 };
+        let first = backoff.next();
+        assert!(
+            first >= MIN_BACKOFF / 2 && first <= MIN_BACKOFF,
+            "{first:?}"
+        );
+        for _ in 0..20 {
+            let delay = backoff.next();
+            assert!(delay <= MAX_BACKOFF);
+        }
+        let late = backoff.next();
+        assert!(late >= MAX_BACKOFF / 2, "{late:?}");
+    }
+
+    #[test]
+    fn envelope_ids_differ_per_recipient_and_are_stable() {
+        let bob1 = crate::DeviceAddress::new("bob", 1).unwrap();
+        let bob2 = crate::DeviceAddress::new("bob", 2).unwrap();
+        assert_eq!(relay_envelope_id(7, &bob1), relay_envelope_id(7, &bob1));
+        assert_ne!(relay_envelope_id(7, &bob1), relay_envelope_id(7, &bob2));
+        assert_ne!(relay_envelope_id(7, &bob1), relay_envelope_id(8, &bob1));
+    }
+}

@@ -1,0 +1,294 @@
+//! Whole stack: the real all-in-one server (a child process on loopback, SQLite) and real
+//! `e2ee_client::Client`s: registration, 1:1 messages with receipts, an offline user catching
+//! up, a server killed with SIGKILL and restarted while the outbox holds messages, and the
+//! same over TLS through a terminating proxy with a generated certificate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{path::Path, process::Stdio, sync::Arc, time::Duration};
+
+use e2ee_client::{
+    Client, ClientConfig, ConnectionState, Event, LoggedMessage, MessageStatus, store::StoreKey,
+};
+
+/// Longest any one expected event may take.
+const EVENT_WAIT: Duration = Duration::from_secs(20);
+
+struct Server {
+    child: tokio::process::Child,
+    addr: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_server(dir: &Path, addr: &str) -> Server {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2ee"))
+        .arg("--listen")
+        .arg(addr)
+        .arg("--keyserver-data-dir")
+        .arg(dir)
+        .arg("--relay-data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Server {
+                child,
+                addr: addr.to_owned(),
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not start");
+}
+
+fn config(dir: &Path, name: &str, url: &str) -> ClientConfig {
+    ClientConfig {
+        server_url: url.to_owned(),
+        relay_url: None,
+        store_path: dir.join(format!("{name}.db")),
+        store_key: StoreKey::from_bytes([name.len() as u8; 32]),
+        extra_root_certificates: Vec::new(),
+        app_token: None,
+    }
+}
+
+/// Waits for the first event `pick` accepts, skipping others.
+async fn expect<T>(client: &Client, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+    let wait = async {
+        loop {
+            let event = client.next_event().await.expect("client gone");
+            if let Some(found) = pick(&event) {
+                return found;
+            }
+        }
+    };
+    tokio::time::timeout(EVENT_WAIT, wait)
+        .await
+        .unwrap_or_else(|_| panic!("no {what} within {EVENT_WAIT:?}"))
+}
+
+async fn expect_message(client: &Client) -> LoggedMessage {
+    expect(client, "message", |e| match e {
+        Event::Message(m) => Some(m.clone()),
+        _ => None,
+    })
+    .await
+}
+
+async fn expect_status(client: &Client, id: u64, status: MessageStatus) {
+    expect(client, &format!("status {status:?}"), |e| match e {
+        Event::StatusChanged(m) if m.id == id && m.status >= status => Some(()),
+        _ => None,
+    })
+    .await;
+}
+
+async fn expect_online(client: &Client) {
+    expect(client, "online", |e| {
+        matches!(e, Event::Connection(ConnectionState::Online)).then_some(())
+    })
+    .await;
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("e2ee-client-stack-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_users_chat_with_receipts_catch_up_and_survive_a_server_kill() {
+    let dir = temp_dir("chat");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let url = format!("http://{addr}");
+    let mut server = start_server(&dir.join("server"), &addr).await;
+
+    let alice = Client::register(config(&dir, "alice", &url), "alice")
+        .await
+        .unwrap();
+    let bob = Client::register(config(&dir, "bob", &url), "bob")
+        .await
+        .unwrap();
+    alice.start();
+    bob.start();
+    expect_online(&alice).await;
+    expect_online(&bob).await;
+
+    // 1:1 with receipts: sent, delivered, read.
+    let id = alice.send("bob", b"hello bob").await.unwrap();
+    let got = expect_message(&bob).await;
+    assert_eq!((got.id, got.body.as_slice()), (id, &b"hello bob"[..]));
+    assert_eq!(got.conversation, "alice");
+    expect_status(&alice, id, MessageStatus::Delivered).await;
+    bob.mark_read("alice", &[id]).await.unwrap();
+    expect_status(&alice, id, MessageStatus::Read).await;
+    assert_eq!(
+        alice.message("alice", id).unwrap().unwrap().status,
+        MessageStatus::Read
+    );
+    let reply = bob.send("alice", b"hi alice").await.unwrap();
+    assert_eq!(expect_message(&alice).await.id, reply);
+    assert_eq!(
+        alice.safety_number("bob").await.unwrap().displayable,
+        bob.safety_number("alice").await.unwrap().displayable,
+        "both see one number"
+    );
+
+    // Bob goes offline; Alice's messages wait at the relay and arrive in order when Bob's
+    // app opens the store again.
+    bob.stop().await;
+    drop(bob);
+    let mut sent = Vec::new();
+    for i in 0..20 {
+        sent.push(
+            alice
+                .send("bob", format!("offline {i}").as_bytes())
+                .await
+                .unwrap(),
+        );
+    }
+    for id in &sent {
+        expect_status(&alice, *id, MessageStatus::Sent).await;
+    }
+    let bob = Client::open(config(&dir, "bob", &url)).unwrap();
+    bob.start();
+    let mut received = Vec::new();
+    while received.len() < sent.len() {
+        received.push(expect_message(&bob).await.id);
+    }
+    assert_eq!(received, sent, "every message once, in order");
+    expect(&bob, "caught up", |e| {
+        matches!(e, Event::CaughtUp).then_some(())
+    })
+    .await;
+
+    // The server dies (SIGKILL) while Alice sends: the message waits in her outbox, both
+    // clients reconnect with backoff once it is back, and it arrives once.
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    expect(&alice, "offline", |e| {
+        matches!(e, Event::Connection(ConnectionState::Offline { .. })).then_some(())
+    })
+    .await;
+    let during = alice
+        .send("bob", b"while the server was down")
+        .await
+        .unwrap();
+    assert_eq!(alice.outbox_len().unwrap(), 1);
+    let server = start_server(&dir.join("server"), &server.addr).await;
+    let got = expect_message(&bob).await;
+    assert_eq!(
+        (got.id, got.body.as_slice()),
+        (during, &b"while the server was down"[..])
+    );
+    expect_status(&alice, during, MessageStatus::Delivered).await;
+    assert_eq!(alice.outbox_len().unwrap(), 0);
+
+    // The log has the whole conversation on both sides.
+    let history = bob.messages("alice", None, 100).unwrap();
+    assert_eq!(history.messages.len(), 1 + 1 + 20 + 1);
+    assert!(
+        history
+            .messages
+            .iter()
+            .all(|m| m.status != MessageStatus::Pending)
+    );
+
+    alice.stop().await;
+    bob.stop().await;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A TLS-terminating proxy in front of the plain server, with a certificate for
+/// `localhost` from a generated CA the client is told to trust.
+async fn tls_proxy(backend: String) -> (u16, Vec<u8>) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let backend = backend.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(&backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (port, ca.der().to_vec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_talk_over_https_and_wss_with_a_private_ca() {
+    let dir = temp_dir("tls");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let server = start_server(&dir.join("server"), &addr).await;
+    let (port, ca) = tls_proxy(addr.clone()).await;
+    let url = format!("https://localhost:{port}");
+    let with_ca = |name: &str| ClientConfig {
+        extra_root_certificates: vec![ca.clone()],
+        ..config(&dir, name, &url)
+    };
+
+    // Without the CA the certificate is not trusted: a typed TLS error, nothing registered.
+    let refused = Client::register(config(&dir, "mallory", &url), "mallory").await;
+    assert!(
+        matches!(refused, Err(e2ee_client::ClientError::Tls(_))),
+        "{refused:?}"
+    );
+
+    let alice = Client::register(with_ca("alice"), "alice").await.unwrap();
+    let bob = Client::register(with_ca("bob"), "bob").await.unwrap();
+    alice.start();
+    bob.start();
+    expect_online(&alice).await;
+    expect_online(&bob).await;
+    let id = alice.send("bob", b"over TLS").await.unwrap();
+    let got = expect_message(&bob).await;
+    assert_eq!((got.id, got.body.as_slice()), (id, &b"over TLS"[..]));
+    expect_status(&alice, id, MessageStatus::Delivered).await;
+    alice.stop().await;
+    bob.stop().await;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
