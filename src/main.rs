@@ -6,12 +6,14 @@
 //!   /v1/...             key server (HTTP + JSON, OpenAPI at /openapi.json)
 //!   /v1/relay/ws        relay (WebSocket, authenticated by a ticket from POST /v1/tickets)
 //! cargo run --release -- demo         # the protocol core alone, in-process
+//! cargo run --release -- client --store alice.db register alice   # a chat client (--help)
 //! ```
 //!
 //! The relay verifies connection tickets with the key server's ticket key directly (same
 //! process), so no key needs to be configured. Every key server flag (`--keyserver-*`) and
 //! relay flag (`--relay-*`) of the standalone binaries works here too; `--help` lists them.
 
+mod cli;
 mod demo;
 
 use clap::{Parser, Subcommand};
@@ -52,6 +54,8 @@ enum Command {
     Serve,
     /// Run the in-process protocol demonstration and exit.
     Demo,
+    /// A chat client on the SDK: register, send, listen, history, safety numbers.
+    Client(cli::ClientArgs),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +68,8 @@ enum MainError {
     Io(#[from] std::io::Error),
     #[error("demo: {0}")]
     Demo(#[from] e2ee_core::Error),
+    #[error("{0}")]
+    Client(#[from] cli::CliError),
 }
 
 #[tokio::main]
@@ -71,6 +77,7 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Demo) => demo::run().map_err(MainError::from),
+        Some(Command::Client(args)) => cli::run(args).await.map_err(MainError::from),
         Some(Command::Serve) | None => {
             tracing_subscriber::fmt()
                 .with_env_filter(

@@ -292,3 +292,69 @@ async fn clients_talk_over_https_and_wss_with_a_private_ca() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs `e2ee client --server URL --store STORE ARGS...` to completion: (success, stdout).
+async fn cli(url: &str, store: &Path, args: &[&str]) -> (bool, String) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_e2ee"))
+            .arg("client")
+            .arg("--server")
+            .arg(url)
+            .arg("--store")
+            .arg(store)
+            .args(args)
+            .output(),
+    )
+    .await
+    .expect("the CLI hung")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), format!("{stdout}{stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_cli_users_chat() {
+    let dir = temp_dir("cli");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let url = format!("http://{addr}");
+    let server = start_server(&dir.join("server"), &addr).await;
+    let (alice, bob) = (dir.join("alice.db"), dir.join("bob.db"));
+    let (ok, out) = cli(&url, &alice, &["register", "alice"]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("registered alice.1"), "{out}");
+    let key = std::fs::metadata(dir.join("alice.db.key")).unwrap();
+    assert_eq!(key.len(), 32);
+    #[cfg(unix)]
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&key.permissions()) & 0o777,
+        0o600
+    );
+    assert!(cli(&url, &bob, &["register", "bob"]).await.0);
+    // Registering again is refused, and leaves the store as it was.
+    let (ok, out) = cli(&url, &alice, &["register", "alice"]).await;
+    assert!(!ok, "{out}");
+
+    let (ok, out) = cli(&url, &alice, &["send", "bob", "hello from the CLI"]).await;
+    assert!(ok, "{out}");
+    let (ok, out) = cli(&url, &bob, &["listen", "--count", "1", "--read"]).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("[alice.1] hello from the CLI"), "{out}");
+    let (ok, out) = cli(&url, &bob, &["history", "alice"]).await;
+    assert!(
+        ok && out.contains("alice.1: hello from the CLI (ReadHere)"),
+        "{out}"
+    );
+    let (_, alice_number) = cli(&url, &alice, &["safety-number", "bob"]).await;
+    let (_, bob_number) = cli(&url, &bob, &["safety-number", "alice"]).await;
+    assert_eq!(alice_number, bob_number);
+    assert_eq!(alice_number.trim().len(), 60 + 11, "{alice_number}");
+    // Alice's history shows the read receipt once her client has heard it.
+    let (ok, out) = cli(&url, &alice, &["listen", "--until-caught-up"]).await;
+    assert!(ok && out.contains("is Read"), "{out}");
+    let (_, out) = cli(&url, &alice, &["history", "bob"]).await;
+    assert!(out.contains("me: hello from the CLI (Read)"), "{out}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,9 +1,41 @@
 //! # e2ee-client
 //!
-//! The SDK apps embed. Built so far: [`Device`], the crypto side without networking (bytes in,
-//! bytes out: registration, prekeys to upload, bundles to fetch, ciphertexts to send,
-//! plaintexts received, every failure an [`Error`] case), over the device's encrypted store
-//! ([`store`]). The networked `Client` (transport, outbox, events) comes next.
+//! The SDK apps embed, in two layers:
+//!
+//! * [`Client`] (async) and [`BlockingClient`] (any thread, no runtime needed): a device
+//!   connected to its key server (HTTP) and relay (WebSocket), `https`/`wss` included.
+//!   Register, send, receive, receipts, typing, history; a persistent outbox sent until the
+//!   relay stores it, envelopes acknowledged only after their commit, reconnects with backoff
+//!   and jitter, and [`Event`]s for the app. Every failure is a [`ClientError`].
+//! * [`Device`]: the crypto side without networking, for apps that bring their own
+//!   transport (bytes in, bytes out: registration, prekeys to upload, bundles to fetch,
+//!   outbox entries to send, envelopes received), every failure an [`Error`] case.
+//!
+//! ```no_run
+//! use e2ee_client::{Client, ClientConfig, Event, store::StoreKey};
+//!
+//! # async fn chat() -> Result<(), e2ee_client::ClientError> {
+//! let config = ClientConfig {
+//!     server_url: "http://127.0.0.1:8080".into(), // `cargo run --release` serves here
+//!     relay_url: None,                            // the same server
+//!     store_path: "alice.db".into(),
+//!     store_key: StoreKey::from_bytes([7; 32]), // from the platform keystore
+//!     extra_root_certificates: Vec::new(),
+//!     app_token: None,
+//! };
+//! let alice = Client::register(config, "alice").await?; // later: Client::open(config)
+//! alice.start(); // connect, send the outbox, receive; reconnects by itself
+//! let id = alice.send("bob", b"hello bob").await?; // in the outbox: survives a crash
+//! while let Some(event) = alice.next_event().await {
+//!     match event {
+//!         Event::Message(m) => println!("{}: {}", m.author, String::from_utf8_lossy(&m.body)),
+//!         Event::StatusChanged(m) if m.id == id => println!("hello is {:?}", m.status),
+//!         Event::IdentityChanged { user } => println!("verify {user}'s safety number"),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
 //!
 //! The store: one SQLite
 //! database per device whose every value is sealed with AES-256-GCM under a key the app
@@ -46,7 +78,7 @@ pub use client::{
 pub use e2ee_core::DeviceAddress;
 
 pub use device::{
-    Conversation, Device, Error, LOG_PAGE_LEN, LoggedMessage, MAX_DUE_RECEIPTS,
+    ChatMessage, Conversation, Device, Error, LOG_PAGE_LEN, LoggedMessage, MAX_DUE_RECEIPTS,
     MAX_MESSAGE_BODY_LEN, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, MAX_PAGE_MESSAGES,
     MAX_PREKEYS_PER_UPLOAD, MessagePage, MessageStatus, OutboxEntry, Outgoing, PreKeyUpload,
     Received, RecipientState, Registration, SafetyNumber, SentMessage,

@@ -19,13 +19,17 @@ const CHAT_MESSAGE_VERSION: u8 = 0x01;
 /// ratchet's overhead, the ciphertext stays under the relay's 64 KiB per envelope.
 pub const MAX_MESSAGE_BODY_LEN: usize = 60 * 1024;
 
-/// One chat message as it travels (decrypted).
+/// One chat message as it travels (decrypted); `Device` makes and reads them, apps need not.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) struct ChatMessage {
-    pub(crate) id: u64,
-    pub(crate) sent_at_ms: u64,
-    pub(crate) conversation: UserId,
-    pub(crate) body: Vec<u8>,
+pub struct ChatMessage {
+    /// The author's random message id.
+    pub id: u64,
+    /// The author's clock (Unix ms).
+    pub sent_at_ms: u64,
+    /// The recipient, as the author sees the conversation.
+    pub conversation: UserId,
+    /// The app's bytes.
+    pub body: Vec<u8>,
 }
 
 impl std::fmt::Debug for ChatMessage {

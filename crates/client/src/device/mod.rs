@@ -21,7 +21,7 @@ use e2ee_core::{
 };
 use rand_core::OsRng;
 
-pub use chat::MAX_MESSAGE_BODY_LEN;
+pub use chat::{ChatMessage, MAX_MESSAGE_BODY_LEN};
 pub use error::Error;
 pub use log::{
     Conversation, LOG_PAGE_LEN, LoggedMessage, MAX_PAGE_MESSAGES, MessagePage, MessageStatus,
