@@ -442,3 +442,65 @@ fn an_account_key_change_is_taken_only_when_accepted_and_changes_the_safety_numb
         Err(Error::NeedsBundles { devices }) if devices == vec![address("bob", 1)]
     ));
 }
+
+#[test]
+fn a_batch_commits_every_good_envelope_and_refuses_the_bad_ones_alone() {
+    let dir = Dir::new("batch");
+    let (mut alice, _) = paired(&dir);
+    let mut bob = reopen(&dir, "bob", 2);
+    let sent: Vec<_> = (0..4u8)
+        .map(|i| alice.send_message("bob", &[i]).unwrap())
+        .collect();
+    let alice1 = address("alice", 1);
+    let ct = |i: usize| sent[i].entry.envelopes[0].1.as_slice();
+    let results = bob
+        .receive_batch(&[
+            (&alice1, 1, ct(0)),
+            (&alice1, 2, b"\x11garbage"),
+            (&alice1, 3, ct(1)),
+            (&alice1, 3, ct(1)), // redelivered within the batch: already processed
+            (&alice1, 4, ct(1)), // a replay under another envelope id
+            (&address("alice", 2), 5, ct(2)), // a device Alice's list does not name
+            (&alice1, 6, ct(2)),
+        ])
+        .unwrap();
+    let kinds: Vec<&str> = results
+        .iter()
+        .map(|r| match r {
+            Ok(Some(Received::Message(_))) => "message",
+            Ok(None) => "again",
+            Err(Error::Duplicate) => "duplicate",
+            Err(Error::NotListed { .. }) => "not listed",
+            Err(_) => "refused",
+            Ok(Some(_)) => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "message",
+            "refused",
+            "message",
+            "again",
+            "duplicate",
+            "not listed",
+            "message"
+        ]
+    );
+    // Every good one committed, in order; the failed steps left nothing behind.
+    drop(bob);
+    let mut bob = reopen(&dir, "bob", 2);
+    let bodies: Vec<Vec<u8>> = bob
+        .messages("alice", None, 10)
+        .unwrap()
+        .messages
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(bodies, vec![vec![0], vec![1], vec![2]]);
+    assert_eq!(
+        body(bob.receive(&alice1, 7, ct(3)).unwrap()),
+        vec![3],
+        "the session went on"
+    );
+}

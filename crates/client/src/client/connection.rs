@@ -13,7 +13,7 @@ use e2ee_relay_wire::{
     ClientFrame, Delivery, ErrorCode, FLAG_ONLINE_ONLY, OutEnvelope, SendStatus, ServerFrame,
     limits::{MAX_ACK_BATCH, MAX_BATCH_ENVELOPES, MAX_FRAME_LEN},
 };
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
@@ -116,7 +116,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiv
                 command = commands.recv() => match command {
                     None | Some(Command::Stop) => return,
                     // Sent when the connection is back.
-                    Some(Command::Flush | Command::Online(_)) => {}
+                    Some(Command::Send(_) | Command::Online(_)) => {}
                 },
             }
         }
@@ -150,7 +150,16 @@ fn flush_outbox(
     out: &Outgoing,
     in_flight: &mut InFlight,
 ) -> Result<(), ClientError> {
-    let entries: Vec<OutboxEntry> = shared.device().outbox()?;
+    let entries = shared.device().outbox()?;
+    send_entries(out, in_flight, entries)
+}
+
+/// Sends those of `entries` this connection has not sent and does not hold back.
+fn send_entries(
+    out: &Outgoing,
+    in_flight: &mut InFlight,
+    entries: Vec<OutboxEntry>,
+) -> Result<(), ClientError> {
     let now = tokio::time::Instant::now();
     let mut batch: Vec<OutEnvelope> = Vec::new();
     let mut batch_entries: Vec<u64> = Vec::new();
@@ -293,153 +302,254 @@ async fn serve(
         tokio_tungstenite::WebSocketStream<super::transport::Stream>,
     >,
 ) -> Ended {
-    let mut in_flight = InFlight::default();
+    let mut conn = Connection {
+        shared,
+        out,
+        in_flight: InFlight::default(),
+        acks: Vec::new(),
+        receipts_owed: false,
+    };
     if let Err(e) = shared.top_up_prekeys().await {
         return Ended::Lost(format!("prekey top-up: {e}"));
     }
-    if let Err(e) = flush_outbox(shared, out, &mut in_flight) {
+    if let Err(e) = flush_outbox(shared, out, &mut conn.in_flight) {
         return Ended::Lost(e.to_string());
     }
-    let mut acks: Vec<u64> = Vec::new();
-    let mut receipts_owed = false;
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.tick().await;
     let mut retry = tokio::time::interval(WEDGED_RETRY);
     retry.tick().await;
     loop {
         let quiet = tokio::time::sleep(ACK_DELAY);
-        tokio::select! {
+        let step = tokio::select! {
             biased;
-            command = commands.recv() => match command {
-                None | Some(Command::Stop) => {
-                    flush_acks(out, &mut acks);
-                    let _ = out.send(Message::Close(None));
-                    return Ended::Stopped;
-                }
-                Some(Command::Flush) => {
-                    if let Err(e) = flush_outbox(shared, out, &mut in_flight) {
-                        return Ended::Lost(e.to_string());
-                    }
-                }
-                Some(Command::Online(envelopes)) => {
-                    let frame = ClientFrame::Send(
-                        envelopes
-                            .into_iter()
-                            .map(|(to, payload)| OutEnvelope {
-                                flags: FLAG_ONLINE_ONLY,
-                                msg_id: OsRng.next_u64(),
-                                recipients: vec![to],
-                                payload,
-                            })
-                            .collect(),
-                    );
-                    let _ = send_frame(out, &frame);
-                }
-            },
+            command = commands.recv() => conn.on_command(command),
             message = stream.next() => {
-                let message = match message {
-                    None => return Ended::Lost("relay closed the connection".into()),
-                    Some(Err(e)) => return Ended::Lost(format!("relay: {e}")),
-                    Some(Ok(message)) => message,
-                };
-                let bytes = match message {
-                    Message::Binary(bytes) => bytes,
-                    Message::Close(frame) => {
-                        let code = frame.as_ref().map(|f| u16::from(f.code));
-                        if code == Some(CLOSE_REVOKED) {
-                            return Ended::Removed;
-                        }
-                        let why = frame.map(|f| format!("{} {}", u16::from(f.code), f.reason));
-                        return Ended::Lost(format!("relay closed: {}", why.unwrap_or_default()));
+                // Take every frame already here (up to a batch), so a backlog commits many
+                // envelopes per transaction.
+                let mut run = Vec::new();
+                let mut end = None;
+                let mut next = message;
+                loop {
+                    match next {
+                        Some(Ok(message)) => run.push(message),
+                        Some(Err(e)) => end = Some(Ended::Lost(format!("relay: {e}"))),
+                        None => end = Some(Ended::Lost("relay closed the connection".into())),
                     }
-                    _ => continue,
-                };
-                let frame = match ServerFrame::from_bytes(&bytes) {
-                    Ok(frame) => frame,
-                    Err(e) => {
-                        let _ = out.send(Message::Close(Some(tungstenite::protocol::CloseFrame {
-                            code: CloseCode::Protocol,
-                            reason: "undecodable frame".into(),
-                        })));
-                        return Ended::Lost(format!("relay sent an undecodable frame: {e}"));
+                    if end.is_some() || run.len() >= RECEIVE_BATCH {
+                        break;
                     }
-                };
-                match frame {
-                    ServerFrame::Deliver(delivery) => {
-                        match deliver(shared, &delivery).await {
-                            Ok(Processed { ack, message }) => {
-                                receipts_owed |= message;
-                                if ack && delivery.seq != 0 {
-                                    acks.push(delivery.seq);
-                                }
-                            }
-                            Err(e) => return Ended::Lost(format!("store: {e}")),
-                        }
-                        if acks.len() >= MAX_ACK_BATCH {
-                            flush_acks(out, &mut acks);
-                        }
-                    }
-                    ServerFrame::SendResult(statuses) => {
-                        if let Err(e) = stored(shared, &mut in_flight, &statuses).await {
-                            return Ended::Lost(format!("store: {e}"));
-                        }
-                    }
-                    ServerFrame::Error { code, msg_id, retry_after_ms, detail } => {
-                        let entries = in_flight.frames.remove(&msg_id).unwrap_or_default();
-                        let delay = match code {
-                            ErrorCode::RateLimited => Duration::from_millis(u64::from(retry_after_ms)),
-                            _ => WEDGED_RETRY,
-                        };
-                        hold(&mut in_flight, &entries, delay);
-                        if code != ErrorCode::RateLimited {
-                            shared.emit(Event::OutboxWedged {
-                                reason: format!("relay refused a send: {code:?} {detail}"),
-                                retry_in: delay,
-                            }).await;
-                        }
-                        if matches!(code, ErrorCode::Malformed | ErrorCode::UnsupportedVersion | ErrorCode::UnknownKind) {
-                            return Ended::Lost(format!("relay error {code:?}: {detail}"));
-                        }
-                    }
-                    ServerFrame::QueueDrained { .. } => {
-                        flush_acks(out, &mut acks);
-                        shared.emit(Event::CaughtUp).await;
-                    }
-                    _ => {}
-                }
-            },
-            () = quiet, if !acks.is_empty() || receipts_owed => {
-                flush_acks(out, &mut acks);
-                if receipts_owed {
-                    receipts_owed = false;
-                    if let Err(e) = shared.send_due_receipts().await {
-                        shared.emit(Event::OutboxWedged {
-                            reason: format!("receipts: {e}"),
-                            retry_in: WEDGED_RETRY,
-                        }).await;
-                    }
-                    if let Err(e) = flush_outbox(shared, out, &mut in_flight) {
-                        return Ended::Lost(e.to_string());
+                    match stream.next().now_or_never() {
+                        Some(more) => next = more,
+                        None => break,
                     }
                 }
+                let result = conn.on_messages(run).await;
+                match end {
+                    Some(ended) if result.is_ok() => Err(ended),
+                    _ => result,
+                }
             },
+            () = quiet, if !conn.acks.is_empty() || conn.receipts_owed => conn.on_quiet().await,
             _ = retry.tick() => {
-                if !in_flight.held_until.is_empty()
-                    && let Err(e) = flush_outbox(shared, out, &mut in_flight)
-                {
-                    return Ended::Lost(e.to_string());
+                if conn.in_flight.held_until.is_empty() {
+                    Ok(())
+                } else {
+                    flush_outbox(shared, out, &mut conn.in_flight).map_err(|e| Ended::Lost(e.to_string()))
                 }
             },
             _ = ping.tick() => {
                 let _ = out.send(Message::Ping(Vec::new().into()));
+                Ok(())
             },
+        };
+        if let Err(ended) = step {
+            return ended;
         }
     }
 }
 
-fn flush_acks(out: &Outgoing, acks: &mut Vec<u64>) {
-    if !acks.is_empty() {
-        let _ = send_frame(out, &ClientFrame::Ack(std::mem::take(acks)));
+/// Envelopes committed in one transaction at most.
+pub(crate) const RECEIVE_BATCH: usize = 256;
+
+/// One open connection's state.
+struct Connection<'a> {
+    shared: &'a Shared,
+    out: &'a Outgoing,
+    in_flight: InFlight,
+    /// Sequence numbers committed and not yet acknowledged.
+    acks: Vec<u64>,
+    /// A chat message arrived since receipts were last sent.
+    receipts_owed: bool,
+}
+
+impl Connection<'_> {
+    fn lost(e: impl std::fmt::Display) -> Ended {
+        Ended::Lost(e.to_string())
+    }
+
+    fn on_command(&mut self, command: Option<Command>) -> Result<(), Ended> {
+        match command {
+            None | Some(Command::Stop) => {
+                self.flush_acks();
+                let _ = self.out.send(Message::Close(None));
+                Err(Ended::Stopped)
+            }
+            // Only the new entry: reading the whole outbox per send would make a long
+            // outbox quadratic.
+            Some(Command::Send(entry)) => {
+                send_entries(self.out, &mut self.in_flight, vec![entry]).map_err(Self::lost)
+            }
+            Some(Command::Online(envelopes)) => {
+                let frame = ClientFrame::Send(
+                    envelopes
+                        .into_iter()
+                        .map(|(to, payload)| OutEnvelope {
+                            flags: FLAG_ONLINE_ONLY,
+                            msg_id: OsRng.next_u64(),
+                            recipients: vec![to],
+                            payload,
+                        })
+                        .collect(),
+                );
+                let _ = send_frame(self.out, &frame);
+                Ok(())
+            }
+        }
+    }
+
+    /// Frames in the order they came; runs of deliveries are committed together.
+    async fn on_messages(&mut self, messages: Vec<Message>) -> Result<(), Ended> {
+        let mut deliveries = Vec::new();
+        for message in messages {
+            let bytes = match message {
+                Message::Binary(bytes) => bytes,
+                Message::Close(frame) => {
+                    self.on_deliveries(std::mem::take(&mut deliveries)).await?;
+                    let code = frame.as_ref().map(|f| u16::from(f.code));
+                    if code == Some(CLOSE_REVOKED) {
+                        return Err(Ended::Removed);
+                    }
+                    let why = frame.map(|f| format!("{} {}", u16::from(f.code), f.reason));
+                    return Err(Ended::Lost(format!(
+                        "relay closed: {}",
+                        why.unwrap_or_default()
+                    )));
+                }
+                _ => continue,
+            };
+            let frame = match ServerFrame::from_bytes(&bytes) {
+                Ok(frame) => frame,
+                Err(e) => {
+                    self.on_deliveries(std::mem::take(&mut deliveries)).await?;
+                    let _ =
+                        self.out
+                            .send(Message::Close(Some(tungstenite::protocol::CloseFrame {
+                                code: CloseCode::Protocol,
+                                reason: "undecodable frame".into(),
+                            })));
+                    return Err(Ended::Lost(format!("relay sent an undecodable frame: {e}")));
+                }
+            };
+            match frame {
+                ServerFrame::Deliver(delivery) => deliveries.push(delivery),
+                other => {
+                    self.on_deliveries(std::mem::take(&mut deliveries)).await?;
+                    self.on_frame(other).await?;
+                }
+            }
+        }
+        self.on_deliveries(deliveries).await
+    }
+
+    async fn on_deliveries(&mut self, deliveries: Vec<Delivery>) -> Result<(), Ended> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let processed = deliver(self.shared, &deliveries)
+            .await
+            .map_err(|e| Ended::Lost(format!("store: {e}")))?;
+        for (delivery, processed) in deliveries.iter().zip(processed) {
+            self.receipts_owed |= processed.message;
+            if processed.ack && delivery.seq != 0 {
+                self.acks.push(delivery.seq);
+            }
+        }
+        if self.acks.len() >= MAX_ACK_BATCH / 2 {
+            self.flush_acks();
+        }
+        Ok(())
+    }
+
+    async fn on_frame(&mut self, frame: ServerFrame) -> Result<(), Ended> {
+        match frame {
+            ServerFrame::SendResult(statuses) => {
+                stored(self.shared, &mut self.in_flight, &statuses)
+                    .await
+                    .map_err(|e| Ended::Lost(format!("store: {e}")))?;
+            }
+            ServerFrame::Error {
+                code,
+                msg_id,
+                retry_after_ms,
+                detail,
+            } => {
+                let entries = self.in_flight.frames.remove(&msg_id).unwrap_or_default();
+                let delay = match code {
+                    ErrorCode::RateLimited => Duration::from_millis(u64::from(retry_after_ms)),
+                    _ => WEDGED_RETRY,
+                };
+                hold(&mut self.in_flight, &entries, delay);
+                if code != ErrorCode::RateLimited {
+                    self.shared
+                        .emit(Event::OutboxWedged {
+                            reason: format!("relay refused a send: {code:?} {detail}"),
+                            retry_in: delay,
+                        })
+                        .await;
+                }
+                if matches!(
+                    code,
+                    ErrorCode::Malformed | ErrorCode::UnsupportedVersion | ErrorCode::UnknownKind
+                ) {
+                    return Err(Ended::Lost(format!("relay error {code:?}: {detail}")));
+                }
+            }
+            ServerFrame::QueueDrained { .. } => {
+                self.flush_acks();
+                self.shared.emit(Event::CaughtUp).await;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Nothing arrived for a moment: acknowledge what is committed and send receipts owed.
+    async fn on_quiet(&mut self) -> Result<(), Ended> {
+        self.flush_acks();
+        if self.receipts_owed {
+            self.receipts_owed = false;
+            match self.shared.send_due_receipts().await {
+                Ok(entries) => {
+                    send_entries(self.out, &mut self.in_flight, entries).map_err(Self::lost)?;
+                }
+                Err(e) => {
+                    self.shared
+                        .emit(Event::OutboxWedged {
+                            reason: format!("receipts: {e}"),
+                            retry_in: WEDGED_RETRY,
+                        })
+                        .await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flush_acks(&mut self) {
+        if !self.acks.is_empty() {
+            let _ = send_frame(self.out, &ClientFrame::Ack(std::mem::take(&mut self.acks)));
+        }
     }
 }
 
@@ -450,79 +560,115 @@ struct Processed {
     message: bool,
 }
 
-/// Commits one delivery and tells the app. Store failures are errors (the envelope stays at
-/// the relay and comes again); anything wrong with the envelope itself is reported and acked.
-async fn deliver(shared: &Shared, delivery: &Delivery) -> Result<Processed, Error> {
-    let mut refreshed = false;
-    loop {
-        let result = shared
-            .device()
-            .receive(&delivery.sender, delivery.msg_id, &delivery.payload);
-        let event = match result {
-            Ok(None) => {
-                return Ok(Processed {
-                    ack: true,
-                    message: false,
-                });
-            }
-            Ok(Some(Received::Message(message))) => {
-                shared.emit(Event::Message(message)).await;
-                return Ok(Processed {
-                    ack: true,
-                    message: true,
-                });
-            }
-            Ok(Some(Received::Receipts { updated, .. })) => {
-                for message in updated {
-                    shared.emit(Event::StatusChanged(message)).await;
-                }
-                None
-            }
-            Ok(Some(Received::Typing { from, started })) => Some(Event::Typing {
-                user: from.user.to_string(),
-                started,
-            }),
-            Ok(Some(_)) => None,
-            // A device or user we do not know yet: their list may be newer than ours.
-            Err(Error::UnknownUser { .. } | Error::NotListed { .. }) if !refreshed => {
-                refreshed = true;
-                match shared.refresh_user(delivery.sender.user.as_str()).await {
-                    Ok(()) => continue,
+/// Commits a run of deliveries in one transaction and tells the app. Store failures are
+/// errors (the envelopes stay at the relay and come again); anything wrong with an envelope
+/// itself is reported and acked. An envelope from a user or device we do not know yet is
+/// tried again on its own once their device list is refreshed.
+async fn deliver(shared: &Shared, deliveries: &[Delivery]) -> Result<Vec<Processed>, Error> {
+    let envelopes: Vec<(&crate::DeviceAddress, u64, &[u8])> = deliveries
+        .iter()
+        .map(|d| (&d.sender, d.msg_id, &d.payload[..]))
+        .collect();
+    let results = shared.device().receive_batch(&envelopes)?;
+    let mut processed = Vec::with_capacity(results.len());
+    // Users refreshed for this run: the key server is asked once per user, not per envelope.
+    let mut refreshed: HashMap<&str, bool> = HashMap::new();
+    for (delivery, result) in deliveries.iter().zip(results) {
+        let result = match result {
+            Err(Error::UnknownUser { .. } | Error::NotListed { .. }) => {
+                let user = delivery.sender.user.as_str();
+                let refresh = match refreshed.get(user) {
+                    Some(true) => Ok(()),
+                    Some(false) => Err(ClientError::Protocol("sender not verifiable".into())),
+                    None => {
+                        let result = shared.refresh_user(user).await;
+                        refreshed.insert(user, result.is_ok());
+                        result
+                    }
+                };
+                match refresh {
+                    Ok(()) => shared.device().receive(
+                        &delivery.sender,
+                        delivery.msg_id,
+                        &delivery.payload,
+                    ),
                     // Their account key changed: the envelope waits at the relay until the
                     // user accepts the change (Event::IdentityChanged was sent).
                     Err(ClientError::Device(Error::AccountKeyChanged { .. })) => {
-                        return Ok(Processed {
+                        processed.push(Processed {
                             ack: false,
                             message: false,
                         });
+                        continue;
                     }
-                    Err(e) => Some(Event::Dropped {
-                        from: delivery.sender.to_string(),
-                        reason: format!("could not verify the sender: {e}"),
-                    }),
+                    Err(e) => {
+                        shared
+                            .emit(Event::Dropped {
+                                from: delivery.sender.to_string(),
+                                reason: format!("could not verify the sender: {e}"),
+                            })
+                            .await;
+                        processed.push(Processed {
+                            ack: true,
+                            message: false,
+                        });
+                        continue;
+                    }
                 }
             }
-            Err(Error::AccountKeyChanged { user }) => {
-                shared.emit(Event::IdentityChanged { user }).await;
-                return Ok(Processed {
-                    ack: false,
-                    message: false,
-                });
-            }
-            Err(e @ Error::Store(_)) => return Err(e),
-            Err(Error::Duplicate) => None,
-            Err(e) => Some(Event::Dropped {
-                from: delivery.sender.to_string(),
-                reason: e.to_string(),
-            }),
+            other => other,
         };
-        if let Some(event) = event {
-            shared.emit(event).await;
+        processed.push(report(shared, delivery, result).await?);
+    }
+    Ok(processed)
+}
+
+/// Tells the app what one delivery was.
+async fn report(
+    shared: &Shared,
+    delivery: &Delivery,
+    result: Result<Option<Received>, Error>,
+) -> Result<Processed, Error> {
+    let acked = |message| Processed { ack: true, message };
+    match result {
+        Ok(None) => Ok(acked(false)),
+        Ok(Some(Received::Message(message))) => {
+            shared.emit(Event::Message(message)).await;
+            Ok(acked(true))
         }
-        return Ok(Processed {
-            ack: true,
-            message: false,
-        });
+        Ok(Some(Received::Receipts { updated, .. })) => {
+            for message in updated {
+                shared.emit(Event::StatusChanged(message)).await;
+            }
+            Ok(acked(false))
+        }
+        Ok(Some(Received::Typing { from, started })) => {
+            shared
+                .emit(Event::Typing {
+                    user: from.user.to_string(),
+                    started,
+                })
+                .await;
+            Ok(acked(false))
+        }
+        Ok(Some(_)) | Err(Error::Duplicate) => Ok(acked(false)),
+        Err(Error::AccountKeyChanged { user }) => {
+            shared.emit(Event::IdentityChanged { user }).await;
+            Ok(Processed {
+                ack: false,
+                message: false,
+            })
+        }
+        Err(e @ Error::Store(_)) => Err(e),
+        Err(e) => {
+            shared
+                .emit(Event::Dropped {
+                    from: delivery.sender.to_string(),
+                    reason: e.to_string(),
+                })
+                .await;
+            Ok(acked(false))
+        }
     }
 }
 

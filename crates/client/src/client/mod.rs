@@ -24,7 +24,8 @@ pub use error::ClientError;
 pub use events::{ConnectionState, Event};
 
 use crate::{
-    Conversation, Device, Error, LoggedMessage, MessagePage, Registration, SafetyNumber,
+    Conversation, Device, Error, LoggedMessage, MessagePage, OutboxEntry, Registration,
+    SafetyNumber,
     store::{Space, StoreError, StoreKey},
 };
 use keyserver::KeyServer;
@@ -75,8 +76,8 @@ impl std::fmt::Debug for ClientConfig {
 /// What the connection task is asked to do.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// The outbox has new entries.
-    Flush,
+    /// Send this new outbox entry.
+    Send(OutboxEntry),
     /// Send these ciphertexts online-only (typing).
     Online(Vec<(crate::DeviceAddress, Vec<u8>)>),
     /// Close the connection and end.
@@ -191,17 +192,17 @@ impl Shared {
         self.keyserver.upload_prekeys(&upload).await
     }
 
-    /// Sends the receipts owed (a user whose sessions cannot be set up now is tried again
-    /// on the next call).
-    pub(crate) async fn send_due_receipts(&self) -> Result<usize, ClientError> {
+    /// Commits the receipts owed to the outbox and returns them (a user whose sessions
+    /// cannot be set up now is tried again on the next call).
+    pub(crate) async fn send_due_receipts(&self) -> Result<Vec<OutboxEntry>, ClientError> {
         let users = self.device().receipts_due()?;
-        let mut sent = 0;
+        let mut sent = Vec::new();
         for user in users {
             match self
                 .with_sessions(&user, |device| device.send_receipts(&user))
                 .await
             {
-                Ok(entries) => sent += entries.len(),
+                Ok(entries) => sent.extend(entries),
                 Err(ClientError::Device(Error::AccountKeyChanged { .. })) => {}
                 Err(e) => return Err(e),
             }
@@ -373,15 +374,16 @@ impl Client {
             .shared
             .with_sessions(user, |device| device.send_message(user, body))
             .await?;
-        let _ = self.commands.send(Command::Flush);
+        let _ = self.commands.send(Command::Send(sent.entry));
         Ok(sent.id)
     }
 
     /// Marks messages of the conversation with `user` read and sends read receipts.
     pub async fn mark_read(&self, user: &str, ids: &[u64]) -> Result<(), ClientError> {
         self.shared.device().mark_read(user, ids)?;
-        self.shared.send_due_receipts().await?;
-        let _ = self.commands.send(Command::Flush);
+        for entry in self.shared.send_due_receipts().await? {
+            let _ = self.commands.send(Command::Send(entry));
+        }
         Ok(())
     }
 

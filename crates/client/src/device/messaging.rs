@@ -275,90 +275,35 @@ impl Device {
         relay_id: u64,
         ciphertext: &[u8],
     ) -> Result<Option<Received>, Error> {
-        let lookup = envelope_lookup(from, relay_id);
-        let own_user = self.address.user.clone();
         let (directory, cipher) = (&self.directory, &self.cipher);
+        let own_user = &self.address.user;
         self.store.vault().transaction(|tx| {
-            if tx.get(Space::PROCESSED, &lookup)?.is_some() {
-                return Ok(None);
+            receive_in(tx, directory, cipher, own_user, from, relay_id, ciphertext)
+        })
+    }
+
+    /// [`Device::receive`] for many envelopes in one commit (a backlog arriving after being
+    /// offline): each envelope is its own step, so one that fails changes nothing and leaves
+    /// the others in; the results are in the order given. Only a store failure fails the
+    /// whole batch (nothing is committed then).
+    pub fn receive_batch(
+        &mut self,
+        envelopes: &[(&DeviceAddress, u64, &[u8])],
+    ) -> Result<Vec<Result<Option<Received>, Error>>, Error> {
+        let (directory, cipher) = (&self.directory, &self.cipher);
+        let own_user = &self.address.user;
+        self.store.vault().transaction(|tx| {
+            let mut results = Vec::with_capacity(envelopes.len());
+            for &(from, relay_id, ciphertext) in envelopes {
+                let result = tx.step(|tx| {
+                    receive_in(tx, directory, cipher, own_user, from, relay_id, ciphertext)
+                });
+                if let Err(Error::Store(e)) = result {
+                    return Err(Error::Store(e));
+                }
+                results.push(result);
             }
-            let received =
-                directory.decrypt(cipher, &mut DeviceStore::over(&mut *tx), from, ciphertext)?;
-            let sender = received.sender.address().clone();
-            let content = Content::from_bytes(&received.plaintext)
-                .map_err(|_| Error::InvalidInput { what: "content" })?;
-            let outcome = match content {
-                Content::Message(bytes) => {
-                    let chat =
-                        ChatMessage::from_bytes(&bytes).map_err(|_| Error::InvalidInput {
-                            what: "chat message",
-                        })?;
-                    let outgoing = sender.user == own_user;
-                    // A message from another user is in the conversation with them, whatever
-                    // it claims; a transcript names the conversation it was sent to.
-                    let conversation = if outgoing {
-                        chat.conversation.clone()
-                    } else {
-                        sender.user.clone()
-                    };
-                    if !outgoing && chat.conversation != own_user {
-                        return Err(Error::InvalidInput {
-                            what: "a message addressed to another user",
-                        });
-                    }
-                    if conversation == own_user {
-                        return Err(Error::InvalidInput {
-                            what: "a transcript of a conversation with ourselves",
-                        });
-                    }
-                    let record = LoggedMessage::arrived(
-                        chat.id,
-                        sender.clone(),
-                        &conversation,
-                        chat.sent_at_ms,
-                        now_ms().max(1),
-                        chat.body,
-                        outgoing,
-                    );
-                    if !log::append(tx, &record)? {
-                        // The same author's id again: a replay under a new envelope id.
-                        return Err(Error::Duplicate);
-                    }
-                    if !outgoing {
-                        owe_receipt(tx, &sender.user, false, chat.id)?;
-                    }
-                    Received::Message(record)
-                }
-                Content::Receipt(receipt) => {
-                    let read = receipt.kind == ReceiptKind::Read;
-                    let state = if read {
-                        RecipientState::Read
-                    } else {
-                        RecipientState::Delivered
-                    };
-                    let mut updated = Vec::new();
-                    for id in receipt.message_ids {
-                        if let Some(mut record) = log::get(tx, &own_user, id.0)?
-                            && record.apply_receipt(&sender, state)
-                        {
-                            log::update(tx, &record)?;
-                            updated.push(record);
-                        }
-                    }
-                    Received::Receipts {
-                        from: sender,
-                        read,
-                        updated,
-                    }
-                }
-                Content::Typing(typing) if typing.group_id.is_none() => Received::Typing {
-                    from: sender,
-                    started: typing.started,
-                },
-                _ => Received::Unsupported,
-            };
-            tx.put(Space::PROCESSED, &lookup, &[])?;
-            Ok(Some(outcome))
+            Ok(results)
         })
     }
 
@@ -487,4 +432,95 @@ impl Device {
     pub fn conversations(&mut self) -> Result<Vec<Conversation>, Error> {
         Ok(log::conversations(self.store.vault())?)
     }
+}
+
+/// One envelope's receive inside `tx` (see [`Device::receive`]).
+fn receive_in(
+    tx: &mut Transaction<'_>,
+    directory: &e2ee_core::device::DeviceDirectory,
+    cipher: &e2ee_core::SessionCipher,
+    own_user: &UserId,
+    from: &DeviceAddress,
+    relay_id: u64,
+    ciphertext: &[u8],
+) -> Result<Option<Received>, Error> {
+    let lookup = envelope_lookup(from, relay_id);
+    if tx.get(Space::PROCESSED, &lookup)?.is_some() {
+        return Ok(None);
+    }
+    let received = directory.decrypt(cipher, &mut DeviceStore::over(&mut *tx), from, ciphertext)?;
+    let sender = received.sender.address().clone();
+    let content = Content::from_bytes(&received.plaintext)
+        .map_err(|_| Error::InvalidInput { what: "content" })?;
+    let outcome = match content {
+        Content::Message(bytes) => {
+            let chat = ChatMessage::from_bytes(&bytes).map_err(|_| Error::InvalidInput {
+                what: "chat message",
+            })?;
+            let outgoing = sender.user == *own_user;
+            // A message from another user is in the conversation with them, whatever
+            // it claims; a transcript names the conversation it was sent to.
+            let conversation = if outgoing {
+                chat.conversation.clone()
+            } else {
+                sender.user.clone()
+            };
+            if !outgoing && chat.conversation != *own_user {
+                return Err(Error::InvalidInput {
+                    what: "a message addressed to another user",
+                });
+            }
+            if conversation == *own_user {
+                return Err(Error::InvalidInput {
+                    what: "a transcript of a conversation with ourselves",
+                });
+            }
+            let record = LoggedMessage::arrived(
+                chat.id,
+                sender.clone(),
+                &conversation,
+                chat.sent_at_ms,
+                now_ms().max(1),
+                chat.body,
+                outgoing,
+            );
+            if !log::append(tx, &record)? {
+                // The same author's id again: a replay under a new envelope id.
+                return Err(Error::Duplicate);
+            }
+            if !outgoing {
+                owe_receipt(tx, &sender.user, false, chat.id)?;
+            }
+            Received::Message(record)
+        }
+        Content::Receipt(receipt) => {
+            let read = receipt.kind == ReceiptKind::Read;
+            let state = if read {
+                RecipientState::Read
+            } else {
+                RecipientState::Delivered
+            };
+            let mut updated = Vec::new();
+            for id in receipt.message_ids {
+                if let Some(mut record) = log::get(tx, own_user, id.0)?
+                    && record.apply_receipt(&sender, state)
+                {
+                    log::update(tx, &record)?;
+                    updated.push(record);
+                }
+            }
+            Received::Receipts {
+                from: sender,
+                read,
+                updated,
+            }
+        }
+        Content::Typing(typing) if typing.group_id.is_none() => Received::Typing {
+            from: sender,
+            started: typing.started,
+        },
+        _ => Received::Unsupported,
+    };
+    tx.put(Space::PROCESSED, &lookup, &[])?;
+    Ok(Some(outcome))
 }

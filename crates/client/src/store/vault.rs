@@ -357,6 +357,32 @@ impl Transaction<'_> {
     pub fn delete(&mut self, space: Space, lookup: &[u8]) -> Result<bool, StoreError> {
         delete(&self.tx, self.keys, space, lookup)
     }
+
+    /// Runs `body` inside this transaction so that, if it fails, only its own writes are
+    /// undone (an SQL savepoint): many independent steps share one commit, and one that
+    /// fails leaves the others in.
+    pub fn step<T, E: From<StoreError>>(
+        &mut self,
+        body: impl FnOnce(&mut Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.tx
+            .execute_batch("SAVEPOINT e2ee_step")
+            .map_err(StoreError::from)?;
+        match body(self) {
+            Ok(value) => {
+                self.tx
+                    .execute_batch("RELEASE e2ee_step")
+                    .map_err(StoreError::from)?;
+                Ok(value)
+            }
+            Err(e) => {
+                self.tx
+                    .execute_batch("ROLLBACK TO e2ee_step; RELEASE e2ee_step")
+                    .map_err(StoreError::from)?;
+                Err(e)
+            }
+        }
+    }
 }
 
 fn get(
