@@ -80,6 +80,14 @@ impl IdentityKey {
         })
     }
 
+    /// Decodes a key from an application's own authenticated storage (an AEAD-sealed store
+    /// it wrote after the key was verified on arrival): the points are checked, the
+    /// signature over the X25519 key is not verified again. Never use it on bytes from the
+    /// network or from any storage an attacker can write: [`Codec::from_bytes`] is for those.
+    pub fn from_stored_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Reader::decode_exact(bytes, Self::read_trusted)
+    }
+
     /// Ed25519 public key || X25519 public key: the identity as AD and fingerprints see it.
     pub fn public_bytes(&self) -> [u8; 64] {
         let mut out = [0u8; 64];
