@@ -28,6 +28,10 @@ fn free_port() -> u16 {
 }
 
 async fn start_server(dir: &Path, addr: &str) -> Server {
+    start_server_with(dir, addr, &[]).await
+}
+
+async fn start_server_with(dir: &Path, addr: &str, extra: &[String]) -> Server {
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2ee"))
         .arg("--listen")
         .arg(addr)
@@ -35,6 +39,7 @@ async fn start_server(dir: &Path, addr: &str) -> Server {
         .arg(dir)
         .arg("--relay-data-dir")
         .arg(dir)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -356,5 +361,129 @@ async fn two_cli_users_chat() {
     let (_, out) = cli(&url, &alice, &["history", "bob"]).await;
     assert!(out.contains("me: hello from the CLI (Read)"), "{out}");
     drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn postgres_url() -> String {
+    std::env::var("E2EE_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn redis_url() -> String {
+    std::env::var("RELAY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_on_two_nodes_over_postgresql_and_redis_chat_and_catch_up() {
+    use rand_core::RngCore;
+    let dir = temp_dir("nodes");
+    let run = format!("{:08x}", rand_core::OsRng.next_u32());
+    let (ks_schema, relay_schema, prefix) = (
+        format!("ks_client_{run}"),
+        format!("relay_client_{run}"),
+        format!("e2ee-client-{run}"),
+    );
+    let admin = sqlx::PgPool::connect(&postgres_url())
+        .await
+        .expect("PostgreSQL must be reachable (E2EE_TEST_DATABASE_URL)");
+    sqlx::query(&format!("CREATE SCHEMA {ks_schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let sep = if postgres_url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let ticket_key = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        [run.len() as u8; 32],
+    );
+    let flags = vec![
+        "--keyserver-database-url".to_owned(),
+        format!("{}{sep}options=-csearch_path%3D{ks_schema}", postgres_url()),
+        "--keyserver-ticket-key".to_owned(),
+        ticket_key,
+        "--relay-database-url".to_owned(),
+        postgres_url(),
+        "--relay-database-schema".to_owned(),
+        relay_schema.clone(),
+        "--relay-redis-url".to_owned(),
+        redis_url(),
+        "--relay-redis-prefix".to_owned(),
+        prefix.clone(),
+    ];
+    let (addr_a, addr_b) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let node_a = start_server_with(&dir.join("a"), &addr_a, &flags).await;
+    let node_b = start_server_with(&dir.join("b"), &addr_b, &flags).await;
+    let (url_a, url_b) = (format!("http://{addr_a}"), format!("http://{addr_b}"));
+
+    let alice = Client::register(config(&dir, "alice", &url_a), "alice")
+        .await
+        .unwrap();
+    let bob = Client::register(config(&dir, "bob", &url_b), "bob")
+        .await
+        .unwrap();
+    alice.start();
+    bob.start();
+    expect_online(&alice).await;
+    expect_online(&bob).await;
+    let id = alice.send("bob", b"across nodes").await.unwrap();
+    let got = expect_message(&bob).await;
+    assert_eq!((got.id, got.body.as_slice()), (id, &b"across nodes"[..]));
+    expect_status(&alice, id, MessageStatus::Delivered).await;
+
+    // Bob goes offline; what Alice sends through node A waits in the shared mailbox and
+    // reaches Bob when he comes back on node A this time.
+    bob.stop().await;
+    drop(bob);
+    let mut sent = Vec::new();
+    for i in 0..10 {
+        sent.push(
+            alice
+                .send("bob", format!("while away {i}").as_bytes())
+                .await
+                .unwrap(),
+        );
+    }
+    for id in &sent {
+        expect_status(&alice, *id, MessageStatus::Sent).await;
+    }
+    let bob = Client::open(config(&dir, "bob", &url_a)).unwrap();
+    bob.start();
+    let mut received = Vec::new();
+    while received.len() < sent.len() {
+        received.push(expect_message(&bob).await.id);
+    }
+    assert_eq!(received, sent);
+    let reply = bob.send("alice", b"back").await.unwrap();
+    assert_eq!(expect_message(&alice).await.id, reply);
+
+    alice.stop().await;
+    bob.stop().await;
+    drop((node_a, node_b));
+    for schema in [&ks_schema, &relay_schema] {
+        let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+            .execute(&admin)
+            .await;
+    }
+    admin.close().await;
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
