@@ -1,0 +1,512 @@
+//! A hostile server: proxies between real clients and the real all-in-one server that lie.
+//! The key server proxy swaps a bundle's identity and serves another account as Bob's; the
+//! relay proxy forges a delivery from a device Bob's list does not name, replays and reorders
+//! deliveries, and drops every acknowledgement. The clients refuse or deduplicate, and say so
+//! with the right error or event.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::result_large_err)]
+
+use std::{
+    collections::HashSet,
+    path::Path,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use e2ee_client::{
+    Client, ClientConfig, ClientError, ConnectionState, Error, Event, LoggedMessage,
+    store::StoreKey,
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+
+mod common;
+
+const EVENT_WAIT: Duration = Duration::from_secs(20);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_server(dir: &Path) -> (tokio::process::Child, String) {
+    let addr = format!("127.0.0.1:{}", free_port());
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2ee"))
+        .arg("--listen")
+        .arg(&addr)
+        .arg("--keyserver-data-dir")
+        .arg(dir)
+        .arg("--relay-data-dir")
+        .arg(dir)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
+            return (child, addr);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("server did not start");
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("e2ee-hostile-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn config(dir: &Path, name: &str, url: &str, relay: Option<String>) -> ClientConfig {
+    ClientConfig {
+        server_url: url.to_owned(),
+        relay_url: relay,
+        store_path: dir.join(format!("{name}.db")),
+        store_key: StoreKey::from_bytes([3; 32]),
+        extra_root_certificates: Vec::new(),
+        app_token: None,
+    }
+}
+
+async fn expect<T>(client: &Client, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
+    let wait = async {
+        loop {
+            let event = client.next_event().await.expect("client gone");
+            if let Some(found) = pick(&event) {
+                return found;
+            }
+        }
+    };
+    tokio::time::timeout(EVENT_WAIT, wait)
+        .await
+        .unwrap_or_else(|_| panic!("no {what} within {EVENT_WAIT:?}"))
+}
+
+async fn expect_message(client: &Client) -> LoggedMessage {
+    expect(client, "message", |e| match e {
+        Event::Message(m) => Some(m.clone()),
+        _ => None,
+    })
+    .await
+}
+
+async fn online(client: &Client) {
+    expect(client, "online", |e| {
+        matches!(e, Event::Connection(ConnectionState::Online)).then_some(())
+    })
+    .await;
+}
+
+/// What the key server proxy answers instead of the server, by request path.
+type Lie = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// An HTTP/1.1 proxy in front of the key server (one request per connection, as the client
+/// makes them) that answers the paths in `lies` with its own JSON.
+async fn keyserver_proxy(backend: String, lies: Lie) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let (backend, lies) = (backend.clone(), Arc::clone(&lies));
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 8192];
+                // Head, then the body its Content-Length announces.
+                let (head_len, body_len) = loop {
+                    let n = client.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    if let Some(at) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&request[..at]).to_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        break (at + 4, len);
+                    }
+                };
+                while request.len() < head_len + body_len {
+                    let n = client.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                }
+                let line = String::from_utf8_lossy(&request[..head_len]).into_owned();
+                let path = line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned();
+                let lie = lies
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map(|(_, v)| v.clone());
+                let response = match lie {
+                    Some(body) => {
+                        let body = body.to_string();
+                        format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .into_bytes()
+                    }
+                    None => {
+                        let mut upstream = tokio::net::TcpStream::connect(&backend).await.unwrap();
+                        let text = String::from_utf8_lossy(&request[..head_len]).replacen(
+                            "\r\n\r\n",
+                            "\r\nconnection: close\r\n\r\n",
+                            1,
+                        );
+                        upstream.write_all(text.as_bytes()).await.unwrap();
+                        upstream.write_all(&request[head_len..]).await.unwrap();
+                        let mut response = Vec::new();
+                        let _ = upstream.read_to_end(&mut response).await;
+                        response
+                    }
+                };
+                let _ = client.write_all(&response).await;
+                let _ = client.shutdown().await;
+            });
+        }
+    });
+    addr
+}
+
+/// How the relay proxy misbehaves.
+#[derive(Default)]
+struct RelayLies {
+    /// Deliver every DELIVER twice, and swap each with the next.
+    replay_and_reorder: bool,
+    /// Never pass the client's ACK frames on.
+    drop_acks: bool,
+    /// Frames to inject towards the client once it is connected.
+    inject: Vec<Vec<u8>>,
+    /// Close the next connection after this many deliveries (once).
+    cut_after: Option<usize>,
+}
+
+/// A WebSocket proxy in front of the relay.
+async fn relay_proxy(backend: String, lies: Arc<Mutex<RelayLies>>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let (backend, lies) = (backend.clone(), Arc::clone(&lies));
+            tokio::spawn(async move {
+                let auth = Arc::new(Mutex::new(None));
+                let seen = Arc::clone(&auth);
+                let callback =
+                    move |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                          response| {
+                        *seen.lock().unwrap() = request.headers().get("authorization").cloned();
+                        Ok(response)
+                    };
+                let Ok(downstream) = tokio_tungstenite::accept_hdr_async(socket, callback).await
+                else {
+                    return;
+                };
+                let mut request = format!("ws://{backend}/v1/relay/ws")
+                    .into_client_request()
+                    .unwrap();
+                if let Some(value) = auth.lock().unwrap().clone() {
+                    request.headers_mut().insert("authorization", value);
+                }
+                let Ok((upstream, _)) = tokio_tungstenite::connect_async(request).await else {
+                    return;
+                };
+                let (mut down_tx, mut down_rx) = downstream.split();
+                let (mut up_tx, mut up_rx) = upstream.split();
+                let inject: Vec<Vec<u8>> = std::mem::take(&mut lies.lock().unwrap().inject);
+                for frame in inject {
+                    let _ = down_tx.send(Message::Binary(frame.into())).await;
+                }
+                let client_to_relay = {
+                    let lies = Arc::clone(&lies);
+                    async move {
+                        while let Some(Ok(message)) = down_rx.next().await {
+                            let is_ack =
+                                matches!(&message, Message::Binary(b) if b.get(1) == Some(&0x02));
+                            if is_ack && lies.lock().unwrap().drop_acks {
+                                continue;
+                            }
+                            if up_tx.send(message).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                };
+                let relay_to_client = async move {
+                    let mut held: Option<Message> = None;
+                    let mut delivered = 0;
+                    loop {
+                        let next = tokio::time::timeout(Duration::from_millis(30), up_rx.next());
+                        let message = match next.await {
+                            Err(_) => {
+                                if let Some(frame) = held.take() {
+                                    let _ = down_tx.send(frame.clone()).await;
+                                    let _ = down_tx.send(frame).await;
+                                }
+                                continue;
+                            }
+                            Ok(Some(Ok(message))) => message,
+                            Ok(_) => break,
+                        };
+                        let (reorder, cut) = {
+                            let lies = lies.lock().unwrap();
+                            (lies.replay_and_reorder, lies.cut_after)
+                        };
+                        let is_delivery =
+                            matches!(&message, Message::Binary(b) if b.get(1) == Some(&0x82));
+                        if is_delivery {
+                            delivered += 1;
+                        }
+                        if is_delivery && reorder {
+                            match held.take() {
+                                None => held = Some(message),
+                                Some(earlier) => {
+                                    let _ = down_tx.send(message.clone()).await;
+                                    let _ = down_tx.send(earlier.clone()).await;
+                                    let _ = down_tx.send(earlier).await;
+                                    let _ = down_tx.send(message).await;
+                                }
+                            }
+                        } else {
+                            if let Some(frame) = held.take() {
+                                let _ = down_tx.send(frame.clone()).await;
+                                let _ = down_tx.send(frame).await;
+                            }
+                            if down_tx.send(message).await.is_err() {
+                                break;
+                            }
+                        }
+                        if cut.is_some_and(|n| delivered >= n) {
+                            lies.lock().unwrap().cut_after = None;
+                            let _ = down_tx.close().await;
+                            break;
+                        }
+                    }
+                };
+                tokio::select! {
+                    () = client_to_relay => {}
+                    () = relay_to_client => {}
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// A forged `DELIVER` frame: an envelope the relay claims `sender` sent.
+fn forged_delivery(sender: &str, device: u32, payload: &[u8]) -> Vec<u8> {
+    use e2ee_relay::wire::{Codec, Delivery, DeviceAddress, ServerFrame};
+    ServerFrame::Deliver(Delivery {
+        seq: 999_999,
+        flags: 0,
+        server_ts_ms: 1,
+        sender: DeviceAddress::new(sender, device).unwrap(),
+        msg_id: 77,
+        payload: payload.to_vec().into(),
+    })
+    .to_bytes()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_key_server_cannot_swap_a_bundle_or_an_account() {
+    let dir = temp_dir("keys");
+    let (_server, addr) = start_server(&dir.join("server")).await;
+    let url = format!("http://{addr}");
+    // The attacker's own server, with an impostor "bob" and an account to read it with.
+    let (_other, other_addr) = start_server(&dir.join("other")).await;
+    let impostor = Client::register(
+        config(&dir, "impostor", &format!("http://{other_addr}"), None),
+        "bob",
+    )
+    .await
+    .unwrap();
+    drop(impostor);
+    let (mallory, _) = common::register_two_devices(&other_addr, "mallory").await;
+    let served = |path: &'static str| {
+        let (other_addr, mallory) = (other_addr.clone(), mallory.clone());
+        async move {
+            let (status, body) =
+                common::http_json(&other_addr, "GET", path, Some(&mallory), None).await;
+            assert_eq!(status, 200, "{body}");
+            body
+        }
+    };
+
+    let bob = Client::register(config(&dir, "bob", &url, None), "bob")
+        .await
+        .unwrap();
+    bob.start();
+    online(&bob).await;
+    // Alice reaches the key server and the relay through the attacker's proxies.
+    let lies: Lie = Arc::default();
+    let keys_proxy = keyserver_proxy(addr.clone(), Arc::clone(&lies)).await;
+    let relay_lies = Arc::new(Mutex::new(RelayLies::default()));
+    let relay = relay_proxy(addr.clone(), Arc::clone(&relay_lies)).await;
+    let alice = Client::register(
+        config(
+            &dir,
+            "alice",
+            &format!("http://{keys_proxy}"),
+            Some(format!("http://{relay}")),
+        ),
+        "alice",
+    )
+    .await
+    .unwrap();
+    alice.start();
+    online(&alice).await;
+
+    // 1. Bob's bundle replaced by the impostor's (a genuine bundle of another identity):
+    // refused, and nothing is encrypted to it.
+    let bundle = served("/v1/bundles/bob/1").await;
+    lies.lock()
+        .unwrap()
+        .push(("/v1/bundles/bob/1".into(), bundle));
+    let refused = alice.send("bob", b"for bob only").await;
+    assert!(
+        matches!(
+            refused,
+            Err(ClientError::Device(
+                Error::NotListed { .. } | Error::InvalidSignature { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(alice.outbox_len().unwrap(), 0);
+    lies.lock().unwrap().clear();
+    let id = alice.send("bob", b"for bob only").await.unwrap();
+    assert_eq!(expect_message(&bob).await.id, id);
+    let before = alice.safety_number("bob").await.unwrap();
+
+    // 2. The impostor's account served as Bob's, and a forged envelope from an unlisted
+    // "bob.2" to make Alice refresh Bob's list: the account key changed, Alice says so and
+    // keeps trusting the key she had; the forged envelope stays unacknowledged.
+    let list = served("/v1/device-list/bob").await;
+    lies.lock()
+        .unwrap()
+        .push(("/v1/device-list/bob".into(), list));
+    relay_lies.lock().unwrap().inject = vec![forged_delivery("bob", 2, b"\x11forged")];
+    // Reconnect Alice so the proxy injects on the new connection.
+    alice.stop().await;
+    drop(alice);
+    let alice = Client::open(config(
+        &dir,
+        "alice",
+        &format!("http://{keys_proxy}"),
+        Some(format!("http://{relay}")),
+    ))
+    .unwrap();
+    alice.start();
+    let user = expect(&alice, "identity changed", |e| match e {
+        Event::IdentityChanged { user } => Some(user.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(user, "bob");
+    assert_eq!(alice.safety_number("bob").await.unwrap(), before);
+    let id = alice.send("bob", b"still the real bob").await.unwrap();
+    let got = expect_message(&bob).await;
+    assert_eq!(
+        (got.id, got.body.as_slice()),
+        (id, &b"still the real bob"[..])
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_reordered_and_unacknowledged_deliveries_are_shown_once() {
+    let dir = temp_dir("relay");
+    let (_server, addr) = start_server(&dir.join("server")).await;
+    let url = format!("http://{addr}");
+    let lies = Arc::new(Mutex::new(RelayLies {
+        replay_and_reorder: true,
+        drop_acks: true,
+        cut_after: Some(12),
+        ..RelayLies::default()
+    }));
+    let proxy = relay_proxy(addr.clone(), Arc::clone(&lies)).await;
+    let alice = Client::register(config(&dir, "alice", &url, None), "alice")
+        .await
+        .unwrap();
+    alice.start();
+    online(&alice).await;
+    let bob = Client::register(
+        config(&dir, "bob", &url, Some(format!("http://{proxy}"))),
+        "bob",
+    )
+    .await
+    .unwrap();
+    bob.start();
+    online(&bob).await;
+    let mut sent = HashSet::new();
+    for i in 0..20 {
+        sent.insert(alice.send("bob", format!("m{i}").as_bytes()).await.unwrap());
+    }
+    // Every message once, though each came twice, out of order, and the first twelve again
+    // after the connection was cut (no ack ever reached the relay).
+    let mut seen = HashSet::new();
+    while seen.len() < sent.len() {
+        let message = expect_message(&bob).await;
+        assert!(
+            seen.insert(message.id),
+            "message {} shown twice",
+            message.id
+        );
+    }
+    assert_eq!(seen, sent);
+    // Let the proxy pass acks again: the mailbox drains and nothing more is shown.
+    {
+        let mut lies = lies.lock().unwrap();
+        lies.drop_acks = false;
+        lies.cut_after = Some(0);
+    }
+    // The next frame cuts the connection; on the next one the relay redelivers everything
+    // (no ack reached it), the client shows none of it again, and its acks now pass.
+    let _ = alice.send("bob", b"last").await.unwrap();
+    let (mut last, mut reconnected, mut drained) = (false, false, false);
+    while !(last && drained) {
+        match expect(&bob, "events", |e| Some(e.clone())).await {
+            Event::Message(m) => {
+                assert_eq!(m.body, b"last", "an earlier message was shown again");
+                assert!(!last, "shown twice");
+                last = true;
+            }
+            Event::Connection(ConnectionState::Online) => reconnected = true,
+            Event::CaughtUp if reconnected => drained = true,
+            _ => {}
+        }
+    }
+    let quiet = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            if let Some(Event::Message(m)) = bob.next_event().await {
+                return m;
+            }
+        }
+    })
+    .await;
+    assert!(quiet.is_err(), "a message was shown again: {quiet:?}");
+    assert_eq!(bob.messages("alice", None, 100).unwrap().messages.len(), 21);
+    let _ = std::fs::remove_dir_all(&dir);
+}
