@@ -487,3 +487,117 @@ async fn users_on_two_nodes_over_postgresql_and_redis_chat_and_catch_up() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const DRAIN_CHILD: &str = "E2EE_DRAIN_CHILD";
+
+/// The notification extension: a second process draining Bob's store, printing
+/// `held` or `got <id> <id> ...`.
+async fn drain_in_child(dir: &Path, url: &str) -> String {
+    let out = tokio::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "a_notification_process_drains_the_store_only_while_the_app_does_not_hold_it",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(DRAIN_CHILD, format!("{}|{url}", dir.display()))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    stdout
+        .lines()
+        .find_map(|l| l.split_once("DRAINED ").map(|(_, result)| result))
+        .unwrap_or_else(|| {
+            panic!(
+                "the child printed no result: {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notification_process_drains_the_store_only_while_the_app_does_not_hold_it() {
+    if let Ok(spec) = std::env::var(DRAIN_CHILD) {
+        let (dir, url) = spec.split_once('|').unwrap();
+        let result =
+            Client::drain(config(Path::new(dir), "bob", url), Duration::from_secs(10)).await;
+        match result {
+            Err(e2ee_client::ClientError::LeaseHeld) => println!("DRAINED held"),
+            Ok(messages) => {
+                let ids: Vec<String> = messages.iter().map(|m| m.id.to_string()).collect();
+                println!("DRAINED got {}", ids.join(" "));
+            }
+            Err(e) => println!("DRAINED error {e}"),
+        }
+        return;
+    }
+    let dir = temp_dir("drain");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let url = format!("http://{addr}");
+    let server = start_server(&dir.join("server"), &addr).await;
+    let alice = Client::register(config(&dir, "alice", &url), "alice")
+        .await
+        .unwrap();
+    let bob = Client::register(config(&dir, "bob", &url), "bob")
+        .await
+        .unwrap();
+    alice.start();
+    bob.start();
+    expect_online(&alice).await;
+    expect_online(&bob).await;
+    let first = alice.send("bob", b"while the app runs").await.unwrap();
+    assert_eq!(expect_message(&bob).await.id, first);
+
+    // The app is connected and holds the lease: the extension leaves the store alone.
+    assert_eq!(drain_in_child(&dir, &url).await, "held");
+
+    // The app is suspended (it stops and gives the lease back); a push wakes the extension,
+    // which receives and commits what waits.
+    bob.stop().await;
+    drop(bob);
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        sent.push(
+            alice
+                .send("bob", format!("while suspended {i}").as_bytes())
+                .await
+                .unwrap(),
+        );
+    }
+    for id in &sent {
+        expect_status(&alice, *id, MessageStatus::Sent).await;
+    }
+    let ids: Vec<String> = sent.iter().map(u64::to_string).collect();
+    assert_eq!(
+        drain_in_child(&dir, &url).await,
+        format!("got {}", ids.join(" "))
+    );
+
+    // The app comes back: what the extension committed is in its history, nothing is shown
+    // again, and the conversation goes on.
+    let bob = Client::open(config(&dir, "bob", &url)).unwrap();
+    bob.start();
+    let last = alice.send("bob", b"after").await.unwrap();
+    let got = expect_message(&bob).await;
+    assert_eq!(got.id, last, "only the new message is shown");
+    let history: Vec<u64> = bob
+        .messages("alice", None, 50)
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    let mut expected = vec![first];
+    expected.extend(&sent);
+    expected.push(last);
+    assert_eq!(history, expected);
+    for id in &sent {
+        expect_status(&alice, *id, MessageStatus::Delivered).await;
+    }
+    alice.stop().await;
+    bob.stop().await;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -4,7 +4,12 @@
 //! deliveries, and drops every acknowledgement. The clients refuse or deduplicate, and say so
 //! with the right error or event.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::result_large_err)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::result_large_err
+)]
 
 use std::{
     collections::HashSet,

@@ -78,8 +78,8 @@ pub use client::{
 pub use e2ee_core::DeviceAddress;
 
 pub use device::{
-    ChatMessage, Conversation, Device, Error, LOG_PAGE_LEN, LoggedMessage, MAX_DUE_RECEIPTS,
-    MAX_MESSAGE_BODY_LEN, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, MAX_PAGE_MESSAGES,
-    MAX_PREKEYS_PER_UPLOAD, MessagePage, MessageStatus, OutboxEntry, Outgoing, PreKeyUpload,
-    Received, RecipientState, Registration, SafetyNumber, SentMessage,
+    ChatMessage, Conversation, Device, Error, LEASE_TTL, LOG_PAGE_LEN, Lease, LoggedMessage,
+    MAX_DUE_RECEIPTS, MAX_MESSAGE_BODY_LEN, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS,
+    MAX_PAGE_MESSAGES, MAX_PREKEYS_PER_UPLOAD, MessagePage, MessageStatus, OutboxEntry, Outgoing,
+    PreKeyUpload, Received, RecipientState, Registration, SafetyNumber, SentMessage,
 };

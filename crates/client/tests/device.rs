@@ -504,3 +504,26 @@ fn a_batch_commits_every_good_envelope_and_refuses_the_bad_ones_alone() {
         "the session went on"
     );
 }
+
+#[test]
+fn the_writer_lease_has_one_holder_until_it_expires_or_is_released() {
+    use e2ee_client::Lease;
+    use std::time::Duration;
+    let dir = Dir::new("lease");
+    let (mut app, _) = primary(&dir, "bob", 2);
+    let mut extension = reopen(&dir, "bob", 2);
+    let (a, b) = (Lease::new(), Lease::new());
+    let short = Duration::from_millis(300);
+    assert!(app.acquire_lease(a, short).unwrap());
+    assert!(!extension.acquire_lease(b, short).unwrap(), "held by the app");
+    assert!(app.acquire_lease(a, short).unwrap(), "the holder renews");
+    // A holder that dies stops renewing: the lease expires and the other process takes it.
+    std::thread::sleep(short + Duration::from_millis(100));
+    assert!(extension.acquire_lease(b, short).unwrap());
+    assert!(!app.acquire_lease(a, short).unwrap());
+    // Releasing someone else's lease does nothing; releasing one's own frees it at once.
+    app.release_lease(a).unwrap();
+    assert!(!app.acquire_lease(a, short).unwrap());
+    extension.release_lease(b).unwrap();
+    assert!(app.acquire_lease(a, short).unwrap());
+}

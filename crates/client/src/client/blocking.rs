@@ -43,6 +43,14 @@ impl BlockingClient {
         Ok(Self::started(client, runtime))
     }
 
+    /// [`Client::drain`]: notification mode, on a runtime of its own for the call.
+    pub fn drain(
+        config: ClientConfig,
+        budget: Duration,
+    ) -> Result<Vec<LoggedMessage>, ClientError> {
+        runtime()?.block_on(Client::drain(config, budget))
+    }
+
     fn started(client: Client, runtime: tokio::runtime::Runtime) -> Self {
         {
             let _guard = runtime.enter();

@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::{
 };
 
 use super::{ClientError, Command, ConnectionState, Event, Shared};
-use crate::{Error, OutboxEntry, Received};
+use crate::{Error, LEASE_TTL, OutboxEntry, Received};
 
 /// The relay's WebSocket path.
 const WS_PATH: &str = "/v1/relay/ws";
@@ -79,15 +79,31 @@ enum Ended {
     Removed,
 }
 
-/// The connection task: connects, runs a session, and reconnects until stopped.
-pub(crate) async fn run(shared: Arc<Shared>, mut commands: mpsc::UnboundedReceiver<Command>) {
+/// Takes (or renews) the writer lease, reloading what another holder may have changed.
+fn take_lease(shared: &Shared) -> Result<bool, Error> {
+    let mut device = shared.device();
+    if !device.acquire_lease(shared.lease, LEASE_TTL)? {
+        return Ok(false);
+    }
+    device.reload()?;
+    Ok(true)
+}
+
+/// The connection task: connects, runs a session, and reconnects until stopped; gives the
+/// writer lease back when it ends.
+pub(crate) async fn run(shared: Arc<Shared>, commands: mpsc::UnboundedReceiver<Command>) {
+    reconnect(&shared, commands).await;
+    let _ = shared.device().release_lease(shared.lease);
+}
+
+async fn reconnect(shared: &Shared, mut commands: mpsc::UnboundedReceiver<Command>) {
     let mut backoff = Backoff { attempt: 0 };
     loop {
         shared
             .emit(Event::Connection(ConnectionState::Connecting))
             .await;
         let mut was_online = false;
-        let ended = session(&shared, &mut commands, &mut was_online).await;
+        let ended = session(shared, &mut commands, &mut was_online).await;
         if was_online {
             backoff.attempt = 0;
         }
@@ -266,6 +282,15 @@ async fn session(
     commands: &mut mpsc::UnboundedReceiver<Command>,
     was_online: &mut bool,
 ) -> Ended {
+    // Only the lease holder connects (a second connection of the device would close the
+    // first); whoever held it before may have changed the directory.
+    match take_lease(shared) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Ended::Lost("another process on this store holds the writer lease".into());
+        }
+        Err(e) => return Ended::Lost(format!("store: {e}")),
+    }
     let socket = match open_socket(shared).await {
         Ok(socket) => socket,
         Err(Ok(reason)) => return Ended::Lost(reason),
@@ -319,6 +344,8 @@ async fn serve(
     ping.tick().await;
     let mut retry = tokio::time::interval(WEDGED_RETRY);
     retry.tick().await;
+    let mut renew = tokio::time::interval(LEASE_TTL / 3);
+    renew.tick().await;
     loop {
         let quiet = tokio::time::sleep(ACK_DELAY);
         let step = tokio::select! {
@@ -361,6 +388,11 @@ async fn serve(
             _ = ping.tick() => {
                 let _ = out.send(Message::Ping(Vec::new().into()));
                 Ok(())
+            },
+            _ = renew.tick() => match shared.device().acquire_lease(shared.lease, LEASE_TTL) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Ended::Lost("the writer lease was taken over".into())),
+                Err(e) => Err(Ended::Lost(format!("store: {e}"))),
             },
         };
         if let Err(ended) = step {

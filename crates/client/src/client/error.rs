@@ -35,6 +35,10 @@ pub enum ClientError {
     /// This store has no key server credential: register first.
     #[error("this device is not registered")]
     NotRegistered,
+    /// Another process on this store (the app, for a notification extension) holds the
+    /// writer lease: it is connected to the relay and receives itself.
+    #[error("another process holds this store's writer lease")]
+    LeaseHeld,
     /// The store belongs to a registered device already (open it instead).
     #[error("this device is registered already")]
     AlreadyRegistered,

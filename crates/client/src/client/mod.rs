@@ -87,6 +87,8 @@ pub(crate) enum Command {
 /// What the client and its connection task share.
 pub(crate) struct Shared {
     device: Mutex<Device>,
+    /// This process's claim on the store's writer lease (who holds the relay connection).
+    lease: crate::Lease,
     keyserver: KeyServer,
     relay: Endpoint,
     tls: Arc<rustls::ClientConfig>,
@@ -310,6 +312,7 @@ impl Client {
         let (commands_tx, commands_rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             device: Mutex::new(device),
+            lease: crate::Lease::new(),
             keyserver,
             relay,
             tls,
@@ -440,6 +443,40 @@ impl Client {
             .device()
             .accept_account_change(user, &account_key, &list)?;
         Ok(())
+    }
+
+    /// Notification mode, for an app extension or background worker woken by a push while
+    /// the app may be running: opens the store, and unless the app holds the writer lease
+    /// ([`ClientError::LeaseHeld`]: it is connected and receiving itself), connects, receives
+    /// and commits what waits at the relay until it has caught up or `budget` has passed,
+    /// then disconnects and gives the lease back. Returns the messages that arrived.
+    pub async fn drain(
+        config: ClientConfig,
+        budget: std::time::Duration,
+    ) -> Result<Vec<LoggedMessage>, ClientError> {
+        let client = Self::open(config)?;
+        let lease = client.shared.lease;
+        if !client
+            .shared
+            .device()
+            .acquire_lease(lease, budget + crate::LEASE_TTL)?
+        {
+            return Err(ClientError::LeaseHeld);
+        }
+        client.start();
+        let mut messages = Vec::new();
+        let _ = tokio::time::timeout(budget, async {
+            while let Some(event) = client.next_event().await {
+                match event {
+                    Event::Message(message) => messages.push(message),
+                    Event::CaughtUp => break,
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        client.stop().await;
+        Ok(messages)
     }
 
     /// Messages waiting for the relay.

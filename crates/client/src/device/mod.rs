@@ -5,6 +5,7 @@
 
 mod chat;
 mod error;
+mod lease;
 mod log;
 mod messaging;
 mod outbox;
@@ -23,6 +24,7 @@ use rand_core::OsRng;
 
 pub use chat::{ChatMessage, MAX_MESSAGE_BODY_LEN};
 pub use error::Error;
+pub use lease::{LEASE_TTL, Lease};
 pub use log::{
     Conversation, LOG_PAGE_LEN, LoggedMessage, MAX_PAGE_MESSAGES, MessagePage, MessageStatus,
     RecipientState,
@@ -147,6 +149,13 @@ fn now_secs() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+fn load_directory(items: &impl crate::store::Items) -> Result<DeviceDirectory, StoreError> {
+    let bytes = items
+        .get(Space::DIRECTORY, DIRECTORY)?
+        .ok_or(StoreError::Corrupt("device directory missing"))?;
+    DeviceDirectory::from_bytes(&bytes).map_err(|_| StoreError::Corrupt("device directory"))
+}
+
 fn user_id(user: &str) -> Result<UserId, Error> {
     UserId::new(user).map_err(|_| Error::InvalidUserId)
 }
@@ -213,11 +222,7 @@ impl Device {
             .ok_or(StoreError::Corrupt("device address missing"))?;
         let address = DeviceAddress::from_bytes(&address)
             .map_err(|_| StoreError::Corrupt("device address"))?;
-        let directory = vault
-            .get(Space::DIRECTORY, DIRECTORY)?
-            .ok_or(StoreError::Corrupt("device directory missing"))?;
-        let directory = DeviceDirectory::from_bytes(&directory)
-            .map_err(|_| StoreError::Corrupt("device directory"))?;
+        let directory = load_directory(vault)?;
         Ok(Self {
             store,
             address,
@@ -327,18 +332,21 @@ impl Device {
                 what: "device list of another user",
             });
         }
-        let before = self.directory.devices(&user).unwrap_or_default();
-        let mut directory = self.directory.clone();
-        if replace_account {
-            directory.accept_account_change(&user, account)?;
-        } else {
-            directory.trust_account(&user, account)?;
-        }
-        directory.update_device_list(&list)?;
-        self.store
-            .vault()
-            .put(Space::DIRECTORY, DIRECTORY, &directory.to_bytes())?;
-        let after = directory.devices(&user)?;
+        // Read, changed and written in one transaction: another process on this store (a
+        // notification extension) may have changed the directory since this one loaded it.
+        let (before, after, directory) = self.store.vault().transaction(|tx| {
+            let mut directory = load_directory(tx)?;
+            let before = directory.devices(&user).unwrap_or_default();
+            if replace_account {
+                directory.accept_account_change(&user, account)?;
+            } else {
+                directory.trust_account(&user, account)?;
+            }
+            directory.update_device_list(&list)?;
+            tx.put(Space::DIRECTORY, DIRECTORY, &directory.to_bytes())?;
+            let after = directory.devices(&user)?;
+            Ok::<_, Error>((before, after, directory))
+        })?;
         self.directory = directory;
         let added = after
             .iter()
@@ -411,6 +419,12 @@ impl Device {
             envelopes,
             needs_bundle,
         })
+    }
+
+    /// Reads the directory again from the store (another process may have changed it).
+    pub fn reload(&mut self) -> Result<(), Error> {
+        self.directory = load_directory(self.store.vault())?;
+        Ok(())
     }
 
     /// The device's store, for the client's own items.
