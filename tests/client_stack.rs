@@ -601,3 +601,66 @@ async fn a_notification_process_drains_the_store_only_while_the_app_does_not_hol
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wedged_outbox_says_why_and_keeps_retrying_and_typing_reaches_online_users() {
+    let dir = temp_dir("wedged");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let url = format!("http://{addr}");
+    // Mailboxes of three envelopes: the fourth message to an offline user cannot be stored.
+    let server = start_server_with(
+        &dir.join("server"),
+        &addr,
+        &["--relay-max-mailbox".to_owned(), "3".to_owned()],
+    )
+    .await;
+    let alice = Client::register(config(&dir, "alice", &url), "alice")
+        .await
+        .unwrap();
+    let bob = Client::register(config(&dir, "bob", &url), "bob")
+        .await
+        .unwrap();
+    alice.start();
+    bob.start();
+    expect_online(&alice).await;
+    expect_online(&bob).await;
+
+    // Typing is online-only: it reaches Bob while he is connected.
+    alice.typing("bob", true).await.unwrap();
+    let typing = expect(&bob, "typing", |e| match e {
+        Event::Typing { user, started } => Some((user.clone(), *started)),
+        _ => None,
+    })
+    .await;
+    assert_eq!(typing, ("alice".to_owned(), true));
+
+    bob.stop().await;
+    drop(bob);
+    let mut sent = Vec::new();
+    for i in 0..5 {
+        sent.push(alice.send("bob", format!("m{i}").as_bytes()).await.unwrap());
+    }
+    let reason = expect(&alice, "outbox wedged", |e| match e {
+        Event::OutboxWedged { reason, .. } => Some(reason.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(reason.contains("full"), "{reason}");
+    assert_eq!(alice.outbox_len().unwrap(), 2, "three stored, two waiting");
+    // A wedged outbox is not a dead one: once Bob drains his mailbox, the rest goes through.
+    let bob = Client::open(config(&dir, "bob", &url)).unwrap();
+    bob.start();
+    let mut received = Vec::new();
+    while received.len() < sent.len() {
+        received.push(expect_message(&bob).await.id);
+    }
+    assert_eq!(received, sent, "in order, each once");
+    for id in &sent {
+        expect_status(&alice, *id, MessageStatus::Delivered).await;
+    }
+    assert_eq!(alice.outbox_len().unwrap(), 0);
+    alice.stop().await;
+    bob.stop().await;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

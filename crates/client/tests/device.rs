@@ -515,7 +515,10 @@ fn the_writer_lease_has_one_holder_until_it_expires_or_is_released() {
     let (a, b) = (Lease::new(), Lease::new());
     let short = Duration::from_millis(300);
     assert!(app.acquire_lease(a, short).unwrap());
-    assert!(!extension.acquire_lease(b, short).unwrap(), "held by the app");
+    assert!(
+        !extension.acquire_lease(b, short).unwrap(),
+        "held by the app"
+    );
     assert!(app.acquire_lease(a, short).unwrap(), "the holder renews");
     // A holder that dies stops renewing: the lease expires and the other process takes it.
     std::thread::sleep(short + Duration::from_millis(100));
