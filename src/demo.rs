@@ -1,104 +1,150 @@
-//! `e2ee demo`: the protocol core alone. Two in-process devices set up a PQXDH session and
-//! exchange messages through the Double Ratchet, then compare safety numbers.
+//! `e2ee demo`: the all-in-one server in this process on a loopback port, and three users
+//! (Alice, Bob, Carol) talking through it with the client SDK over real sockets: a 1:1
+//! conversation with delivery and read receipts, an offline user catching up, and a safety
+//! number comparison. Everything lives in a temporary directory removed at the end.
 
-use e2ee_core::{
-    Codec, DeviceAddress, Error, IdentityKeyPair, InMemoryStore, KemPreKey, KemPreKeyKind,
-    OneTimePreKey, PreKeyBundle, SafetyNumber, SessionCipher, SignedPreKey,
-    device::{AccountIdentityKeyPair, DeviceBinding},
-};
-use rand_core::OsRng;
+use std::time::Duration;
 
-pub(crate) fn run() -> Result<(), Error> {
-    let cipher = SessionCipher::default();
-    let (alice_addr, bob_addr) = (
-        DeviceAddress::new("alice", 1)?,
-        DeviceAddress::new("bob", 1)?,
-    );
-    // Each user has an account key; each device binds its identity to its address under it.
-    let (alice_account, bob_account) = (
-        AccountIdentityKeyPair::generate(&mut OsRng),
-        AccountIdentityKeyPair::generate(&mut OsRng),
-    );
-    let alice_identity = IdentityKeyPair::generate(&mut OsRng);
-    let alice_binding =
-        DeviceBinding::sign(&alice_identity, alice_addr.clone(), alice_account.public());
-    let mut alice = InMemoryStore::new(alice_identity, alice_binding);
-    let bob_identity = IdentityKeyPair::generate(&mut OsRng);
-    let bob_binding = DeviceBinding::sign(&bob_identity, bob_addr.clone(), bob_account.public());
-    let mut bob = InMemoryStore::new(bob_identity.clone(), bob_binding.clone());
+use e2ee_client::{Client, ClientConfig, ConnectionState, Event, MessageStatus, store::StoreKey};
 
-    // Bob publishes prekeys (normally uploaded to the key server).
-    let spk = SignedPreKey::generate(&mut OsRng, &bob_identity, 1, now());
-    let otks = OneTimePreKey::generate_batch(&mut OsRng, 1, 10);
-    let kem = KemPreKey::generate(&mut OsRng, &bob_identity, 1, KemPreKeyKind::OneTime, now());
-    let bundle = PreKeyBundle {
-        identity: *bob_identity.public(),
-        binding: bob_binding,
-        signed_prekey: spk.public().clone(),
-        one_time_prekey: Some(otks[0].public()),
-        kem_prekey: Some(kem.public().clone()),
-    };
-    bob.add_signed_prekey(spk);
-    bob.add_one_time_prekeys(otks);
-    bob.add_kem_prekey(kem);
-    println!(
-        "bob's prekey bundle: {} bytes (ML-KEM-768 key included)",
-        bundle.to_bytes().len()
-    );
+use crate::MainError;
 
-    // Alice starts a session from the bundle and talks.
-    cipher.process_bundle(&mut alice, &mut OsRng, &bob_addr, &bundle)?;
-    let script: [(bool, &str); 6] = [
-        (true, "hi bob, this is post-quantum"),
-        (true, "second message before you answer"),
-        (false, "hi alice!"),
-        (true, "every reply is a DH ratchet step"),
-        (false, "and keys are deleted as we go"),
-        (true, "bye"),
-    ];
-    for (from_alice, text) in script {
-        let (sender, receiver, from, to, name) = if from_alice {
-            (&mut alice, &mut bob, &alice_addr, &bob_addr, "alice")
-        } else {
-            (&mut bob, &mut alice, &bob_addr, &alice_addr, "bob  ")
-        };
-        let wire = cipher.encrypt(sender, &mut OsRng, to, text.as_bytes())?;
-        let plaintext = cipher.decrypt(receiver, from, &wire)?;
-        println!(
-            "{name} -> {:>4} wire bytes (type 0x{:02x}) -> {:?}",
-            wire.len(),
-            wire[0],
-            String::from_utf8_lossy(&plaintext)
-        );
+/// Longest the demo waits for any one step.
+const STEP: Duration = Duration::from_secs(20);
+
+fn config(dir: &std::path::Path, user: &str, url: &str) -> ClientConfig {
+    ClientConfig {
+        server_url: url.to_owned(),
+        relay_url: None,
+        store_path: dir.join(format!("{user}.db")),
+        store_key: StoreKey::from_bytes([user.len() as u8; 32]),
+        extra_root_certificates: Vec::new(),
+        app_token: None,
     }
-
-    // Safety numbers are computed over the account keys: one number per pair of users.
-    let number = |mine: &AccountIdentityKeyPair,
-                  my: &DeviceAddress,
-                  theirs: &AccountIdentityKeyPair,
-                  peer: &DeviceAddress| {
-        SafetyNumber::new(
-            my.user_id().as_bytes(),
-            &mine.public().to_array(),
-            peer.user_id().as_bytes(),
-            &theirs.public().to_array(),
-        )
-        .displayable()
-        .to_owned()
-    };
-    let (a, b) = (
-        number(&alice_account, &alice_addr, &bob_account, &bob_addr),
-        number(&bob_account, &bob_addr, &alice_account, &alice_addr),
-    );
-    println!("safety number (alice's view): {a}");
-    println!("safety number (bob's view):   {b}");
-    println!("safety numbers match: {}", a == b);
-    Ok(())
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+/// The first event `pick` accepts.
+async fn wait_for<T>(
+    client: &Client,
+    what: &str,
+    mut pick: impl FnMut(&Event) -> Option<T>,
+) -> Result<T, MainError> {
+    let wait = async {
+        while let Some(event) = client.next_event().await {
+            if let Some(found) = pick(&event) {
+                return Some(found);
+            }
+        }
+        None
+    };
+    tokio::time::timeout(STEP, wait)
+        .await
+        .ok()
+        .flatten()
+        .ok_or_else(|| MainError::DemoStep(format!("no {what} within {STEP:?}")))
+}
+
+async fn online(client: &Client) -> Result<(), MainError> {
+    wait_for(client, "connection", |e| {
+        matches!(e, Event::Connection(ConnectionState::Online)).then_some(())
+    })
+    .await
+}
+
+async fn message(client: &Client) -> Result<e2ee_client::LoggedMessage, MainError> {
+    wait_for(client, "message", |e| match e {
+        Event::Message(m) => Some(m.clone()),
+        _ => None,
+    })
+    .await
+}
+
+async fn status(client: &Client, id: u64, wanted: MessageStatus) -> Result<(), MainError> {
+    wait_for(client, "receipt", |e| match e {
+        Event::StatusChanged(m) if m.id == id && m.status >= wanted => Some(()),
+        _ => None,
+    })
+    .await
+}
+
+pub(crate) async fn run() -> Result<(), MainError> {
+    let dir = std::env::temp_dir().join(format!("e2ee-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = script(&dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn script(dir: &std::path::Path) -> Result<(), MainError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let keyserver = e2ee_keyserver::Config {
+        data_dir: dir.join("server"),
+        ..e2ee_keyserver::Config::default()
+    };
+    let mut relay = e2ee_relay::Config::with_ticket_key(String::new());
+    relay.ticket_public_key = None;
+    relay.data_dir = dir.join("server");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::serve_on(
+        listener,
+        keyserver,
+        relay,
+        e2ee_http_serve::HttpLimits::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    println!("server (key server + relay) on {url}");
+
+    let mut users = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        let client = Client::register(config(dir, name, &url), name).await?;
+        println!("registered {}", client.address());
+        users.push(client);
+    }
+    let [alice, bob, carol] = &users[..] else {
+        return Err(MainError::DemoStep("three users".into()));
+    };
+    alice.start();
+    bob.start();
+    online(alice).await?;
+    online(bob).await?;
+
+    let id = alice.send("bob", b"Hi Bob, lunch at noon?").await?;
+    let got = message(bob).await?;
+    println!("bob got from {}: {}", got.author, String::from_utf8_lossy(&got.body));
+    status(alice, id, MessageStatus::Delivered).await?;
+    println!("alice sees her message delivered");
+    bob.mark_read("alice", &[got.id]).await?;
+    status(alice, id, MessageStatus::Read).await?;
+    println!("alice sees it read");
+    let reply = bob.send("alice", b"Sure, see you there").await?;
+    let got = message(alice).await?;
+    debug_assert_eq!(got.id, reply);
+    println!("alice got from {}: {}", got.author, String::from_utf8_lossy(&got.body));
+
+    // Carol is offline: her messages wait at the relay, encrypted, until she connects.
+    for text in ["Carol, are you coming too?", "We are at the usual place"] {
+        alice.send("carol", text.as_bytes()).await?;
+    }
+    println!("alice sent carol two messages while carol was offline");
+    carol.start();
+    for _ in 0..2 {
+        let got = message(carol).await?;
+        println!("carol caught up: {}", String::from_utf8_lossy(&got.body));
+    }
+
+    let ours = alice.safety_number("bob").await?.displayable;
+    let theirs = bob.safety_number("alice").await?.displayable;
+    println!("alice and bob compare safety numbers: {}", &ours[..20]);
+    println!("safety numbers match: {}", ours == theirs);
+    println!("(not in this demo yet: groups and linked devices)");
+
+    for client in &users {
+        client.stop().await;
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+    Ok(())
 }

@@ -5,7 +5,7 @@
 //! cargo run --release                 # http://127.0.0.1:8080, data in ./data
 //!   /v1/...             key server (HTTP + JSON, OpenAPI at /openapi.json)
 //!   /v1/relay/ws        relay (WebSocket, authenticated by a ticket from POST /v1/tickets)
-//! cargo run --release -- demo         # the protocol core alone, in-process
+//! cargo run --release -- demo         # three users chatting through an in-process server
 //! cargo run --release -- client --store alice.db register alice   # a chat client (--help)
 //! ```
 //!
@@ -52,14 +52,15 @@ struct Cli {
 enum Command {
     /// Serve the key server and the relay (the default).
     Serve,
-    /// Run the in-process protocol demonstration and exit.
+    /// Start the server in-process on a loopback port and run a short scripted conversation
+    /// between three users over real sockets, then exit.
     Demo,
     /// A chat client on the SDK: register, send, listen, history, safety numbers.
     Client(cli::ClientArgs),
 }
 
 #[derive(Debug, thiserror::Error)]
-enum MainError {
+pub(crate) enum MainError {
     #[error("key server: {0}")]
     Keyserver(#[from] e2ee_keyserver::KeyserverError),
     #[error("relay: {0}")]
@@ -67,7 +68,9 @@ enum MainError {
     #[error("io: {0}")]
     Io(#[from] std::io::Error),
     #[error("demo: {0}")]
-    Demo(#[from] e2ee_core::Error),
+    DemoStep(String),
+    #[error("demo: {0}")]
+    DemoClient(#[from] e2ee_client::ClientError),
     #[error("{0}")]
     Client(#[from] cli::CliError),
 }
@@ -76,7 +79,7 @@ enum MainError {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Some(Command::Demo) => demo::run().map_err(MainError::from),
+        Some(Command::Demo) => demo::run().await,
         Some(Command::Client(args)) => cli::run(args).await.map_err(MainError::from),
         Some(Command::Serve) | None => {
             tracing_subscriber::fmt()
@@ -98,9 +101,29 @@ async fn main() -> std::process::ExitCode {
 
 async fn serve(
     listen: std::net::SocketAddr,
+    keyserver_config: e2ee_keyserver::Config,
+    relay_config: e2ee_relay::Config,
+    http: e2ee_http_serve::HttpLimits,
+) -> Result<(), MainError> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    serve_on(
+        listener,
+        keyserver_config,
+        relay_config,
+        http,
+        e2ee_http_serve::shutdown_signal(),
+    )
+    .await
+}
+
+/// The all-in-one server on `listener` until `shutdown` resolves (the demo runs it on an
+/// ephemeral loopback port).
+pub(crate) async fn serve_on(
+    listener: tokio::net::TcpListener,
     mut keyserver_config: e2ee_keyserver::Config,
     relay_config: e2ee_relay::Config,
     http: e2ee_http_serve::HttpLimits,
+    shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), MainError> {
     // Several all-in-one nodes on one Redis: each node's removals must reach the others'
     // relays, so the key server writes them to the relay cluster's Redis unless told
@@ -133,9 +156,8 @@ async fn serve(
         relay_for_removals.revoke_device(&removal.device, removal.removed_at_ms);
     });
     let app = keyserver.router().merge(e2ee_relay::router(relay));
-    let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(addr = %listener.local_addr()?, "e2ee server (key server + relay) listening");
-    e2ee_http_serve::serve(listener, app, http, e2ee_http_serve::shutdown_signal()).await?;
+    e2ee_http_serve::serve(listener, app, http, shutdown).await?;
     keyserver.close().await;
     Ok(())
 }

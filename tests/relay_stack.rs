@@ -185,7 +185,7 @@ async fn all_in_one_binary_serves_key_server_and_relay_on_one_port() {
 }
 
 #[test]
-fn demo_subcommand_still_runs_the_protocol_demonstration() {
+fn demo_subcommand_runs_three_users_through_an_in_process_server() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_e2ee"))
         .arg("demo")
         .output()
@@ -193,6 +193,9 @@ fn demo_subcommand_still_runs_the_protocol_demonstration() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(text.contains("safety numbers match: true"), "{text}");
+    assert!(text.contains("bob got from alice.1: Hi Bob"), "{text}");
+    assert!(text.contains("alice sees it read"), "{text}");
+    assert!(text.contains("carol caught up: We are at the usual place"), "{text}");
 }
 
 /// Issue 10, item 7: every option the help text names (in a description too) is one the
