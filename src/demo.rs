@@ -113,7 +113,11 @@ async fn script(dir: &std::path::Path) -> Result<(), MainError> {
 
     let id = alice.send("bob", b"Hi Bob, lunch at noon?").await?;
     let got = message(bob).await?;
-    println!("bob got from {}: {}", got.author, String::from_utf8_lossy(&got.body));
+    println!(
+        "bob got from {}: {}",
+        got.author,
+        String::from_utf8_lossy(&got.body)
+    );
     status(alice, id, MessageStatus::Delivered).await?;
     println!("alice sees her message delivered");
     bob.mark_read("alice", &[got.id]).await?;
@@ -122,7 +126,11 @@ async fn script(dir: &std::path::Path) -> Result<(), MainError> {
     let reply = bob.send("alice", b"Sure, see you there").await?;
     let got = message(alice).await?;
     debug_assert_eq!(got.id, reply);
-    println!("alice got from {}: {}", got.author, String::from_utf8_lossy(&got.body));
+    println!(
+        "alice got from {}: {}",
+        got.author,
+        String::from_utf8_lossy(&got.body)
+    );
 
     // Carol is offline: her messages wait at the relay, encrypted, until she connects.
     for text in ["Carol, are you coming too?", "We are at the usual place"] {

@@ -195,7 +195,10 @@ fn demo_subcommand_runs_three_users_through_an_in_process_server() {
     assert!(text.contains("safety numbers match: true"), "{text}");
     assert!(text.contains("bob got from alice.1: Hi Bob"), "{text}");
     assert!(text.contains("alice sees it read"), "{text}");
-    assert!(text.contains("carol caught up: We are at the usual place"), "{text}");
+    assert!(
+        text.contains("carol caught up: We are at the usual place"),
+        "{text}"
+    );
 }
 
 /// Issue 10, item 7: every option the help text names (in a description too) is one the

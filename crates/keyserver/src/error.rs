@@ -130,6 +130,10 @@ error_codes! {
     Internal => INTERNAL_SERVER_ERROR,
     /// A row with this key exists already.
     Conflict => CONFLICT,
+    /// This provisioning slot holds a message already (each is written once).
+    SlotTaken => CONFLICT,
+    /// The provisioning channel holds as many messages as it may; retry later.
+    ProvisioningFull => SERVICE_UNAVAILABLE,
 }
 
 /// An error answered to a client.
@@ -210,6 +214,10 @@ impl From<StoreError> for ApiError {
             e @ StoreError::RemovedAfterConsent => {
                 Self::new(ErrorCode::StaleConsent, e.to_string())
             }
+            StoreError::Full => Self::new(
+                ErrorCode::ProvisioningFull,
+                "too many devices are being linked right now; retry in a few minutes",
+            ),
             StoreError::Db(e) => {
                 tracing::error!(error = %e, "database error");
                 Self::internal()

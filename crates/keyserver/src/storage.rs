@@ -45,6 +45,11 @@ macro_rules! migrations {
     };
 }
 
+/// Most provisioning messages stored at once (each at most
+/// `http::provisioning::MAX_PROVISIONING_MESSAGE_LEN` bytes, kept minutes): a bound on what
+/// unauthenticated writers can make the server hold.
+pub(crate) const MAX_PROVISIONING_MESSAGES: i64 = 10_000;
+
 // Migration versions of the key server. They start high so that the key server and the
 // relay can share one PostgreSQL database (and its `_sqlx_migrations` table) without their
 // version numbers colliding; each migrator ignores the other's applied versions.
@@ -52,6 +57,7 @@ migrations! {
     4_000_001, "keyserver schema", "0001_keyserver.sql";
     4_000_002, "device bindings, one account per identity key", "0002_device_binding.sql";
     4_000_003, "removal tombstones, the key holder, enrolment times", "0003_removals.sql";
+    4_000_004, "the provisioning channel for linking devices", "0004_provisioning.sql";
 }
 
 async fn migrator(set: &'static [EmbeddedMigration]) -> Result<Migrator, KeyserverError> {
@@ -79,6 +85,9 @@ pub(crate) enum StoreError {
     /// signed the enrolment consent.
     #[error("the device was removed after this consent was signed")]
     RemovedAfterConsent,
+    /// The provisioning channel holds as many messages as it may.
+    #[error("the provisioning channel is full")]
+    Full,
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
@@ -787,6 +796,62 @@ impl Store {
     }
 
     /// The stored device list of a user.
+    /// Stores a provisioning message under (channel, slot) until `expires_at` (Unix
+    /// seconds), after deleting expired ones. `Ok(false)`: the slot is taken.
+    /// [`StoreError::Full`] when [`MAX_PROVISIONING_MESSAGES`] live messages exist.
+    pub(crate) async fn put_provisioning(
+        &self,
+        channel: &str,
+        slot: u8,
+        message: &[u8],
+        now: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, |pool| {
+            sqlx::query("DELETE FROM ks_provisioning WHERE expires_at < $1")
+                .bind(now)
+                .execute(pool)
+                .await?;
+            let live: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ks_provisioning")
+                .fetch_one(pool)
+                .await?;
+            if live >= MAX_PROVISIONING_MESSAGES {
+                return Err(StoreError::Full);
+            }
+            let inserted = sqlx::query(
+                "INSERT INTO ks_provisioning (channel, slot, message, expires_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            )
+            .bind(channel)
+            .bind(i64::from(slot))
+            .bind(message)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+            Ok(inserted.rows_affected() == 1)
+        })
+    }
+
+    /// The unexpired provisioning message under (channel, slot).
+    pub(crate) async fn provisioning(
+        &self,
+        channel: &str,
+        slot: u8,
+        now: i64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        on_pool!(self, |pool| {
+            Ok(sqlx::query_scalar(
+                "SELECT message FROM ks_provisioning \
+                 WHERE channel = $1 AND slot = $2 AND expires_at >= $3",
+            )
+            .bind(channel)
+            .bind(i64::from(slot))
+            .bind(now)
+            .fetch_optional(pool)
+            .await?)
+        })
+    }
+
     pub(crate) async fn device_list(&self, user: &UserId) -> Result<Option<Vec<u8>>, StoreError> {
         let user_id = user.as_str();
         on_pool!(self, |pool| {

@@ -45,6 +45,7 @@ async fn openapi_describes_every_route() {
         ("/v1/device-list/{user_id}", "get"),
         ("/v1/tickets", "post"),
         ("/v1/ticket-key", "get"),
+        ("/v1/provisioning/{channel}/{slot}", "put"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(paths.len(), routes.len(), "document and router disagree");
@@ -54,7 +55,9 @@ async fn openapi_describes_every_route() {
         // Every documented route exists: anything but the JSON 404/405 fallbacks.
         let concrete = path
             .replace("{user_id}", "nobody")
-            .replace("{device_id}", "1");
+            .replace("{device_id}", "1")
+            .replace("{channel}", &"ab".repeat(32))
+            .replace("{slot}", "1");
         let m = hyper::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let (status, _, body) = server
             .raw(m, &concrete, None, Some("application/json"), b"{}".to_vec())

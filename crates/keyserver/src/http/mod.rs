@@ -3,6 +3,7 @@
 
 mod accounts;
 mod keys;
+mod provisioning;
 mod tickets;
 
 use std::{sync::Arc, time::Duration};
@@ -85,6 +86,7 @@ pub(crate) fn router(state: AppState, max_body_bytes: usize) -> Router {
         .merge(accounts::router())
         .merge(keys::router())
         .merge(tickets::router())
+        .merge(provisioning::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
