@@ -664,3 +664,79 @@ async fn a_wedged_outbox_says_why_and_keeps_retrying_and_typing_reaches_online_u
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_device_gets_the_account_contacts_transcripts_and_replies() {
+    let dir = temp_dir("link");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let url = format!("http://{addr}");
+    let server = start_server(&dir.join("server"), &addr).await;
+    let alice = Client::register(config(&dir, "alice", &url), "alice")
+        .await
+        .unwrap();
+    let bob = Client::register(config(&dir, "bob", &url), "bob")
+        .await
+        .unwrap();
+    alice.start();
+    bob.start();
+    expect_online(&alice).await;
+    expect_online(&bob).await;
+    let hello = alice.send("bob", b"hello bob").await.unwrap();
+    assert_eq!(expect_message(&bob).await.id, hello);
+
+    // Alice's laptop shows a code; her phone (the primary) links it.
+    let request = e2ee_client::LinkRequest::new(config(&dir, "alice-laptop", &url)).unwrap();
+    let code = request.code();
+    assert!(code.starts_with("e2ee-link:"), "{code}");
+    let laptop = tokio::spawn(request.complete(Duration::from_secs(30)));
+    let linked = alice
+        .link_device(&code, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(linked.to_string(), "alice.2");
+    let laptop = laptop.await.unwrap().unwrap();
+    assert_eq!(laptop.address().to_string(), "alice.2");
+    // A code is good once: the channel's slots are taken.
+    assert!(
+        alice
+            .link_device(&code, Duration::from_secs(1))
+            .await
+            .is_err()
+    );
+    laptop.start();
+    expect_online(&laptop).await;
+    // The laptop knows Bob already (the primary handed over the contacts): same number.
+    assert_eq!(
+        laptop.safety_number("bob").await.unwrap().displayable,
+        alice.safety_number("bob").await.unwrap().displayable
+    );
+
+    // What the phone sends reaches the laptop as a sent transcript.
+    let from_phone = alice.send("bob", b"sent from the phone").await.unwrap();
+    assert_eq!(expect_message(&bob).await.id, from_phone);
+    let transcript = expect_message(&laptop).await;
+    assert!(transcript.outgoing);
+    assert_eq!(
+        (transcript.id, transcript.conversation.as_str()),
+        (from_phone, "bob")
+    );
+    // The laptop writes to Bob; Bob learns the new device from it and verifies it against
+    // Alice's new list (device added); the phone gets the transcript.
+    let from_laptop = laptop.send("bob", b"sent from the laptop").await.unwrap();
+    let got = expect_message(&bob).await;
+    assert_eq!(
+        (got.id, got.author.to_string()),
+        (from_laptop, "alice.2".to_owned())
+    );
+    let transcript = expect_message(&alice).await;
+    assert!(transcript.outgoing && transcript.id == from_laptop);
+    // Bob's reply reaches both of Alice's devices.
+    let reply = bob.send("alice", b"hi to both").await.unwrap();
+    assert_eq!(expect_message(&alice).await.id, reply);
+    assert_eq!(expect_message(&laptop).await.id, reply);
+    for client in [&alice, &bob, &laptop] {
+        client.stop().await;
+    }
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

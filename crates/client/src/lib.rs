@@ -73,13 +73,14 @@ pub mod store;
 
 pub use client::{
     BlockingClient, Client, ClientConfig, ClientError, ConnectionState, EVENT_QUEUE_LEN, Event,
-    PREKEY_LOW_WATER,
+    LIST_REFRESH, LinkRequest, PREKEY_LOW_WATER,
 };
 pub use e2ee_core::DeviceAddress;
 
 pub use device::{
-    ChatMessage, Conversation, Device, Error, LEASE_TTL, LOG_PAGE_LEN, Lease, LoggedMessage,
-    MAX_DUE_RECEIPTS, MAX_MESSAGE_BODY_LEN, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS,
+    ChatMessage, Conversation, Device, Error, LEASE_TTL, LOG_PAGE_LEN, Lease, LinkAcceptance,
+    LinkContact, LinkOffer, LinkWelcome, LoggedMessage, MAX_DUE_RECEIPTS, MAX_LINK_CONTACTS,
+    MAX_LINK_FIELD_LEN, MAX_MESSAGE_BODY_LEN, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS,
     MAX_PAGE_MESSAGES, MAX_PREKEYS_PER_UPLOAD, MessagePage, MessageStatus, OutboxEntry, Outgoing,
     PreKeyUpload, Received, RecipientState, Registration, SafetyNumber, SentMessage,
 };

@@ -35,6 +35,9 @@ pub enum ClientError {
     /// This store has no key server credential: register first.
     #[error("this device is not registered")]
     NotRegistered,
+    /// The other device did not answer on the provisioning channel in time.
+    #[error("linking timed out")]
+    LinkTimedOut,
     /// Another process on this store (the app, for a notification extension) holds the
     /// writer lease: it is connected to the relay and receives itself.
     #[error("another process holds this store's writer lease")]

@@ -188,6 +188,75 @@ impl KeyServer {
         .ok_or_else(|| ClientError::Protocol("registration answered no body".into()))
     }
 
+    /// `POST /v1/accounts/{user}/devices`: enrols a device of our account (the primary does
+    /// this for a device it links); returns the new device's credential.
+    pub(crate) async fn register_device(
+        &self,
+        user: &str,
+        certificate: &[u8],
+        consent: &[u8],
+    ) -> Result<Registered, ClientError> {
+        let body = serde_json::json!({
+            "device_certificate": b64(certificate),
+            "consent": b64(consent),
+        });
+        self.request(
+            "POST",
+            &format!("/v1/accounts/{}/devices", path_segment(user)),
+            Some(body),
+            self.app_token.as_deref(),
+        )
+        .await?
+        .ok_or_else(|| ClientError::Protocol("enrolment answered no body".into()))
+    }
+
+    /// `PUT /v1/provisioning/{channel}/{slot}` (no credential: the new device has none).
+    pub(crate) async fn put_provisioning(
+        &self,
+        channel: &str,
+        slot: u8,
+        sealed: &[u8],
+    ) -> Result<(), ClientError> {
+        let body = serde_json::json!({ "message": b64(sealed) });
+        self.request::<serde_json::Value>(
+            "PUT",
+            &format!("/v1/provisioning/{channel}/{slot}"),
+            Some(body),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// `GET /v1/provisioning/{channel}/{slot}`: the sealed message, or `None` if it is not
+    /// there yet.
+    pub(crate) async fn provisioning(
+        &self,
+        channel: &str,
+        slot: u8,
+    ) -> Result<Option<Vec<u8>>, ClientError> {
+        #[derive(Deserialize)]
+        struct Message {
+            message: String,
+        }
+        match self
+            .request::<Message>(
+                "GET",
+                &format!("/v1/provisioning/{channel}/{slot}"),
+                None,
+                None,
+            )
+            .await
+        {
+            Ok(Some(m)) => unb64(&m.message, "message").map(Some),
+            Ok(None) => Err(ClientError::Protocol(
+                "provisioning answered no body".into(),
+            )),
+            Err(ClientError::Server { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// `PUT /v1/device-list`.
     pub(crate) async fn put_device_list(&self, list: &[u8]) -> Result<(), ClientError> {
         let body = serde_json::json!({ "device_list": b64(list) });

@@ -10,6 +10,7 @@ mod connection;
 mod error;
 mod events;
 mod keyserver;
+mod link;
 mod transport;
 
 use std::{
@@ -22,6 +23,7 @@ use tokio::sync::mpsc;
 pub use blocking::BlockingClient;
 pub use error::ClientError;
 pub use events::{ConnectionState, Event};
+pub use link::LinkRequest;
 
 use crate::{
     Conversation, Device, Error, LoggedMessage, MessagePage, OutboxEntry, Registration,
@@ -93,9 +95,29 @@ pub(crate) struct Shared {
     relay: Endpoint,
     tls: Arc<rustls::ClientConfig>,
     events: mpsc::Sender<Event>,
+    /// When each user's device list was last fetched by this process.
+    refreshed: Mutex<std::collections::HashMap<String, std::time::Instant>>,
 }
 
+/// A user's device list is fetched again before sending to them once it is this old (their
+/// new devices are also learned at once when a message from one arrives).
+pub const LIST_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
 impl Shared {
+    /// Fetches `user`'s device list again if this process has not within [`LIST_REFRESH`];
+    /// a failure (offline) leaves the list as it is: sending goes on with what is known.
+    pub(crate) async fn refresh_if_stale(&self, user: &str) {
+        let stale = self
+            .refreshed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(user)
+            .is_none_or(|at| at.elapsed() >= LIST_REFRESH);
+        if stale {
+            let _ = self.refresh_user(user).await;
+        }
+    }
+
     /// The device. A panic while it was held rolled its transaction back, so the state
     /// behind a poisoned lock is consistent and is used as is.
     pub(crate) fn device(&self) -> MutexGuard<'_, Device> {
@@ -114,6 +136,10 @@ impl Shared {
     /// [`Event::DevicesChanged`].
     pub(crate) async fn refresh_user(&self, user: &str) -> Result<(), ClientError> {
         let (account_key, list) = self.keyserver.user_state(user).await?;
+        self.refreshed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(user.to_owned(), std::time::Instant::now());
         let result = self.device().learn_user(user, &account_key, &list);
         match result {
             Ok((added, removed)) => {
@@ -313,6 +339,7 @@ impl Client {
         let shared = Arc::new(Shared {
             device: Mutex::new(device),
             lease: crate::Lease::new(),
+            refreshed: Mutex::default(),
             keyserver,
             relay,
             tls,
@@ -373,6 +400,9 @@ impl Client {
     /// outbox, and hands it to the connection. Returns its id. From the moment this returns
     /// the message is sent eventually, across crashes and restarts.
     pub async fn send(&self, user: &str, body: &[u8]) -> Result<u64, ClientError> {
+        let own = self.shared.device().address().user.to_string();
+        self.shared.refresh_if_stale(user).await;
+        self.shared.refresh_if_stale(&own).await;
         let sent = self
             .shared
             .with_sessions(user, |device| device.send_message(user, body))

@@ -6,6 +6,7 @@
 mod chat;
 mod error;
 mod lease;
+mod link;
 mod log;
 mod messaging;
 mod outbox;
@@ -25,6 +26,10 @@ use rand_core::OsRng;
 pub use chat::{ChatMessage, MAX_MESSAGE_BODY_LEN};
 pub use error::Error;
 pub use lease::{LEASE_TTL, Lease};
+pub(crate) use link::LinkSecret;
+pub use link::{
+    LinkAcceptance, LinkContact, LinkOffer, LinkWelcome, MAX_LINK_CONTACTS, MAX_LINK_FIELD_LEN,
+};
 pub use log::{
     Conversation, LOG_PAGE_LEN, LoggedMessage, MAX_PAGE_MESSAGES, MessagePage, MessageStatus,
     RecipientState,

@@ -1,0 +1,177 @@
+//! Linking a device, both sides: [`LinkRequest`] on the new device (shows the code, waits for
+//! the primary, creates its store) and [`Client::link_device`] on the primary (scans the code,
+//! signs the new device in, publishes the new device list).
+
+use std::time::{Duration, Instant};
+
+use e2ee_core::{Codec, IdentityKeyPair, device::DeviceBinding};
+use rand_core::OsRng;
+
+use super::{
+    CREDENTIAL, Client, ClientConfig, ClientError, Event, endpoints, keyserver::KeyServer,
+};
+use crate::{
+    Device, DeviceAddress, Error, LinkAcceptance, LinkOffer, LinkWelcome, device::LinkSecret,
+    store::Space,
+};
+
+/// How often a side polls the provisioning channel for the other's message.
+const LINK_POLL: Duration = Duration::from_millis(250);
+
+async fn wait_for_slot(
+    keyserver: &KeyServer,
+    secret: &LinkSecret,
+    slot: u8,
+    deadline: Instant,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, ClientError> {
+    let channel = secret.channel();
+    loop {
+        if let Some(sealed) = keyserver.provisioning(&channel, slot).await? {
+            return Ok(secret.open(slot, &sealed)?);
+        }
+        if Instant::now() >= deadline {
+            return Err(ClientError::LinkTimedOut);
+        }
+        tokio::time::sleep(LINK_POLL).await;
+    }
+}
+
+/// A device waiting to be linked to an account: show [`LinkRequest::code`] (as text or a QR
+/// code) and have the account's primary device call [`Client::link_device`] with it.
+pub struct LinkRequest {
+    secret: LinkSecret,
+    identity: IdentityKeyPair,
+    config: ClientConfig,
+    keyserver: KeyServer,
+}
+
+impl std::fmt::Debug for LinkRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkRequest").finish_non_exhaustive()
+    }
+}
+
+impl LinkRequest {
+    /// Starts linking a new device whose store will be at `config.store_path` (which must
+    /// not exist).
+    pub fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        if config.store_path.exists() {
+            return Err(ClientError::AlreadyRegistered);
+        }
+        let (keyserver, _, _) = endpoints(&config)?;
+        Ok(Self {
+            secret: LinkSecret::generate(),
+            identity: IdentityKeyPair::generate(&mut OsRng),
+            config,
+            keyserver,
+        })
+    }
+
+    /// The one-time code to show. Whoever holds it can read the linking (the server cannot):
+    /// show it on this device's screen only.
+    pub fn code(&self) -> String {
+        self.secret.code()
+    }
+
+    /// Waits (at most `timeout`) for the primary, then creates this device's store, uploads
+    /// its prekeys and returns it as a [`Client`] (not started).
+    pub async fn complete(self, timeout: Duration) -> Result<Client, ClientError> {
+        let deadline = Instant::now() + timeout;
+        let offer = wait_for_slot(&self.keyserver, &self.secret, 1, deadline).await?;
+        let offer = LinkOffer::from_bytes(&offer)
+            .map_err(|_| Error::InvalidInput { what: "link offer" })?;
+        let account = e2ee_core::device::AccountIdentityKey::from_bytes(&offer.account_key)
+            .map_err(|_| Error::InvalidInput {
+                what: "account key",
+            })?;
+        let binding = DeviceBinding::sign(&self.identity, offer.address.clone(), account);
+        let acceptance = LinkAcceptance {
+            identity: *self.identity.public(),
+            binding: binding.clone(),
+        };
+        let channel = self.secret.channel();
+        self.keyserver
+            .put_provisioning(&channel, 2, &self.secret.seal(2, &acceptance.to_bytes())?)
+            .await?;
+        let welcome = wait_for_slot(&self.keyserver, &self.secret, 3, deadline).await?;
+        let welcome = LinkWelcome::from_bytes(&welcome).map_err(|_| Error::InvalidInput {
+            what: "link welcome",
+        })?;
+        let mut device = Device::create_linked(
+            &self.config.store_path,
+            &self.config.store_key,
+            &self.identity,
+            &binding,
+            &offer,
+            &welcome,
+        )?;
+        device
+            .vault()
+            .put(Space::IDENTITY, CREDENTIAL, welcome.credential.as_bytes())?;
+        let (keyserver, relay, tls) = endpoints(&self.config)?;
+        let client = Client::assemble(
+            device,
+            keyserver.with_credential(welcome.credential),
+            relay,
+            tls,
+        );
+        client.shared.top_up_prekeys().await?;
+        Ok(client)
+    }
+}
+
+impl Client {
+    /// On the device holding the account key: links the device showing `code` (waiting at
+    /// most `timeout` for it): enrols it at the key server with the account's consent,
+    /// publishes the device list naming it, and hands it the account's contacts over the
+    /// sealed channel. Returns its address. Other users learn it from the new list.
+    pub async fn link_device(
+        &self,
+        code: &str,
+        timeout: Duration,
+    ) -> Result<DeviceAddress, ClientError> {
+        let deadline = Instant::now() + timeout;
+        let secret = LinkSecret::from_code(code)?;
+        let channel = secret.channel();
+        let keyserver = &self.shared.keyserver;
+        let offer = self.shared.device().link_offer()?;
+        keyserver
+            .put_provisioning(&channel, 1, &secret.seal(1, &offer.to_bytes())?)
+            .await?;
+        let acceptance = wait_for_slot(keyserver, &secret, 2, deadline).await?;
+        let acceptance =
+            LinkAcceptance::from_bytes(&acceptance).map_err(|_| Error::InvalidInput {
+                what: "link acceptance",
+            })?;
+        let approval = self.shared.device().approve_link(&offer, &acceptance)?;
+        let user = offer.address.user.to_string();
+        let registered = keyserver
+            .register_device(&user, &approval.certificate, &approval.consent)
+            .await?;
+        keyserver.put_device_list(&approval.device_list).await?;
+        let account_key = offer.account_key;
+        let result = self
+            .shared
+            .device()
+            .learn_user(&user, &account_key, &approval.device_list);
+        let (added, removed) = result?;
+        let contacts = self.shared.device().link_contacts()?;
+        let welcome = LinkWelcome {
+            certificate: approval.certificate,
+            credential: registered.credential,
+            device_list: approval.device_list,
+            contacts,
+        };
+        keyserver
+            .put_provisioning(&channel, 3, &secret.seal(3, &welcome.to_bytes())?)
+            .await?;
+        self.shared
+            .emit(Event::DevicesChanged {
+                user,
+                added: added.iter().map(|d| d.device).collect(),
+                removed: removed.iter().map(|d| d.device).collect(),
+            })
+            .await;
+        Ok(offer.address)
+    }
+}
