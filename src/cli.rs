@@ -11,6 +11,8 @@ use rand_core::{OsRng, RngCore};
 /// How long `send` waits for the relay to store the message before it leaves it in the outbox
 /// (the next `send` or `listen` sends it).
 const SEND_WAIT: Duration = Duration::from_secs(15);
+/// How long either side of a linking waits for the other.
+const LINK_WAIT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Args)]
 pub(crate) struct ClientArgs {
@@ -30,6 +32,14 @@ enum ClientCommand {
     Register {
         /// The user id.
         user: String,
+    },
+    /// On a new device: show a one-time code and wait until the account's primary device
+    /// links this one with it (`link <code>` there).
+    LinkRequest,
+    /// On the primary device (the one that registered): link the device showing `code`.
+    Link {
+        /// The code the new device shows.
+        code: String,
     },
     /// Send a message and wait until the relay stored it.
     Send {
@@ -178,9 +188,22 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), CliError> {
         );
         return Ok(());
     }
+    if let ClientCommand::LinkRequest = &args.command {
+        let key = create_key(&args.store)?;
+        let request = e2ee_client::LinkRequest::new(config(&args, key))?;
+        println!("link code (show it on the primary: `e2ee client link <code>`):");
+        println!("{}", request.code());
+        let client = request.complete(LINK_WAIT).await?;
+        println!("linked as {}", client.address());
+        return Ok(());
+    }
     let client = Client::open(config(&args, read_key(&args.store)?))?;
     match &args.command {
-        ClientCommand::Register { .. } => {}
+        ClientCommand::Register { .. } | ClientCommand::LinkRequest => {}
+        ClientCommand::Link { code } => {
+            let address = client.link_device(code, LINK_WAIT).await?;
+            println!("linked {address}");
+        }
         ClientCommand::Send { user, text } => {
             client.start();
             let id = client.send(user, text.as_bytes()).await?;

@@ -740,3 +740,46 @@ async fn a_linked_device_gets_the_account_contacts_transcripts_and_replies() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_links_a_second_device() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = temp_dir("cli-link");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let url = format!("http://{addr}");
+    let server = start_server(&dir.join("server"), &addr).await;
+    let (phone, laptop) = (dir.join("phone.db"), dir.join("laptop.db"));
+    assert!(cli(&url, &phone, &["register", "alice"]).await.0);
+    let mut request = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2ee"))
+        .args(["client", "--server", &url, "--store"])
+        .arg(&laptop)
+        .arg("link-request")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(request.stdout.take().unwrap()).lines();
+    let code = tokio::time::timeout(EVENT_WAIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.starts_with("e2ee-link:") {
+                return line;
+            }
+        }
+        panic!("no code printed")
+    })
+    .await
+    .unwrap();
+    let (ok, out) = cli(&url, &phone, &["link", &code]).await;
+    assert!(ok && out.contains("linked alice.2"), "{out}");
+    let done = tokio::time::timeout(EVENT_WAIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(done, "linked as alice.2");
+    assert!(request.wait().await.unwrap().success());
+    let (ok, out) = cli(&url, &laptop, &["conversations"]).await;
+    assert!(ok, "{out}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
