@@ -734,6 +734,26 @@ async fn a_linked_device_gets_the_account_contacts_transcripts_and_replies() {
     let reply = bob.send("alice", b"hi to both").await.unwrap();
     assert_eq!(expect_message(&alice).await.id, reply);
     assert_eq!(expect_message(&laptop).await.id, reply);
+
+    // The laptop is lost: the phone removes it. Its connection is closed and it may not come
+    // back; the phone's own list no longer names it.
+    alice.remove_device(2).await.unwrap();
+    let removed = expect(&alice, "devices changed", |e| match e {
+        Event::DevicesChanged { user, removed, .. } if user == "alice" => Some(removed.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(removed, vec![2]);
+    expect(&laptop, "removed", |e| {
+        matches!(e, Event::Connection(ConnectionState::Removed)).then_some(())
+    })
+    .await;
+    assert!(matches!(
+        alice.remove_device(1).await,
+        Err(e2ee_client::ClientError::Device(e2ee_client::Error::Refused(_)))
+    ));
+    let after = alice.send("bob", b"the laptop is gone").await.unwrap();
+    assert_eq!(expect_message(&bob).await.id, after);
     for client in [&alice, &bob, &laptop] {
         client.stop().await;
     }

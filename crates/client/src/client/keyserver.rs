@@ -257,6 +257,17 @@ impl KeyServer {
         }
     }
 
+    /// `DELETE /v1/accounts/{user}/devices/{device}`.
+    pub(crate) async fn remove_device(&self, user: &str, device: u32) -> Result<(), ClientError> {
+        self.authed::<serde_json::Value>(
+            "DELETE",
+            &format!("/v1/accounts/{}/devices/{device}", path_segment(user)),
+            None,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// `PUT /v1/device-list`.
     pub(crate) async fn put_device_list(&self, list: &[u8]) -> Result<(), ClientError> {
         let body = serde_json::json!({ "device_list": b64(list) });

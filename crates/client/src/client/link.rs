@@ -174,4 +174,34 @@ impl Client {
             .await;
         Ok(offer.address)
     }
+
+    /// On the device holding the account key: removes one of the account's other devices
+    /// (a lost phone): publishes the device list without it, then removes it at the key
+    /// server, which closes its relay connection and refuses its credential. Other users stop
+    /// encrypting to it when they next fetch the list (at most [`super::LIST_REFRESH`] later).
+    pub async fn remove_device(&self, device_id: u32) -> Result<(), ClientError> {
+        let list = self.shared.device().list_without(device_id)?;
+        let keyserver = &self.shared.keyserver;
+        keyserver.put_device_list(&list).await?;
+        let (user, account_key) = {
+            let device = self.shared.device();
+            let user = device.address().user.to_string();
+            (user, device.own_account_key()?)
+        };
+        let result = self.shared.device().learn_user(&user, &account_key, &list);
+        let (added, removed) = result?;
+        match keyserver.remove_device(&user, device_id).await {
+            // Removed before (a retry after a failure between the two steps).
+            Ok(()) | Err(ClientError::Server { status: 404, .. }) => {}
+            Err(e) => return Err(e),
+        }
+        self.shared
+            .emit(Event::DevicesChanged {
+                user,
+                added: added.iter().map(|d| d.device).collect(),
+                removed: removed.iter().map(|d| d.device).collect(),
+            })
+            .await;
+        Ok(())
+    }
 }

@@ -366,6 +366,15 @@ impl super::Device {
             .map_err(|_| crate::store::StoreError::Corrupt("account key").into())
     }
 
+    /// Our account's public key (32 bytes), as our directory trusts it.
+    pub(crate) fn own_account_key(&self) -> Result<Vec<u8>, Error> {
+        Ok(self
+            .directory
+            .account(self.address.user.as_str())
+            .ok_or(crate::store::StoreError::Corrupt("own account missing"))?
+            .to_bytes())
+    }
+
     fn own_list(&self) -> Result<&e2ee_core::device::DeviceList, Error> {
         self.directory
             .device_list(self.address.user.as_str())
@@ -439,6 +448,37 @@ impl super::Device {
             consent: consent.to_bytes(),
             device_list: list.to_bytes(),
         })
+    }
+
+    /// Primary: the device list without `device_id` (a lost or retired device), signed;
+    /// nothing is stored until the key server has it.
+    pub(crate) fn list_without(&mut self, device_id: u32) -> Result<Vec<u8>, Error> {
+        let account = self.account_key_pair()?;
+        if device_id == self.address.device {
+            return Err(Error::Refused(
+                "the device holding the account key cannot remove itself".into(),
+            ));
+        }
+        let own = self.own_list()?;
+        if own.identity_of(device_id).is_none() {
+            return Err(Error::NotListed {
+                device: format!("{}.{device_id}", self.address.user),
+            });
+        }
+        let devices = own
+            .devices()
+            .iter()
+            .filter(|d| d.device_id() != device_id)
+            .cloned()
+            .collect();
+        let list = e2ee_core::device::DeviceList::sign(
+            &account,
+            &self.address.user,
+            own.version() + 1,
+            now_secs(),
+            devices,
+        )?;
+        Ok(list.to_bytes())
     }
 
     /// Primary: the contacts a new device starts with: the users of our conversations, with
