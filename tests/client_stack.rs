@@ -7,129 +7,18 @@
 
 use std::{path::Path, process::Stdio, sync::Arc, time::Duration};
 
-use e2ee_client::{
-    Client, ClientConfig, ConnectionState, Event, LoggedMessage, MessageStatus, store::StoreKey,
-};
+use e2ee_client::{Client, ClientConfig, ConnectionState, Event, MessageStatus};
 
-/// Longest any one expected event may take.
-const EVENT_WAIT: Duration = Duration::from_secs(20);
+mod common;
 
-struct Server {
-    child: tokio::process::Child,
-    addr: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_server(dir: &Path, addr: &str) -> Server {
-    start_server_with(dir, addr, &[]).await
-}
-
-async fn start_server_with(dir: &Path, addr: &str, extra: &[String]) -> Server {
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2ee"))
-        .arg("--listen")
-        .arg(addr)
-        .arg("--keyserver-data-dir")
-        .arg(dir)
-        .arg("--relay-data-dir")
-        .arg(dir)
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            return Server {
-                child,
-                addr: addr.to_owned(),
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server did not start");
-}
-
-fn config(dir: &Path, name: &str, url: &str) -> ClientConfig {
-    ClientConfig {
-        server_url: url.to_owned(),
-        relay_url: None,
-        store_path: dir.join(format!("{name}.db")),
-        store_key: StoreKey::from_bytes([name.len() as u8; 32]),
-        extra_root_certificates: Vec::new(),
-        app_token: None,
-    }
-}
-
-/// Waits for the first event `pick` accepts, skipping others.
-async fn expect<T>(client: &Client, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
-    let wait = async {
-        loop {
-            let event = client.next_event().await.expect("client gone");
-            if let Some(found) = pick(&event) {
-                return found;
-            }
-        }
-    };
-    tokio::time::timeout(EVENT_WAIT, wait)
-        .await
-        .unwrap_or_else(|_| panic!("no {what} within {EVENT_WAIT:?}"))
-}
-
-async fn expect_message(client: &Client) -> LoggedMessage {
-    expect(client, "message", |e| match e {
-        Event::Message(m) => Some(m.clone()),
-        _ => None,
-    })
-    .await
-}
-
-async fn expect_status(client: &Client, id: u64, status: MessageStatus) {
-    expect(client, &format!("status {status:?}"), |e| match e {
-        Event::StatusChanged(m) if m.id == id && m.status >= status => Some(()),
-        _ => None,
-    })
-    .await;
-}
-
-async fn expect_online(client: &Client) {
-    expect(client, "online", |e| {
-        matches!(e, Event::Connection(ConnectionState::Online)).then_some(())
-    })
-    .await;
-}
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("e2ee-client-stack-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::clients::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_users_chat_with_receipts_catch_up_and_survive_a_server_kill() {
     let dir = temp_dir("chat");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let url = format!("http://{addr}");
-    let mut server = start_server(&dir.join("server"), &addr).await;
+    let (mut server, url) = fresh_server(&dir, &[]).await;
 
-    let alice = Client::register(config(&dir, "alice", &url), "alice")
-        .await
-        .unwrap();
-    let bob = Client::register(config(&dir, "bob", &url), "bob")
-        .await
-        .unwrap();
-    alice.start();
-    bob.start();
-    expect_online(&alice).await;
-    expect_online(&bob).await;
+    let (alice, bob) = online_pair(&dir, &url).await;
 
     // 1:1 with receipts: sent, delivered, read.
     let id = alice.send("bob", b"hello bob").await.unwrap();
@@ -322,9 +211,7 @@ async fn cli(url: &str, store: &Path, args: &[&str]) -> (bool, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_cli_users_chat() {
     let dir = temp_dir("cli");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let url = format!("http://{addr}");
-    let server = start_server(&dir.join("server"), &addr).await;
+    let (server, url) = fresh_server(&dir, &[]).await;
     let (alice, bob) = (dir.join("alice.db"), dir.join("bob.db"));
     let (ok, out) = cli(&url, &alice, &["register", "alice"]).await;
     assert!(ok, "{out}");
@@ -369,10 +256,6 @@ fn postgres_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
-fn redis_url() -> String {
-    std::env::var("RELAY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn users_on_two_nodes_over_postgresql_and_redis_chat_and_catch_up() {
     use rand_core::RngCore;
@@ -409,7 +292,7 @@ async fn users_on_two_nodes_over_postgresql_and_redis_chat_and_catch_up() {
         "--relay-database-schema".to_owned(),
         relay_schema.clone(),
         "--relay-redis-url".to_owned(),
-        redis_url(),
+        common::redis_url(),
         "--relay-redis-prefix".to_owned(),
         prefix.clone(),
     ];
@@ -471,20 +354,7 @@ async fn users_on_two_nodes_over_postgresql_and_redis_chat_and_catch_up() {
             .await;
     }
     admin.close().await;
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut con)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(&mut con)
-            .await
-            .unwrap();
-    }
+    common::delete_redis_keys(&prefix).await;
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -534,19 +404,8 @@ async fn a_notification_process_drains_the_store_only_while_the_app_does_not_hol
         return;
     }
     let dir = temp_dir("drain");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let url = format!("http://{addr}");
-    let server = start_server(&dir.join("server"), &addr).await;
-    let alice = Client::register(config(&dir, "alice", &url), "alice")
-        .await
-        .unwrap();
-    let bob = Client::register(config(&dir, "bob", &url), "bob")
-        .await
-        .unwrap();
-    alice.start();
-    bob.start();
-    expect_online(&alice).await;
-    expect_online(&bob).await;
+    let (server, url) = fresh_server(&dir, &[]).await;
+    let (alice, bob) = online_pair(&dir, &url).await;
     let first = alice.send("bob", b"while the app runs").await.unwrap();
     assert_eq!(expect_message(&bob).await.id, first);
 
@@ -605,25 +464,10 @@ async fn a_notification_process_drains_the_store_only_while_the_app_does_not_hol
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wedged_outbox_says_why_and_keeps_retrying_and_typing_reaches_online_users() {
     let dir = temp_dir("wedged");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let url = format!("http://{addr}");
     // Mailboxes of three envelopes: the fourth message to an offline user cannot be stored.
-    let server = start_server_with(
-        &dir.join("server"),
-        &addr,
-        &["--relay-max-mailbox".to_owned(), "3".to_owned()],
-    )
-    .await;
-    let alice = Client::register(config(&dir, "alice", &url), "alice")
-        .await
-        .unwrap();
-    let bob = Client::register(config(&dir, "bob", &url), "bob")
-        .await
-        .unwrap();
-    alice.start();
-    bob.start();
-    expect_online(&alice).await;
-    expect_online(&bob).await;
+    let (server, url) =
+        fresh_server(&dir, &["--relay-max-mailbox".to_owned(), "3".to_owned()]).await;
+    let (alice, bob) = online_pair(&dir, &url).await;
 
     // Typing is online-only: it reaches Bob while he is connected.
     alice.typing("bob", true).await.unwrap();
@@ -668,19 +512,8 @@ async fn a_wedged_outbox_says_why_and_keeps_retrying_and_typing_reaches_online_u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_linked_device_gets_the_account_contacts_transcripts_and_replies() {
     let dir = temp_dir("link");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let url = format!("http://{addr}");
-    let server = start_server(&dir.join("server"), &addr).await;
-    let alice = Client::register(config(&dir, "alice", &url), "alice")
-        .await
-        .unwrap();
-    let bob = Client::register(config(&dir, "bob", &url), "bob")
-        .await
-        .unwrap();
-    alice.start();
-    bob.start();
-    expect_online(&alice).await;
-    expect_online(&bob).await;
+    let (server, url) = fresh_server(&dir, &[]).await;
+    let (alice, bob) = online_pair(&dir, &url).await;
     let hello = alice.send("bob", b"hello bob").await.unwrap();
     assert_eq!(expect_message(&bob).await.id, hello);
 
@@ -750,7 +583,9 @@ async fn a_linked_device_gets_the_account_contacts_transcripts_and_replies() {
     .await;
     assert!(matches!(
         alice.remove_device(1).await,
-        Err(e2ee_client::ClientError::Device(e2ee_client::Error::Refused(_)))
+        Err(e2ee_client::ClientError::Device(
+            e2ee_client::Error::Refused(_)
+        ))
     ));
     let after = alice.send("bob", b"the laptop is gone").await.unwrap();
     assert_eq!(expect_message(&bob).await.id, after);
@@ -765,9 +600,7 @@ async fn a_linked_device_gets_the_account_contacts_transcripts_and_replies() {
 async fn the_cli_links_a_second_device() {
     use tokio::io::AsyncBufReadExt;
     let dir = temp_dir("cli-link");
-    let addr = format!("127.0.0.1:{}", free_port());
-    let url = format!("http://{addr}");
-    let server = start_server(&dir.join("server"), &addr).await;
+    let (server, url) = fresh_server(&dir, &[]).await;
     let (phone, laptop) = (dir.join("phone.db"), dir.join("laptop.db"));
     assert!(cli(&url, &phone, &["register", "alice"]).await.0);
     let mut request = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2ee"))

@@ -13,101 +13,21 @@
 
 use std::{
     collections::HashSet,
-    path::Path,
-    process::Stdio,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use e2ee_client::{
-    Client, ClientConfig, ClientError, ConnectionState, Error, Event, LoggedMessage,
-    store::StoreKey,
-};
+use e2ee_client::{Client, ClientError, ConnectionState, Error, Event};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 mod common;
 
-const EVENT_WAIT: Duration = Duration::from_secs(20);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn start_server(dir: &Path) -> (tokio::process::Child, String) {
-    let addr = format!("127.0.0.1:{}", free_port());
-    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_e2ee"))
-        .arg("--listen")
-        .arg(&addr)
-        .arg("--keyserver-data-dir")
-        .arg(dir)
-        .arg("--relay-data-dir")
-        .arg(dir)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    for _ in 0..200 {
-        if tokio::net::TcpStream::connect(&addr).await.is_ok() {
-            return (child, addr);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("server did not start");
-}
-
-fn temp_dir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("e2ee-hostile-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn config(dir: &Path, name: &str, url: &str, relay: Option<String>) -> ClientConfig {
-    ClientConfig {
-        server_url: url.to_owned(),
-        relay_url: relay,
-        store_path: dir.join(format!("{name}.db")),
-        store_key: StoreKey::from_bytes([3; 32]),
-        extra_root_certificates: Vec::new(),
-        app_token: None,
-    }
-}
-
-async fn expect<T>(client: &Client, what: &str, mut pick: impl FnMut(&Event) -> Option<T>) -> T {
-    let wait = async {
-        loop {
-            let event = client.next_event().await.expect("client gone");
-            if let Some(found) = pick(&event) {
-                return found;
-            }
-        }
-    };
-    tokio::time::timeout(EVENT_WAIT, wait)
-        .await
-        .unwrap_or_else(|_| panic!("no {what} within {EVENT_WAIT:?}"))
-}
-
-async fn expect_message(client: &Client) -> LoggedMessage {
-    expect(client, "message", |e| match e {
-        Event::Message(m) => Some(m.clone()),
-        _ => None,
-    })
-    .await
-}
-
-async fn online(client: &Client) {
-    expect(client, "online", |e| {
-        matches!(e, Event::Connection(ConnectionState::Online)).then_some(())
-    })
-    .await;
-}
+use common::clients::{
+    config_with_relay as config, expect, expect_message, expect_online as online, fresh_server,
+    temp_dir,
+};
 
 /// What the key server proxy answers instead of the server, by request path.
 type Lie = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
@@ -337,10 +257,11 @@ fn forged_delivery(sender: &str, device: u32, payload: &[u8]) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lying_key_server_cannot_swap_a_bundle_or_an_account() {
     let dir = temp_dir("keys");
-    let (_server, addr) = start_server(&dir.join("server")).await;
-    let url = format!("http://{addr}");
+    let (server, url) = fresh_server(&dir, &[]).await;
+    let addr = server.addr.clone();
     // The attacker's own server, with an impostor "bob" and an account to read it with.
-    let (_other, other_addr) = start_server(&dir.join("other")).await;
+    let (other, _) = fresh_server(&dir.join("other"), &[]).await;
+    let other_addr = other.addr.clone();
     let impostor = Client::register(
         config(&dir, "impostor", &format!("http://{other_addr}"), None),
         "bob",
@@ -443,8 +364,8 @@ async fn a_lying_key_server_cannot_swap_a_bundle_or_an_account() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replayed_reordered_and_unacknowledged_deliveries_are_shown_once() {
     let dir = temp_dir("relay");
-    let (_server, addr) = start_server(&dir.join("server")).await;
-    let url = format!("http://{addr}");
+    let (server, url) = fresh_server(&dir, &[]).await;
+    let addr = server.addr.clone();
     let lies = Arc::new(Mutex::new(RelayLies {
         replay_and_reorder: true,
         drop_acks: true,

@@ -18,10 +18,6 @@ mod common;
 
 use common::{http_json, register_two_devices};
 
-fn redis_url() -> String {
-    std::env::var("RELAY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
 async fn serve(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -29,23 +25,6 @@ async fn serve(app: axum::Router) -> String {
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
-}
-
-async fn delete_keys(prefix: &str) {
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut con = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut con)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(&mut con)
-            .await
-            .unwrap();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,7 +36,7 @@ async fn a_separate_relay_refuses_a_removed_devices_tickets_within_seconds() {
             data_dir: dir.join("keyserver"),
             ..Default::default()
         };
-        ks_config.redis_url = Some(redis_url());
+        ks_config.redis_url = Some(common::redis_url());
         ks_config.redis_prefix = prefix.clone();
         let keyserver = e2ee_keyserver::Keyserver::start(&ks_config).await.unwrap();
         let ks = serve(keyserver.router()).await;
@@ -68,7 +47,7 @@ async fn a_separate_relay_refuses_a_removed_devices_tickets_within_seconds() {
         let mut relay_config =
             e2ee_relay::Config::with_ticket_key(published["public_key"].as_str().unwrap());
         relay_config.data_dir = dir.join("relay");
-        relay_config.redis_url = Some(redis_url());
+        relay_config.redis_url = Some(common::redis_url());
         relay_config.redis_prefix = prefix.clone();
         let relay = e2ee_relay::Relay::start(&relay_config).await.unwrap();
         let relay_addr = serve(e2ee_relay::standalone_router(relay)).await;
@@ -116,6 +95,6 @@ async fn a_separate_relay_refuses_a_removed_devices_tickets_within_seconds() {
     })
     .await
     .expect("test timed out");
-    delete_keys(&prefix).await;
+    common::delete_redis_keys(&prefix).await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,6 +1,14 @@
 //! Helpers of the whole-stack tests: raw HTTP/1.1 requests and account registration.
 
-#![allow(clippy::unwrap_used, clippy::panic, dead_code, unreachable_pub)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    dead_code,
+    unreachable_pub
+)]
+
+pub mod clients;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -93,4 +101,27 @@ pub async fn register_two_devices(addr: &str, user: &str) -> (String, String) {
     assert_eq!(s, 201, "{second}");
     let credential = |v: &serde_json::Value| v["credential"].as_str().unwrap().to_owned();
     (credential(&first), credential(&second))
+}
+
+/// The Redis the scale-out tests use.
+pub fn redis_url() -> String {
+    std::env::var("RELAY_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Deletes every Redis key under `prefix` (a test run's own cluster).
+pub async fn delete_redis_keys(prefix: &str) {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut con = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut con)
+        .await
+        .unwrap();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL")
+            .arg(&keys)
+            .query_async(&mut con)
+            .await
+            .unwrap();
+    }
 }
