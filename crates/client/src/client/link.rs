@@ -7,9 +7,7 @@ use std::time::{Duration, Instant};
 use e2ee_core::{Codec, IdentityKeyPair, device::DeviceBinding};
 use rand_core::OsRng;
 
-use super::{
-    CREDENTIAL, Client, ClientConfig, ClientError, Event, endpoints, keyserver::KeyServer,
-};
+use super::{CREDENTIAL, Client, ClientConfig, ClientError, endpoints, keyserver::KeyServer};
 use crate::{
     Device, DeviceAddress, Error, LinkAcceptance, LinkOffer, LinkWelcome, device::LinkSecret,
     store::Space,
@@ -165,13 +163,7 @@ impl Client {
         keyserver
             .put_provisioning(&channel, 3, &secret.seal(3, &welcome.to_bytes())?)
             .await?;
-        self.shared
-            .emit(Event::DevicesChanged {
-                user,
-                added: added.iter().map(|d| d.device).collect(),
-                removed: removed.iter().map(|d| d.device).collect(),
-            })
-            .await;
+        self.shared.devices_changed(&user, &added, &removed).await;
         Ok(offer.address)
     }
 
@@ -195,13 +187,7 @@ impl Client {
             Ok(()) | Err(ClientError::Server { status: 404, .. }) => {}
             Err(e) => return Err(e),
         }
-        self.shared
-            .emit(Event::DevicesChanged {
-                user,
-                added: added.iter().map(|d| d.device).collect(),
-                removed: removed.iter().map(|d| d.device).collect(),
-            })
-            .await;
+        self.shared.devices_changed(&user, &added, &removed).await;
         Ok(())
     }
 }

@@ -131,6 +131,23 @@ impl Shared {
         let _ = self.events.send(event).await;
     }
 
+    /// Tells the app that `user`'s verified device list gained or lost devices (if it did).
+    pub(crate) async fn devices_changed(
+        &self,
+        user: &str,
+        added: &[crate::DeviceAddress],
+        removed: &[crate::DeviceAddress],
+    ) {
+        if !added.is_empty() || !removed.is_empty() {
+            self.emit(Event::DevicesChanged {
+                user: user.to_owned(),
+                added: added.iter().map(|d| d.device).collect(),
+                removed: removed.iter().map(|d| d.device).collect(),
+            })
+            .await;
+        }
+    }
+
     /// Fetches `user`'s account key and device list and verifies them. A changed account
     /// key is [`Event::IdentityChanged`] and an error; a changed list is
     /// [`Event::DevicesChanged`].
@@ -143,14 +160,7 @@ impl Shared {
         let result = self.device().learn_user(user, &account_key, &list);
         match result {
             Ok((added, removed)) => {
-                if !added.is_empty() || !removed.is_empty() {
-                    self.emit(Event::DevicesChanged {
-                        user: user.to_owned(),
-                        added: added.iter().map(|d| d.device).collect(),
-                        removed: removed.iter().map(|d| d.device).collect(),
-                    })
-                    .await;
-                }
+                self.devices_changed(user, &added, &removed).await;
                 Ok(())
             }
             Err(Error::AccountKeyChanged { user }) => {
