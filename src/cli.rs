@@ -71,6 +71,16 @@ enum ClientCommand {
     },
     /// List conversations.
     Conversations,
+    /// List a user's verified devices (our own with our user id).
+    Devices {
+        /// The user.
+        user: String,
+    },
+    /// Remove one of our account's devices (a lost phone); only the first device can.
+    RemoveDevice {
+        /// Its device id.
+        device: u32,
+    },
     /// Show the safety number with a user (compare it with theirs).
     SafetyNumber {
         /// The other user.
@@ -275,6 +285,15 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), CliError> {
             for c in client.conversations()? {
                 println!("{} ({} messages)", c.user, c.messages);
             }
+        }
+        ClientCommand::Devices { user } => {
+            for device in client.devices(user).await? {
+                println!("{user}.{device}");
+            }
+        }
+        ClientCommand::RemoveDevice { device } => {
+            client.remove_device(*device).await?;
+            println!("removed device {device}");
         }
         ClientCommand::SafetyNumber { user } => {
             let number = client.safety_number(user).await?;

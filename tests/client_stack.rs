@@ -257,7 +257,7 @@ fn postgres_url() -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn users_on_two_nodes_over_postgresql_and_redis_chat_and_catch_up() {
+async fn users_and_devices_on_two_nodes_over_postgresql_and_redis_chat_and_catch_up() {
     use rand_core::RngCore;
     let dir = temp_dir("nodes");
     let run = format!("{:08x}", rand_core::OsRng.next_u32());
@@ -345,8 +345,30 @@ async fn users_on_two_nodes_over_postgresql_and_redis_chat_and_catch_up() {
     let reply = bob.send("alice", b"back").await.unwrap();
     assert_eq!(expect_message(&alice).await.id, reply);
 
-    alice.stop().await;
-    bob.stop().await;
+    // Alice links a laptop through node B while her phone is on node A: one user's devices
+    // on two nodes, both reached by one send.
+    let request = e2ee_client::LinkRequest::new(config(&dir, "alice-laptop", &url_b)).unwrap();
+    let code = request.code();
+    let laptop = tokio::spawn(request.complete(Duration::from_secs(30)));
+    alice
+        .link_device(&code, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let laptop = laptop.await.unwrap().unwrap();
+    laptop.start();
+    expect_online(&laptop).await;
+    assert_eq!(bob.devices("alice").await.unwrap(), vec![1, 2]);
+    let both = bob.send("alice", b"to both nodes").await.unwrap();
+    assert_eq!(expect_message(&alice).await.id, both);
+    assert_eq!(expect_message(&laptop).await.id, both);
+    // The phone's message reaches Bob and, as a transcript, the laptop on the other node.
+    let from_phone = alice.send("bob", b"from node A").await.unwrap();
+    assert_eq!(expect_message(&bob).await.id, from_phone);
+    assert_eq!(expect_message(&laptop).await.id, from_phone);
+
+    for client in [&alice, &bob, &laptop] {
+        client.stop().await;
+    }
     drop((node_a, node_b));
     for schema in [&ks_schema, &relay_schema] {
         let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
@@ -631,8 +653,12 @@ async fn the_cli_links_a_second_device() {
         .unwrap_or_default();
     assert_eq!(done, "linked as alice.2");
     assert!(request.wait().await.unwrap().success());
-    let (ok, out) = cli(&url, &laptop, &["conversations"]).await;
-    assert!(ok, "{out}");
+    let (ok, out) = cli(&url, &laptop, &["devices", "alice"]).await;
+    assert!(ok && out.contains("alice.1\nalice.2"), "{out}");
+    let (ok, out) = cli(&url, &phone, &["remove-device", "2"]).await;
+    assert!(ok && out.contains("removed device 2"), "{out}");
+    let (ok, out) = cli(&url, &phone, &["devices", "alice"]).await;
+    assert!(ok && out.trim() == "alice.1", "{out}");
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -436,3 +436,69 @@ async fn replayed_reordered_and_unacknowledged_deliveries_are_shown_once() {
     assert_eq!(bob.messages("alice", None, 100).unwrap().messages.len(), 21);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_server_cannot_roll_a_device_list_back() {
+    let dir = temp_dir("rollback");
+    let (server, url) = fresh_server(&dir, &[]).await;
+    let addr = server.addr.clone();
+    let (mallory, _) = common::register_two_devices(&addr, "mallory").await;
+    let alice = Client::register(config(&dir, "alice", &url, None), "alice")
+        .await
+        .unwrap();
+    alice.start();
+    online(&alice).await;
+    // Alice's list as it is now (version 1: her phone alone), kept by the attacker.
+    let (status, old_list) =
+        common::http_json(&addr, "GET", "/v1/device-list/alice", Some(&mallory), None).await;
+    assert_eq!(status, 200);
+    // Bob reaches the key server through the attacker's proxy.
+    let lies: Lie = Arc::default();
+    let proxy = keyserver_proxy(addr.clone(), Arc::clone(&lies)).await;
+    let bob = Client::register(
+        config(&dir, "bob", &format!("http://{proxy}"), Some(url.clone())),
+        "bob",
+    )
+    .await
+    .unwrap();
+    bob.start();
+    online(&bob).await;
+    assert_eq!(bob.devices("alice").await.unwrap(), vec![1]);
+
+    // Alice links her laptop: version 2 names both devices; Bob verifies it.
+    let request = e2ee_client::LinkRequest::new(config(&dir, "alice-laptop", &url, None)).unwrap();
+    let code = request.code();
+    let laptop = tokio::spawn(request.complete(Duration::from_secs(30)));
+    alice
+        .link_device(&code, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let laptop = laptop.await.unwrap().unwrap();
+    laptop.start();
+    online(&laptop).await;
+    assert_eq!(bob.devices("alice").await.unwrap(), vec![1, 2]);
+
+    // The server serves version 1 again (to hide the laptop, or to bring back a removed
+    // device): refused as stale, and Bob keeps encrypting to both devices.
+    lies.lock()
+        .unwrap()
+        .push(("/v1/device-list/alice".into(), old_list));
+    let refused = bob.devices("alice").await;
+    assert!(
+        matches!(
+            refused,
+            Err(ClientError::Device(Error::StaleDeviceList {
+                have: 2,
+                got: 1
+            }))
+        ),
+        "{refused:?}"
+    );
+    let id = bob.send("alice", b"to both of you").await.unwrap();
+    assert_eq!(expect_message(&alice).await.id, id);
+    assert_eq!(expect_message(&laptop).await.id, id);
+    for client in [&alice, &bob, &laptop] {
+        client.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -122,6 +122,11 @@ impl BlockingClient {
         self.runtime.block_on(self.client.safety_number(user))
     }
 
+    /// [`Client::devices`].
+    pub fn devices(&self, user: &str) -> Result<Vec<u32>, ClientError> {
+        self.runtime.block_on(self.client.devices(user))
+    }
+
     /// [`Client::accept_account_change`].
     pub fn accept_account_change(&self, user: &str) -> Result<(), ClientError> {
         self.runtime

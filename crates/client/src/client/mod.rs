@@ -476,6 +476,14 @@ impl Client {
             .await
     }
 
+    /// `user`'s devices, fetched from the key server now and verified: a list not signed by
+    /// the account key we trust is [`Error::AccountKeyChanged`], one older than the list we
+    /// hold (a server rolling a device removal back) [`Error::StaleDeviceList`].
+    pub async fn devices(&self, user: &str) -> Result<Vec<u32>, ClientError> {
+        self.shared.refresh_user(user).await?;
+        Ok(self.shared.device().devices(user)?)
+    }
+
     /// After the user compared the new safety number: trust `user`'s new account key.
     pub async fn accept_account_change(&self, user: &str) -> Result<(), ClientError> {
         let (account_key, list) = self.shared.keyserver.user_state(user).await?;

@@ -366,6 +366,17 @@ impl Device {
         Ok((added, removed))
     }
 
+    /// The device ids of `user`'s verified device list (ours too).
+    pub fn devices(&self, user: &str) -> Result<Vec<u32>, Error> {
+        let user = user_id(user)?;
+        Ok(self
+            .directory
+            .devices(&user)?
+            .iter()
+            .map(|d| d.device)
+            .collect())
+    }
+
     /// The safety number between our user and `user` (one per pair of users, whatever
     /// their devices; it changes only when an account key does).
     pub fn safety_number(&self, user: &str) -> Result<SafetyNumber, Error> {
