@@ -156,7 +156,10 @@ async fn script(dir: &std::path::Path) -> Result<(), MainError> {
     println!("alice's phone linked {linked}");
     laptop.start();
     online(&laptop).await?;
-    println!("bob now sees alice's devices: {:?}", bob.devices("alice").await?);
+    println!(
+        "bob now sees alice's devices: {:?}",
+        bob.devices("alice").await?
+    );
     alice.send("bob", b"I'm on my laptop too").await?;
     let transcript = message(&laptop).await?;
     println!(

@@ -34,6 +34,10 @@ pub(crate) const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const PING_INTERVAL: Duration = Duration::from_secs(20);
 /// Acks wait this long for more deliveries to share their frame.
 const ACK_DELAY: Duration = Duration::from_millis(2);
+/// Delivery receipts wait this long after the first message that owes one, so a burst of
+/// messages from one user is answered with one receipt (each receipt costs an encryption and
+/// a commit on both sides).
+pub(crate) const RECEIPT_DELAY: Duration = Duration::from_millis(100);
 /// A wedged outbox entry is tried again after this long.
 const WEDGED_RETRY: Duration = Duration::from_secs(5);
 /// Bytes of envelopes put into one `SEND` frame (under the relay's 1 MiB frame limit).
@@ -332,13 +336,20 @@ async fn serve(
         out,
         in_flight: InFlight::default(),
         acks: Vec::new(),
-        receipts_owed: false,
+        receipts_due: None,
     };
     if let Err(e) = shared.top_up_prekeys().await {
         return Ended::Lost(format!("prekey top-up: {e}"));
     }
     if let Err(e) = flush_outbox(shared, out, &mut conn.in_flight) {
         return Ended::Lost(e.to_string());
+    }
+    // Receipts owed since before a restart (committed with their messages) go out now.
+    let owed = shared.device().receipts_due();
+    match owed {
+        Ok(users) if !users.is_empty() => conn.receipts_due = Some(tokio::time::Instant::now()),
+        Ok(_) => {}
+        Err(e) => return Ended::Lost(format!("store: {e}")),
     }
     let mut ping = tokio::time::interval(PING_INTERVAL);
     ping.tick().await;
@@ -377,7 +388,13 @@ async fn serve(
                     _ => result,
                 }
             },
-            () = quiet, if !conn.acks.is_empty() || conn.receipts_owed => conn.on_quiet().await,
+            () = quiet, if !conn.acks.is_empty() => {
+                conn.flush_acks();
+                Ok(())
+            },
+            () = sleep_until(conn.receipts_due), if conn.receipts_due.is_some() => {
+                conn.send_receipts().await
+            },
             _ = retry.tick() => {
                 if conn.in_flight.held_until.is_empty() {
                     Ok(())
@@ -404,6 +421,14 @@ async fn serve(
 /// Envelopes committed in one transaction at most.
 pub(crate) const RECEIVE_BATCH: usize = 256;
 
+/// Resolves at `at`, or never without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// One open connection's state.
 struct Connection<'a> {
     shared: &'a Shared,
@@ -411,8 +436,8 @@ struct Connection<'a> {
     in_flight: InFlight,
     /// Sequence numbers committed and not yet acknowledged.
     acks: Vec<u64>,
-    /// A chat message arrived since receipts were last sent.
-    receipts_owed: bool,
+    /// When to send the receipts owed (set by the first chat message since the last ones).
+    receipts_due: Option<tokio::time::Instant>,
 }
 
 impl Connection<'_> {
@@ -502,7 +527,9 @@ impl Connection<'_> {
             .await
             .map_err(|e| Ended::Lost(format!("store: {e}")))?;
         for (delivery, processed) in deliveries.iter().zip(processed) {
-            self.receipts_owed |= processed.message;
+            if processed.message && self.receipts_due.is_none() {
+                self.receipts_due = Some(tokio::time::Instant::now() + RECEIPT_DELAY);
+            }
             if processed.ack && delivery.seq != 0 {
                 self.acks.push(delivery.seq);
             }
@@ -556,26 +583,21 @@ impl Connection<'_> {
         Ok(())
     }
 
-    /// Nothing arrived for a moment: acknowledge what is committed and send receipts owed.
-    async fn on_quiet(&mut self) -> Result<(), Ended> {
-        self.flush_acks();
-        if self.receipts_owed {
-            self.receipts_owed = false;
-            match self.shared.send_due_receipts().await {
-                Ok(entries) => {
-                    send_entries(self.out, &mut self.in_flight, entries).map_err(Self::lost)?;
-                }
-                Err(e) => {
-                    self.shared
-                        .emit(Event::OutboxWedged {
-                            reason: format!("receipts: {e}"),
-                            retry_in: WEDGED_RETRY,
-                        })
-                        .await;
-                }
+    /// Commits the receipts owed to the outbox and sends them.
+    async fn send_receipts(&mut self) -> Result<(), Ended> {
+        self.receipts_due = None;
+        match self.shared.send_due_receipts().await {
+            Ok(entries) => send_entries(self.out, &mut self.in_flight, entries).map_err(Self::lost),
+            Err(e) => {
+                self.shared
+                    .emit(Event::OutboxWedged {
+                        reason: format!("receipts: {e}"),
+                        retry_in: WEDGED_RETRY,
+                    })
+                    .await;
+                Ok(())
             }
         }
-        Ok(())
     }
 
     fn flush_acks(&mut self) {
