@@ -589,6 +589,15 @@ async fn a_linked_device_gets_the_account_contacts_transcripts_and_replies() {
     let reply = bob.send("alice", b"hi to both").await.unwrap();
     assert_eq!(expect_message(&alice).await.id, reply);
     assert_eq!(expect_message(&laptop).await.id, reply);
+    // Read on the phone: the laptop marks it read too, and Bob sees it read.
+    alice.mark_read("bob", &[reply]).await.unwrap();
+    let synced = expect(&laptop, "read sync", |e| match e {
+        Event::StatusChanged(m) if m.id == reply => Some(m.status),
+        _ => None,
+    })
+    .await;
+    assert_eq!(synced, MessageStatus::ReadHere);
+    expect_status(&bob, reply, MessageStatus::Read).await;
 
     // The laptop is lost: the phone removes it. Its connection is closed and it may not come
     // back; the phone's own list no longer names it.

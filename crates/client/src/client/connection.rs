@@ -690,7 +690,7 @@ async fn report(
             shared.emit(Event::Message(message)).await;
             Ok(acked(true))
         }
-        Ok(Some(Received::Receipts { updated, .. })) => {
+        Ok(Some(Received::Receipts { updated, .. } | Received::ReadElsewhere { updated })) => {
             for message in updated {
                 shared.emit(Event::StatusChanged(message)).await;
             }

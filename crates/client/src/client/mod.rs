@@ -421,13 +421,39 @@ impl Client {
         Ok(sent.id)
     }
 
-    /// Marks messages of the conversation with `user` read and sends read receipts.
+    /// Marks messages of the conversation with `user` read, sends read receipts, and tells
+    /// our other devices (a crash between the two commits loses that last notice, not the
+    /// receipts).
     pub async fn mark_read(&self, user: &str, ids: &[u64]) -> Result<(), ClientError> {
-        self.shared.device().mark_read(user, ids)?;
+        let read: Vec<u64> = self
+            .shared
+            .device()
+            .mark_read(user, ids)?
+            .iter()
+            .map(|m| m.id)
+            .collect();
         for entry in self.shared.send_due_receipts().await? {
             let _ = self.commands.send(Command::Send(entry));
         }
-        Ok(())
+        if read.is_empty() {
+            return Ok(());
+        }
+        // Our other devices mark them read too (none: nothing to tell).
+        let own = self.shared.device().address().user.to_string();
+        match self
+            .shared
+            .with_sessions(&own, |device| device.send_read_sync(user, &read))
+            .await
+        {
+            Ok(entries) => {
+                for entry in entries {
+                    let _ = self.commands.send(Command::Send(entry));
+                }
+                Ok(())
+            }
+            Err(ClientError::Device(Error::NoRecipients)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Tells `user` we started or stopped typing (online-only: dropped if they are offline).

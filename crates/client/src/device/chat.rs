@@ -9,11 +9,77 @@
 //!
 //! `conversation` is the other user of a 1:1 conversation as the author sees it: the
 //! recipient. `id` is the author's random message id; receipts name it.
+//!
+//! Between one user's own devices only, the same slot also carries
+//!
+//! ```text
+//! ReadSync = 0x02 || conversation UserId || count u16 (1..=MAX_READ_SYNC_IDS) || count × id u64
+//! ```
+//!
+//! "these messages of `conversation` were read on another of our devices".
 
 use e2ee_core::{Codec, DecodeError, UserId};
 use e2ee_encoding::Reader;
 
 const CHAT_MESSAGE_VERSION: u8 = 0x01;
+const READ_SYNC_TYPE: u8 = 0x02;
+/// Most message ids in one [`ReadSync`].
+pub const MAX_READ_SYNC_IDS: usize = 256;
+
+/// Messages of one conversation read on another of our devices.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadSync {
+    /// The other user of the conversation (the messages' author).
+    pub conversation: UserId,
+    /// The messages' ids, 1..=[`MAX_READ_SYNC_IDS`].
+    pub ids: Vec<u64>,
+}
+
+impl Codec for ReadSync {
+    type Error = DecodeError;
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.push(READ_SYNC_TYPE);
+        self.conversation.write(out);
+        // 1..=MAX_READ_SYNC_IDS, checked where syncs are made.
+        (self.ids.len() as u16).write(out);
+        for id in &self.ids {
+            id.write(out);
+        }
+    }
+
+    fn read(reader: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let kind = reader.u8()?;
+        if kind != READ_SYNC_TYPE {
+            return Err(DecodeError::UnknownVersion(kind));
+        }
+        let conversation = UserId::read(reader)?;
+        let count = usize::from(reader.u16()?);
+        if count == 0 {
+            return Err(DecodeError::InvalidField("empty read sync"));
+        }
+        if count > MAX_READ_SYNC_IDS {
+            return Err(DecodeError::TooLarge);
+        }
+        let ids = (0..count).map(|_| reader.u64()).collect::<Result<_, _>>()?;
+        Ok(Self { conversation, ids })
+    }
+}
+
+/// What a `Content::Message` between our clients carries.
+pub(crate) enum Body {
+    Chat(ChatMessage),
+    ReadSync(ReadSync),
+}
+
+impl Body {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        match bytes.first() {
+            Some(&READ_SYNC_TYPE) => ReadSync::from_bytes(bytes).map(Body::ReadSync),
+            _ => ChatMessage::from_bytes(bytes).map(Body::Chat),
+        }
+    }
+}
 
 /// Largest message body an app may send. With the header, the content padding and the
 /// ratchet's overhead, the ciphertext stays under the relay's 64 KiB per envelope.
@@ -98,6 +164,43 @@ mod tests {
             check_codec(&message(len));
         }
         check_codec(&message(MAX_MESSAGE_BODY_LEN));
+    }
+
+    #[test]
+    fn read_syncs_round_trip_and_their_limits_hold() {
+        let sync = ReadSync {
+            conversation: UserId::new("bob").unwrap(),
+            ids: vec![1, 2, 3],
+        };
+        check_codec(&sync);
+        check_codec(&ReadSync {
+            ids: vec![9; MAX_READ_SYNC_IDS],
+            ..sync.clone()
+        });
+        let over = ReadSync {
+            ids: vec![9; MAX_READ_SYNC_IDS + 1],
+            ..sync.clone()
+        };
+        assert_eq!(
+            ReadSync::from_bytes(&over.to_bytes()),
+            Err(DecodeError::TooLarge)
+        );
+        let empty = ReadSync {
+            ids: vec![],
+            ..sync.clone()
+        };
+        assert_eq!(
+            ReadSync::from_bytes(&empty.to_bytes()),
+            Err(DecodeError::InvalidField("empty read sync"))
+        );
+        assert!(matches!(
+            Body::decode(&sync.to_bytes()),
+            Ok(Body::ReadSync(_))
+        ));
+        assert!(matches!(
+            Body::decode(&message(3).to_bytes()),
+            Ok(Body::Chat(_))
+        ));
     }
 
     #[test]

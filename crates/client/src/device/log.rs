@@ -55,9 +55,9 @@ pub enum MessageStatus {
     Pending,
     /// Ours, stored by the relay.
     Sent,
-    /// Ours, delivered to every recipient device.
+    /// Ours, delivered to a device of the recipient.
     Delivered,
-    /// Ours, read on every recipient device.
+    /// Ours, read by the recipient (on one of their devices).
     Read,
     /// Theirs, received here and not yet marked read.
     Received,
@@ -168,8 +168,10 @@ impl LoggedMessage {
                 MessageStatus::Received
             };
         }
-        let least = self.recipients.iter().map(|(_, s)| *s).min();
-        match least {
+        // A 1:1 message is delivered once one of the recipient's devices has it and read
+        // once the recipient read it on one of them (their devices sync what was read).
+        let furthest = self.recipients.iter().map(|(_, s)| *s).max();
+        match furthest {
             Some(RecipientState::Read) => MessageStatus::Read,
             Some(RecipientState::Delivered) => MessageStatus::Delivered,
             _ if self.stored => MessageStatus::Sent,
@@ -524,20 +526,26 @@ mod tests {
     }
 
     #[test]
-    fn the_status_is_the_least_advanced_recipient() {
+    fn the_status_is_the_furthest_recipient_device() {
         let mut message = sent();
         assert_eq!(message.status, MessageStatus::Pending);
         message.mark_stored();
         assert_eq!(message.status, MessageStatus::Sent);
-        assert!(message.apply_receipt(&address("bob", 1), RecipientState::Read));
-        assert_eq!(message.status, MessageStatus::Sent);
         assert!(message.apply_receipt(&address("bob", 2), RecipientState::Delivered));
         assert_eq!(message.status, MessageStatus::Delivered);
         // A receipt never goes backwards, and a device we did not send to changes nothing.
-        assert!(!message.apply_receipt(&address("bob", 1), RecipientState::Delivered));
+        assert!(!message.apply_receipt(&address("bob", 2), RecipientState::Delivered));
         assert!(!message.apply_receipt(&address("mallory", 1), RecipientState::Read));
-        assert!(message.apply_receipt(&address("bob", 2), RecipientState::Read));
+        assert_eq!(message.status, MessageStatus::Delivered);
+        assert!(message.apply_receipt(&address("bob", 1), RecipientState::Read));
         assert_eq!(message.status, MessageStatus::Read);
+        assert_eq!(
+            message.recipients,
+            vec![
+                (address("bob", 1), RecipientState::Read),
+                (address("bob", 2), RecipientState::Delivered)
+            ]
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use e2ee_core::{
 };
 use rand_core::{OsRng, RngCore};
 
-use super::chat::{ChatMessage, MAX_MESSAGE_BODY_LEN};
-use super::log::{self, Conversation, LoggedMessage, MessagePage, RecipientState};
+use super::chat::{Body, ChatMessage, MAX_MESSAGE_BODY_LEN, MAX_READ_SYNC_IDS, ReadSync};
+use super::log::{self, Conversation, LoggedMessage, MessagePage, MessageStatus, RecipientState};
 use super::{Device, Error, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, OutboxEntry, user_id};
 use crate::store::{DeviceStore, Items, Space, StoreError, Transaction};
 
@@ -46,6 +46,11 @@ pub enum Received {
         /// Delivered or read.
         read: bool,
         /// The updated messages.
+        updated: Vec<LoggedMessage>,
+    },
+    /// Another of our devices read these messages: their log records as they stand now.
+    ReadElsewhere {
+        /// The messages now read here too.
         updated: Vec<LoggedMessage>,
     },
     /// `from` started or stopped typing in our 1:1 conversation.
@@ -398,6 +403,34 @@ impl Device {
         Ok(entries)
     }
 
+    /// Tells our other devices that these messages of `conversation` were read here (at most
+    /// [`MAX_READ_SYNC_IDS`] per entry); [`Error::NoRecipients`] if we have no other device.
+    pub fn send_read_sync(
+        &mut self,
+        conversation: &str,
+        ids: &[u64],
+    ) -> Result<Vec<OutboxEntry>, Error> {
+        let peer = user_id(conversation)?;
+        let own = self.address.user.to_string();
+        let mut entries = Vec::new();
+        for chunk in ids.chunks(MAX_READ_SYNC_IDS) {
+            let sync = ReadSync {
+                conversation: peer.clone(),
+                ids: chunk.to_vec(),
+            };
+            let plaintext = Content::Message(sync.to_bytes())
+                .to_bytes()
+                .map_err(|e| Error::Refused(e.to_string()))?;
+            entries.push(self.commit_content(
+                &[own.as_str()],
+                OsRng.next_u64(),
+                &plaintext,
+                |_, _| Ok(()),
+            )?);
+        }
+        Ok(entries)
+    }
+
     /// A typing indicator for our 1:1 conversation with `to`: ciphertexts to send online-only
     /// (never through the outbox: a stale indicator is worse than none).
     pub fn typing(&mut self, to: &str, started: bool) -> Result<super::Outgoing, Error> {
@@ -453,46 +486,67 @@ fn receive_in(
     let content = Content::from_bytes(&received.plaintext)
         .map_err(|_| Error::InvalidInput { what: "content" })?;
     let outcome = match content {
-        Content::Message(bytes) => {
-            let chat = ChatMessage::from_bytes(&bytes).map_err(|_| Error::InvalidInput {
-                what: "chat message",
-            })?;
-            let outgoing = sender.user == *own_user;
-            // A message from another user is in the conversation with them, whatever
-            // it claims; a transcript names the conversation it was sent to.
-            let conversation = if outgoing {
-                chat.conversation.clone()
-            } else {
-                sender.user.clone()
-            };
-            if !outgoing && chat.conversation != *own_user {
-                return Err(Error::InvalidInput {
-                    what: "a message addressed to another user",
-                });
+        Content::Message(bytes) => match Body::decode(&bytes).map_err(|_| Error::InvalidInput {
+            what: "chat message",
+        })? {
+            Body::ReadSync(sync) => {
+                // Only our own devices tell us what we read.
+                if sender.user != *own_user {
+                    return Err(Error::InvalidInput {
+                        what: "a read sync from another user",
+                    });
+                }
+                let mut updated = Vec::new();
+                for id in sync.ids {
+                    if let Some(mut record) = log::get(tx, &sync.conversation, id)?
+                        && !record.outgoing
+                        && record.status != MessageStatus::ReadHere
+                    {
+                        record.mark_read_here();
+                        log::update(tx, &record)?;
+                        updated.push(record);
+                    }
+                }
+                Received::ReadElsewhere { updated }
             }
-            if conversation == *own_user {
-                return Err(Error::InvalidInput {
-                    what: "a transcript of a conversation with ourselves",
-                });
+            Body::Chat(chat) => {
+                let outgoing = sender.user == *own_user;
+                // A message from another user is in the conversation with them, whatever
+                // it claims; a transcript names the conversation it was sent to.
+                let conversation = if outgoing {
+                    chat.conversation.clone()
+                } else {
+                    sender.user.clone()
+                };
+                if !outgoing && chat.conversation != *own_user {
+                    return Err(Error::InvalidInput {
+                        what: "a message addressed to another user",
+                    });
+                }
+                if conversation == *own_user {
+                    return Err(Error::InvalidInput {
+                        what: "a transcript of a conversation with ourselves",
+                    });
+                }
+                let record = LoggedMessage::arrived(
+                    chat.id,
+                    sender.clone(),
+                    &conversation,
+                    chat.sent_at_ms,
+                    now_ms().max(1),
+                    chat.body,
+                    outgoing,
+                );
+                if !log::append(tx, &record)? {
+                    // The same author's id again: a replay under a new envelope id.
+                    return Err(Error::Duplicate);
+                }
+                if !outgoing {
+                    owe_receipt(tx, &sender.user, false, chat.id)?;
+                }
+                Received::Message(record)
             }
-            let record = LoggedMessage::arrived(
-                chat.id,
-                sender.clone(),
-                &conversation,
-                chat.sent_at_ms,
-                now_ms().max(1),
-                chat.body,
-                outgoing,
-            );
-            if !log::append(tx, &record)? {
-                // The same author's id again: a replay under a new envelope id.
-                return Err(Error::Duplicate);
-            }
-            if !outgoing {
-                owe_receipt(tx, &sender.user, false, chat.id)?;
-            }
-            Received::Message(record)
-        }
+        },
         Content::Receipt(receipt) => {
             let read = receipt.kind == ReceiptKind::Read;
             let state = if read {

@@ -23,7 +23,7 @@ use e2ee_core::{
 };
 use rand_core::OsRng;
 
-pub use chat::{ChatMessage, MAX_MESSAGE_BODY_LEN};
+pub use chat::{ChatMessage, MAX_MESSAGE_BODY_LEN, MAX_READ_SYNC_IDS, ReadSync};
 pub use error::Error;
 pub use lease::{LEASE_TTL, Lease};
 pub(crate) use link::LinkSecret;
