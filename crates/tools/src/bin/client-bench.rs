@@ -298,5 +298,15 @@ fn in_process_floor(dir: &std::path::Path, backlog: usize) -> Result<(), BoxErro
          (batches of 256, no network): {secs:.2} s, {:.0} msg/s",
         backlog as f64 / secs
     );
+    drop(bob);
+    let vault = e2ee_client::store::Vault::open(&dir.join("floor-bob.db"), &key)?;
+    let sessions = vault.values(e2ee_client::store::Space::SESSIONS)?;
+    let session_bytes: usize = sessions.iter().map(|s| s.len()).sum();
+    println!(
+        "session record: {} session(s), {session_bytes} bytes decrypted ({} bytes sealed with the \
+         AEAD's nonce and tag)",
+        sessions.len(),
+        session_bytes + sessions.len() * 28
+    );
     Ok(())
 }
