@@ -70,12 +70,22 @@ fn unb64(text: &str, what: &'static str) -> Result<Vec<u8>, ClientError> {
 }
 
 /// The key server at one base URL, authenticated as one device once registered.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct KeyServer {
     endpoint: Endpoint,
     tls: Arc<rustls::ClientConfig>,
     credential: Option<String>,
     app_token: Option<String>,
+}
+
+impl std::fmt::Debug for KeyServer {
+    // The credential and the app token are secrets: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyServer")
+            .field("endpoint", &self.endpoint)
+            .field("registered", &self.credential.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl KeyServer {
@@ -349,6 +359,16 @@ fn path_segment(user: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn debug_never_prints_the_credential() {
+        let endpoint = super::Endpoint::parse("http://127.0.0.1:1").unwrap();
+        let tls = super::super::transport::tls_config(&[]).unwrap();
+        let keyserver = super::KeyServer::new(endpoint, tls, Some("app-token-secret".into()))
+            .with_credential("dc1.secret-credential".into());
+        let printed = format!("{keyserver:?}");
+        assert!(!printed.contains("secret"), "{printed}");
+    }
+
     #[test]
     fn user_ids_are_one_path_segment() {
         assert_eq!(super::path_segment("alice"), "alice");
