@@ -76,7 +76,8 @@ impl RelayClient {
     async fn connect_request(
         req: tungstenite::handshake::client::Request,
     ) -> Result<Self, ClientError> {
-        let connect = tokio_tungstenite::connect_async(req);
+        // TCP_NODELAY, as real clients set it (Nagle would hold small frames back).
+        let connect = tokio_tungstenite::connect_async_with_config(req, None, true);
         let (ws, _) = tokio::time::timeout(Duration::from_secs(10), connect)
             .await
             .map_err(|_| ClientError::Timeout)?

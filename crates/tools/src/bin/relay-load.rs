@@ -143,7 +143,8 @@ async fn connect(addr: &str, key: &SigningKey, user: &str) -> Result<Ws, Error> 
     );
     let (ws, _) = tokio::time::timeout(
         Duration::from_secs(30),
-        tokio_tungstenite::connect_async(req),
+        // TCP_NODELAY: a one-envelope SEND or a lone ACK must not wait for a delayed ACK.
+        tokio_tungstenite::connect_async_with_config(req, None, true),
     )
     .await??;
     Ok(ws)
