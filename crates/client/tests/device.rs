@@ -530,3 +530,35 @@ fn the_writer_lease_has_one_holder_until_it_expires_or_is_released() {
     extension.release_lease(b).unwrap();
     assert!(app.acquire_lease(a, short).unwrap());
 }
+
+#[test]
+fn owed_receipts_are_capped_and_sent_in_receipts_of_at_most_256_ids() {
+    use e2ee_client::MAX_DUE_RECEIPTS;
+    let dir = Dir::new("due");
+    let (mut alice, _) = paired(&dir);
+    let mut bob = reopen(&dir, "bob", 2);
+    let total = MAX_DUE_RECEIPTS + 5;
+    let mut ids = Vec::new();
+    for i in 0..total {
+        let sent = alice.send_message("bob", &[1]).unwrap();
+        bob.receive(&address("alice", 1), i as u64, &sent.entry.envelopes[0].1)
+            .unwrap();
+        ids.push(sent.id);
+    }
+    // Only the newest MAX_DUE_RECEIPTS are owed (a receipt is a courtesy: the oldest go).
+    let receipts = bob.send_receipts("alice").unwrap();
+    assert_eq!(receipts.len(), MAX_DUE_RECEIPTS / 256);
+    assert!(bob.receipts_due().unwrap().is_empty());
+    let mut acknowledged = Vec::new();
+    for (n, entry) in receipts.iter().enumerate() {
+        let got = alice
+            .receive(&address("bob", 1), n as u64, &entry.envelopes[0].1)
+            .unwrap();
+        let Some(Received::Receipts { updated, .. }) = got else {
+            panic!("not a receipt")
+        };
+        assert!(updated.len() <= 256);
+        acknowledged.extend(updated.into_iter().map(|m| m.id));
+    }
+    assert_eq!(acknowledged, ids[total - MAX_DUE_RECEIPTS..].to_vec());
+}
