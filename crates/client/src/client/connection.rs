@@ -38,6 +38,9 @@ const ACK_DELAY: Duration = Duration::from_millis(2);
 /// messages from one user is answered with one receipt (each receipt costs an encryption and
 /// a commit on both sides).
 pub(crate) const RECEIPT_DELAY: Duration = Duration::from_millis(100);
+/// While connected, the key server's count of our one-time prekeys is checked this often
+/// (and at every connection), so a device that stays online keeps enough of them.
+pub(crate) const PREKEY_CHECK: Duration = Duration::from_secs(10 * 60);
 /// A wedged outbox entry is tried again after this long.
 const WEDGED_RETRY: Duration = Duration::from_secs(5);
 /// Bytes of envelopes put into one `SEND` frame (under the relay's 1 MiB frame limit).
@@ -357,6 +360,8 @@ async fn serve(
     retry.tick().await;
     let mut renew = tokio::time::interval(LEASE_TTL / 3);
     renew.tick().await;
+    let mut prekeys = tokio::time::interval(PREKEY_CHECK);
+    prekeys.tick().await;
     loop {
         let quiet = tokio::time::sleep(ACK_DELAY);
         let step = tokio::select! {
@@ -404,6 +409,11 @@ async fn serve(
             },
             _ = ping.tick() => {
                 let _ = out.send(Message::Ping(Vec::new().into()));
+                Ok(())
+            },
+            _ = prekeys.tick() => {
+                // A failure here is not the connection's: try again at the next check.
+                let _ = shared.top_up_prekeys().await;
                 Ok(())
             },
             _ = renew.tick() => match shared.device().acquire_lease(shared.lease, LEASE_TTL) {
