@@ -671,3 +671,59 @@ async fn the_cli_links_a_second_device() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_tops_its_prekeys_up_when_others_used_them() {
+    let dir = temp_dir("prekeys");
+    let limits: Vec<String> = [
+        "--keyserver-bundle-burst",
+        "1000",
+        "--keyserver-one-time-burst",
+        "1000",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let (server, url) = fresh_server(&dir, &limits).await;
+    let bob = Client::register(config(&dir, "bob", &url), "bob")
+        .await
+        .unwrap();
+    drop(bob);
+    let (mallory, _) = common::register_two_devices(&server.addr, "mallory").await;
+    let fetch = || async {
+        let (status, body) = common::http_json(
+            &server.addr,
+            "GET",
+            "/v1/bundles/bob/1",
+            Some(&mallory),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        !body["one_time_prekey"].is_null()
+    };
+    // Every one-time key Bob uploaded at registration is used up by others' first contacts.
+    let mut used = 0;
+    while fetch().await {
+        used += 1;
+        assert!(
+            used <= e2ee_client::MAX_PREKEYS_PER_UPLOAD,
+            "more keys than uploaded"
+        );
+    }
+    assert_eq!(used, e2ee_client::MAX_PREKEYS_PER_UPLOAD);
+    // Bob's app comes online: it sees the count under PREKEY_LOW_WATER and uploads more.
+    let bob = Client::open(config(&dir, "bob", &url)).unwrap();
+    bob.start();
+    expect_online(&bob).await;
+    let refilled = tokio::time::timeout(EVENT_WAIT, async {
+        while !fetch().await {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(refilled.is_ok(), "no one-time keys after coming online");
+    bob.stop().await;
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
