@@ -347,16 +347,7 @@ async fn users_and_devices_on_two_nodes_over_postgresql_and_redis_chat_and_catch
 
     // Alice links a laptop through node B while her phone is on node A: one user's devices
     // on two nodes, both reached by one send.
-    let request = e2ee_client::LinkRequest::new(config(&dir, "alice-laptop", &url_b)).unwrap();
-    let code = request.code();
-    let laptop = tokio::spawn(request.complete(Duration::from_secs(30)));
-    alice
-        .link_device(&code, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let laptop = laptop.await.unwrap().unwrap();
-    laptop.start();
-    expect_online(&laptop).await;
+    let laptop = link(&alice, config(&dir, "alice-laptop", &url_b)).await;
     assert_eq!(bob.devices("alice").await.unwrap(), vec![1, 2]);
     let both = bob.send("alice", b"to both nodes").await.unwrap();
     assert_eq!(expect_message(&alice).await.id, both);

@@ -26,7 +26,7 @@ mod common;
 
 use common::clients::{
     config_with_relay as config, expect, expect_message, expect_online as online, fresh_server,
-    temp_dir,
+    link, temp_dir,
 };
 
 /// What the key server proxy answers instead of the server, by request path.
@@ -466,16 +466,7 @@ async fn a_key_server_cannot_roll_a_device_list_back() {
     assert_eq!(bob.devices("alice").await.unwrap(), vec![1]);
 
     // Alice links her laptop: version 2 names both devices; Bob verifies it.
-    let request = e2ee_client::LinkRequest::new(config(&dir, "alice-laptop", &url, None)).unwrap();
-    let code = request.code();
-    let laptop = tokio::spawn(request.complete(Duration::from_secs(30)));
-    alice
-        .link_device(&code, Duration::from_secs(30))
-        .await
-        .unwrap();
-    let laptop = laptop.await.unwrap().unwrap();
-    laptop.start();
-    online(&laptop).await;
+    let laptop = link(&alice, config(&dir, "alice-laptop", &url, None)).await;
     assert_eq!(bob.devices("alice").await.unwrap(), vec![1, 2]);
 
     // The server serves version 1 again (to hide the laptop, or to bring back a removed

@@ -143,3 +143,18 @@ pub async fn fresh_server(dir: &Path, extra: &[String]) -> (Server, String) {
     let server = start_server_with(&dir.join("server"), &addr, extra).await;
     (server, format!("http://{addr}"))
 }
+
+/// Links a new device with `config` to `primary`'s account; returns it started and online.
+pub async fn link(primary: &Client, config: ClientConfig) -> Client {
+    let request = e2ee_client::LinkRequest::new(config).unwrap();
+    let code = request.code();
+    let device = tokio::spawn(request.complete(Duration::from_secs(30)));
+    primary
+        .link_device(&code, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let device = device.await.unwrap().unwrap();
+    device.start();
+    expect_online(&device).await;
+    device
+}
