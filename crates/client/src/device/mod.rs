@@ -7,6 +7,8 @@ mod chat;
 mod error;
 mod lease;
 mod link;
+#[cfg(test)]
+mod link_vectors;
 mod log;
 mod messaging;
 mod outbox;
