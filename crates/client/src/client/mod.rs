@@ -176,7 +176,6 @@ impl Shared {
     /// without a session until it stops asking, at most [`SESSION_ATTEMPTS`] times.
     pub(crate) async fn with_sessions<T>(
         &self,
-        user: &str,
         mut op: impl FnMut(&mut Device) -> Result<T, Error>,
     ) -> Result<T, ClientError> {
         let mut last = None;
@@ -207,7 +206,6 @@ impl Shared {
                 other => return other.map_err(ClientError::from),
             }
         }
-        let _ = user;
         Err(last.map_or(
             ClientError::Protocol("no session".into()),
             ClientError::from,
@@ -237,7 +235,7 @@ impl Shared {
         let mut sent = Vec::new();
         for user in users {
             match self
-                .with_sessions(&user, |device| device.send_receipts(&user))
+                .with_sessions(|device| device.send_receipts(&user))
                 .await
             {
                 Ok(entries) => sent.extend(entries),
@@ -415,7 +413,7 @@ impl Client {
         self.shared.refresh_if_stale(&own).await;
         let sent = self
             .shared
-            .with_sessions(user, |device| device.send_message(user, body))
+            .with_sessions(|device| device.send_message(user, body))
             .await?;
         let _ = self.commands.send(Command::Send(sent.entry));
         Ok(sent.id)
@@ -439,10 +437,9 @@ impl Client {
             return Ok(());
         }
         // Our other devices mark them read too (none: nothing to tell).
-        let own = self.shared.device().address().user.to_string();
         match self
             .shared
-            .with_sessions(&own, |device| device.send_read_sync(user, &read))
+            .with_sessions(|device| device.send_read_sync(user, &read))
             .await
         {
             Ok(entries) => {
@@ -460,7 +457,7 @@ impl Client {
     pub async fn typing(&self, user: &str, started: bool) -> Result<(), ClientError> {
         let out = self
             .shared
-            .with_sessions(user, |device| {
+            .with_sessions(|device| {
                 let out = device.typing(user, started)?;
                 if out.needs_bundle.is_empty() {
                     Ok(out)
@@ -498,7 +495,7 @@ impl Client {
     /// The safety number with `user` (learning them first if needed).
     pub async fn safety_number(&self, user: &str) -> Result<SafetyNumber, ClientError> {
         self.shared
-            .with_sessions(user, |device| device.safety_number(user))
+            .with_sessions(|device| device.safety_number(user))
             .await
     }
 

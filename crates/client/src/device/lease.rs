@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use super::{Device, Error};
+use super::{Device, Error, now_ms};
 use crate::store::{Space, StoreError};
 
 const LEASE: &[u8] = b"writer lease";
@@ -21,12 +21,6 @@ pub const LEASE_TTL: Duration = Duration::from_secs(15);
 /// A process's claim on the writer lease (a random holder id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease(pub u64);
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
 
 fn decode(bytes: &[u8]) -> Result<(u64, u64), StoreError> {
     let bytes: [u8; 16] = bytes

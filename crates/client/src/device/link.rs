@@ -29,7 +29,7 @@ use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::Error;
+use super::{Error, now_secs};
 
 const LINK_VERSION: u8 = 0x01;
 const CODE_PREFIX: &str = "e2ee-link:";
@@ -346,12 +346,6 @@ pub(crate) struct LinkApproval {
     pub(crate) certificate: Vec<u8>,
     pub(crate) consent: Vec<u8>,
     pub(crate) device_list: Vec<u8>,
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl super::Device {

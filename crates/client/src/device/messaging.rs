@@ -12,7 +12,9 @@ use rand_core::{OsRng, RngCore};
 
 use super::chat::{Body, ChatMessage, MAX_MESSAGE_BODY_LEN, MAX_READ_SYNC_IDS, ReadSync};
 use super::log::{self, Conversation, LoggedMessage, MessagePage, MessageStatus, RecipientState};
-use super::{Device, Error, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, OutboxEntry, user_id};
+use super::{
+    Device, Error, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, OutboxEntry, now_ms, user_id,
+};
 use crate::store::{DeviceStore, Items, Space, StoreError, Transaction};
 
 /// The next outbox entry's sequence number, in [`Space::IDENTITY`] (the outbox space holds
@@ -63,12 +65,6 @@ pub enum Received {
     /// Content this version does not act on (a group's sender key, for groups are not wired
     /// into `Device` yet); committed as processed.
     Unsupported,
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The relay's identity of an envelope: its sender and the sender's message id.

@@ -150,10 +150,18 @@ impl std::fmt::Debug for Device {
     }
 }
 
+/// This device's clock, Unix seconds (the timestamps it signs).
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// This device's clock, Unix milliseconds (message times, consents, the writer lease).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn load_directory(items: &impl crate::store::Items) -> Result<DeviceDirectory, StoreError> {
