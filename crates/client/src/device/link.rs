@@ -425,8 +425,12 @@ impl super::Device {
         let certificate =
             DeviceCertificate::sign(&account, &acceptance.identity, &acceptance.binding, now)
                 .map_err(|_| Error::InvalidSignature { what: "binding" })?;
-        let consent =
-            AccountConsent::sign(&account, ConsentAction::Enrol, &certificate, now * 1000);
+        let consent = AccountConsent::sign(
+            &account,
+            ConsentAction::Enrol,
+            &certificate,
+            super::now_ms(),
+        );
         let own = self.own_list()?;
         let mut devices = own.devices().to_vec();
         devices.push(DeviceEntry::new(acceptance.identity, &acceptance.binding));
