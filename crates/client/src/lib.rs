@@ -70,6 +70,8 @@
 mod client;
 mod device;
 pub mod store;
+#[cfg(test)]
+mod vector_file;
 
 pub use client::{
     BlockingClient, Client, ClientConfig, ClientError, ConnectionState, EVENT_QUEUE_LEN, Event,
