@@ -8,6 +8,11 @@ mod common;
 use common::{Dir, key};
 use e2ee_client::store::{MAX_VALUE_LEN, Space, StoreError, Vault};
 
+/// The value under `lookup`, as owned bytes.
+fn stored(vault: &Vault, space: Space, lookup: &[u8]) -> Option<Vec<u8>> {
+    vault.get(space, lookup).unwrap().map(|v| v.to_vec())
+}
+
 #[test]
 fn values_survive_reopening_and_stay_in_their_space() {
     let dir = Dir::new("store");
@@ -19,24 +24,15 @@ fn values_survive_reopening_and_stay_in_their_space() {
     drop(vault);
     let mut vault = Vault::open(&dir.file("device.db"), &key(1)).unwrap();
     assert_eq!(
-        vault
-            .get(Space::SESSIONS, b"bob.1")
-            .unwrap()
-            .map(|v| v.to_vec()),
+        stored(&vault, Space::SESSIONS, b"bob.1"),
         Some(b"record two".to_vec())
     );
     assert_eq!(
-        vault
-            .get(Space::GROUPS, b"bob.1")
-            .unwrap()
-            .map(|v| v.to_vec()),
+        stored(&vault, Space::GROUPS, b"bob.1"),
         Some(b"a group".to_vec())
     );
     assert_eq!(
-        vault
-            .get(Space::SESSIONS, b"empty")
-            .unwrap()
-            .map(|v| v.to_vec()),
+        stored(&vault, Space::SESSIONS, b"empty"),
         Some(b"".to_vec())
     );
     assert_eq!(vault.get(Space::OUTBOX, b"bob.1").unwrap(), None);
@@ -106,10 +102,7 @@ fn a_store_is_never_recreated() {
     ));
     let vault = Vault::open(&dir.file("device.db"), &key(1)).unwrap();
     assert_eq!(
-        vault
-            .get(Space::SESSIONS, b"bob.1")
-            .unwrap()
-            .map(|v| v.to_vec()),
+        stored(&vault, Space::SESSIONS, b"bob.1"),
         Some(b"kept".to_vec())
     );
 }
@@ -231,10 +224,7 @@ fn a_transaction_commits_everything_or_nothing() {
     });
     assert!(failed.is_err());
     assert_eq!(
-        vault
-            .get(Space::SESSIONS, b"bob.1")
-            .unwrap()
-            .map(|v| v.to_vec()),
+        stored(&vault, Space::SESSIONS, b"bob.1"),
         Some(b"before".to_vec())
     );
     assert_eq!(vault.get(Space::MESSAGES, b"m1").unwrap(), None);
@@ -249,17 +239,11 @@ fn a_transaction_commits_everything_or_nothing() {
     drop(vault);
     let vault = Vault::open(&dir.file("device.db"), &key(1)).unwrap();
     assert_eq!(
-        vault
-            .get(Space::SESSIONS, b"bob.1")
-            .unwrap()
-            .map(|v| v.to_vec()),
+        stored(&vault, Space::SESSIONS, b"bob.1"),
         Some(b"after".to_vec())
     );
     assert_eq!(
-        vault
-            .get(Space::MESSAGES, b"m1")
-            .unwrap()
-            .map(|v| v.to_vec()),
+        stored(&vault, Space::MESSAGES, b"m1"),
         Some(b"hello".to_vec())
     );
 }
