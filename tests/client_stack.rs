@@ -44,24 +44,11 @@ async fn two_users_chat_with_receipts_catch_up_and_survive_a_server_kill() {
     // app opens the store again.
     bob.stop().await;
     drop(bob);
-    let mut sent = Vec::new();
-    for i in 0..20 {
-        sent.push(
-            alice
-                .send("bob", format!("offline {i}").as_bytes())
-                .await
-                .unwrap(),
-        );
-    }
-    for id in &sent {
-        expect_status(&alice, *id, MessageStatus::Sent).await;
-    }
+    let sent = send_numbered(&alice, "bob", "offline ", 20).await;
+    expect_statuses(&alice, &sent, MessageStatus::Sent).await;
     let bob = Client::open(config(&dir, "bob", &url)).unwrap();
     bob.start();
-    let mut received = Vec::new();
-    while received.len() < sent.len() {
-        received.push(expect_message(&bob).await.id);
-    }
+    let received = receive_ids(&bob, sent.len()).await;
     assert_eq!(received, sent, "every message once, in order");
     expect(&bob, "caught up", |e| {
         matches!(e, Event::CaughtUp).then_some(())
@@ -304,16 +291,7 @@ async fn users_and_devices_on_two_nodes_over_postgresql_and_redis_chat_and_catch
     let node_b = start_server_with(&dir.join("b"), &addr_b, &flags).await;
     let (url_a, url_b) = (format!("http://{addr_a}"), format!("http://{addr_b}"));
 
-    let alice = Client::register(config(&dir, "alice", &url_a), "alice")
-        .await
-        .unwrap();
-    let bob = Client::register(config(&dir, "bob", &url_b), "bob")
-        .await
-        .unwrap();
-    alice.start();
-    bob.start();
-    expect_online(&alice).await;
-    expect_online(&bob).await;
+    let (alice, bob) = online_pair_on(&dir, &url_a, &url_b).await;
     let id = alice.send("bob", b"across nodes").await.unwrap();
     let got = expect_message(&bob).await;
     assert_eq!((got.id, got.body.as_slice()), (id, &b"across nodes"[..]));
@@ -323,24 +301,11 @@ async fn users_and_devices_on_two_nodes_over_postgresql_and_redis_chat_and_catch
     // reaches Bob when he comes back on node A this time.
     bob.stop().await;
     drop(bob);
-    let mut sent = Vec::new();
-    for i in 0..10 {
-        sent.push(
-            alice
-                .send("bob", format!("while away {i}").as_bytes())
-                .await
-                .unwrap(),
-        );
-    }
-    for id in &sent {
-        expect_status(&alice, *id, MessageStatus::Sent).await;
-    }
+    let sent = send_numbered(&alice, "bob", "while away ", 10).await;
+    expect_statuses(&alice, &sent, MessageStatus::Sent).await;
     let bob = Client::open(config(&dir, "bob", &url_a)).unwrap();
     bob.start();
-    let mut received = Vec::new();
-    while received.len() < sent.len() {
-        received.push(expect_message(&bob).await.id);
-    }
+    let received = receive_ids(&bob, sent.len()).await;
     assert_eq!(received, sent);
     let reply = bob.send("alice", b"back").await.unwrap();
     assert_eq!(expect_message(&alice).await.id, reply);
@@ -429,18 +394,8 @@ async fn a_notification_process_drains_the_store_only_while_the_app_does_not_hol
     // which receives and commits what waits.
     bob.stop().await;
     drop(bob);
-    let mut sent = Vec::new();
-    for i in 0..5 {
-        sent.push(
-            alice
-                .send("bob", format!("while suspended {i}").as_bytes())
-                .await
-                .unwrap(),
-        );
-    }
-    for id in &sent {
-        expect_status(&alice, *id, MessageStatus::Sent).await;
-    }
+    let sent = send_numbered(&alice, "bob", "while suspended ", 5).await;
+    expect_statuses(&alice, &sent, MessageStatus::Sent).await;
     let ids: Vec<String> = sent.iter().map(u64::to_string).collect();
     assert_eq!(
         drain_in_child(&dir, &url).await,
@@ -465,9 +420,7 @@ async fn a_notification_process_drains_the_store_only_while_the_app_does_not_hol
     expected.extend(&sent);
     expected.push(last);
     assert_eq!(history, expected);
-    for id in &sent {
-        expect_status(&alice, *id, MessageStatus::Delivered).await;
-    }
+    expect_statuses(&alice, &sent, MessageStatus::Delivered).await;
     alice.stop().await;
     bob.stop().await;
     drop(server);
@@ -493,10 +446,7 @@ async fn a_wedged_outbox_says_why_and_keeps_retrying_and_typing_reaches_online_u
 
     bob.stop().await;
     drop(bob);
-    let mut sent = Vec::new();
-    for i in 0..5 {
-        sent.push(alice.send("bob", format!("m{i}").as_bytes()).await.unwrap());
-    }
+    let sent = send_numbered(&alice, "bob", "m", 5).await;
     let reason = expect(&alice, "outbox wedged", |e| match e {
         Event::OutboxWedged { reason, .. } => Some(reason.clone()),
         _ => None,
@@ -507,14 +457,9 @@ async fn a_wedged_outbox_says_why_and_keeps_retrying_and_typing_reaches_online_u
     // A wedged outbox is not a dead one: once Bob drains his mailbox, the rest goes through.
     let bob = Client::open(config(&dir, "bob", &url)).unwrap();
     bob.start();
-    let mut received = Vec::new();
-    while received.len() < sent.len() {
-        received.push(expect_message(&bob).await.id);
-    }
+    let received = receive_ids(&bob, sent.len()).await;
     assert_eq!(received, sent, "in order, each once");
-    for id in &sent {
-        expect_status(&alice, *id, MessageStatus::Delivered).await;
-    }
+    expect_statuses(&alice, &sent, MessageStatus::Delivered).await;
     assert_eq!(alice.outbox_len().unwrap(), 0);
     alice.stop().await;
     bob.stop().await;

@@ -124,10 +124,15 @@ pub fn config_with_relay(dir: &Path, name: &str, url: &str, relay: Option<String
 
 /// Alice and Bob registered on `url`, started and online.
 pub async fn online_pair(dir: &Path, url: &str) -> (Client, Client) {
-    let alice = Client::register(config(dir, "alice", url), "alice")
+    online_pair_on(dir, url, url).await
+}
+
+/// Alice registered on `alice_url` and Bob on `bob_url` (two nodes), started and online.
+pub async fn online_pair_on(dir: &Path, alice_url: &str, bob_url: &str) -> (Client, Client) {
+    let alice = Client::register(config(dir, "alice", alice_url), "alice")
         .await
         .unwrap();
-    let bob = Client::register(config(dir, "bob", url), "bob")
+    let bob = Client::register(config(dir, "bob", bob_url), "bob")
         .await
         .unwrap();
     alice.start();
@@ -157,4 +162,33 @@ pub async fn link(primary: &Client, config: ClientConfig) -> Client {
     device.start();
     expect_online(&device).await;
     device
+}
+
+/// Sends `count` messages `{prefix}{i}` from `from` to `to`; returns their ids in order.
+pub async fn send_numbered(from: &Client, to: &str, prefix: &str, count: usize) -> Vec<u64> {
+    let mut ids = Vec::with_capacity(count);
+    for i in 0..count {
+        ids.push(
+            from.send(to, format!("{prefix}{i}").as_bytes())
+                .await
+                .unwrap(),
+        );
+    }
+    ids
+}
+
+/// The ids of the next `count` messages `client` receives, in arrival order.
+pub async fn receive_ids(client: &Client, count: usize) -> Vec<u64> {
+    let mut ids = Vec::with_capacity(count);
+    while ids.len() < count {
+        ids.push(expect_message(client).await.id);
+    }
+    ids
+}
+
+/// Waits until each of `ids` reached at least `status`, in order.
+pub async fn expect_statuses(client: &Client, ids: &[u64], status: MessageStatus) {
+    for id in ids {
+        expect_status(client, *id, status).await;
+    }
 }
