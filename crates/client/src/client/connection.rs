@@ -237,48 +237,52 @@ fn send_entries(
 }
 
 /// Forgets what this connection sent of `entries`, so they go again after `delay`.
-fn hold(in_flight: &mut InFlight, entries: &[u64], delay: Duration) {
+fn hold(in_flight: &mut InFlight, entries: impl IntoIterator<Item = u64>, delay: Duration) {
     let until = tokio::time::Instant::now() + delay;
-    for msg_id in entries {
+    let entries: HashSet<u64> = entries.into_iter().collect();
+    for msg_id in &entries {
         in_flight.remaining.remove(msg_id);
         in_flight.held_until.insert(*msg_id, until);
     }
     in_flight.envelopes.retain(|_, m| !entries.contains(m));
 }
 
+/// A ticket and a WebSocket to the relay; `Ended::Removed` when the key server or the relay
+/// says this device was removed.
 async fn open_socket(
     shared: &Shared,
-) -> Result<tokio_tungstenite::WebSocketStream<super::transport::Stream>, Result<String, ()>> {
+) -> Result<tokio_tungstenite::WebSocketStream<super::transport::Stream>, Ended> {
     let ticket = match shared.keyserver.ticket().await {
         Ok(ticket) => ticket,
-        Err(ClientError::Server { status: 401, .. }) => return Err(Err(())),
-        Err(e) => return Err(Ok(e.to_string())),
+        Err(ClientError::Server { status: 401, .. }) => return Err(Ended::Removed),
+        Err(e) => return Err(Connection::lost(e)),
     };
-    let url = shared.relay.ws_url(WS_PATH);
-    let mut request = url
+    let mut request = shared
+        .relay
+        .ws_url(WS_PATH)
         .into_client_request()
-        .map_err(|e| Ok(format!("relay URL: {e}")))?;
+        .map_err(|e| Connection::lost(format!("relay URL: {e}")))?;
     let bearer = HeaderValue::from_str(&format!("Bearer {ticket}"))
-        .map_err(|_| Ok("ticket is not a header value".to_owned()))?;
+        .map_err(|_| Connection::lost("ticket is not a header value"))?;
     request.headers_mut().insert("authorization", bearer);
     let stream = super::transport::connect(&shared.relay, &shared.tls)
         .await
-        .map_err(|e| Ok(e.to_string()))?;
+        .map_err(Connection::lost)?;
     let mut config = tungstenite::protocol::WebSocketConfig::default();
     config.max_message_size = Some(MAX_FRAME_LEN + 64 * 1024);
     let handshake = tokio_tungstenite::client_async_with_config(request, stream, Some(config));
     match tokio::time::timeout(super::transport::CONNECT_TIMEOUT, handshake).await {
-        Err(_) => Err(Ok("relay handshake timed out".into())),
+        Err(_) => Err(Connection::lost("relay handshake timed out")),
         Ok(Err(tungstenite::Error::Http(response))) if response.status() == 401 => {
             // A revoked ticket: the device was removed.
             let body = response.body().as_deref().unwrap_or_default();
             if String::from_utf8_lossy(body).contains("ticket_revoked") {
-                Err(Err(()))
+                Err(Ended::Removed)
             } else {
-                Err(Ok("relay refused the ticket".into()))
+                Err(Connection::lost("relay refused the ticket"))
             }
         }
-        Ok(Err(e)) => Err(Ok(format!("relay: {e}"))),
+        Ok(Err(e)) => Err(Connection::lost(format!("relay: {e}"))),
         Ok(Ok((socket, _))) => Ok(socket),
     }
 }
@@ -300,8 +304,7 @@ async fn session(
     }
     let socket = match open_socket(shared).await {
         Ok(socket) => socket,
-        Err(Ok(reason)) => return Ended::Lost(reason),
-        Err(Err(())) => return Ended::Removed,
+        Err(ended) => return ended,
     };
     *was_online = true;
     shared
@@ -330,9 +333,7 @@ async fn serve(
     shared: &Shared,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     out: &Outgoing,
-    stream: &mut futures_util::stream::SplitStream<
-        tokio_tungstenite::WebSocketStream<super::transport::Stream>,
-    >,
+    stream: &mut RelayStream,
 ) -> Ended {
     let mut conn = Connection {
         shared,
@@ -368,25 +369,7 @@ async fn serve(
             biased;
             command = commands.recv() => conn.on_command(command),
             message = stream.next() => {
-                // Take every frame already here (up to a batch), so a backlog commits many
-                // envelopes per transaction.
-                let mut run = Vec::new();
-                let mut end = None;
-                let mut next = message;
-                loop {
-                    match next {
-                        Some(Ok(message)) => run.push(message),
-                        Some(Err(e)) => end = Some(Ended::Lost(format!("relay: {e}"))),
-                        None => end = Some(Ended::Lost("relay closed the connection".into())),
-                    }
-                    if end.is_some() || run.len() >= RECEIVE_BATCH {
-                        break;
-                    }
-                    match stream.next().now_or_never() {
-                        Some(more) => next = more,
-                        None => break,
-                    }
-                }
+                let (run, end) = take_run(message, stream);
                 let result = conn.on_messages(run).await;
                 match end {
                     Some(ended) if result.is_ok() => Err(ended),
@@ -424,6 +407,33 @@ async fn serve(
         };
         if let Err(ended) = step {
             return ended;
+        }
+    }
+}
+
+type RelayStream =
+    futures_util::stream::SplitStream<tokio_tungstenite::WebSocketStream<super::transport::Stream>>;
+
+/// `first` and every frame already waiting behind it, up to [`RECEIVE_BATCH`], so a backlog
+/// commits many envelopes per transaction; and how the connection ended, if it did.
+fn take_run(
+    first: Option<Result<Message, tungstenite::Error>>,
+    stream: &mut RelayStream,
+) -> (Vec<Message>, Option<Ended>) {
+    let mut run = Vec::new();
+    let mut next = first;
+    loop {
+        match next {
+            Some(Ok(message)) => run.push(message),
+            Some(Err(e)) => return (run, Some(Ended::Lost(format!("relay: {e}")))),
+            None => return (run, Some(Connection::lost("relay closed the connection"))),
+        }
+        if run.len() >= RECEIVE_BATCH {
+            return (run, None);
+        }
+        match stream.next().now_or_never() {
+            Some(more) => next = more,
+            None => return (run, None),
         }
     }
 }
@@ -568,7 +578,7 @@ impl Connection<'_> {
                     ErrorCode::RateLimited => Duration::from_millis(u64::from(retry_after_ms)),
                     _ => WEDGED_RETRY,
                 };
-                hold(&mut self.in_flight, &entries, delay);
+                hold(&mut self.in_flight, entries, delay);
                 if code != ErrorCode::RateLimited {
                     self.shared
                         .emit(Event::OutboxWedged {
@@ -742,6 +752,7 @@ async fn stored(
     in_flight: &mut InFlight,
     statuses: &[(u64, SendStatus)],
 ) -> Result<(), Error> {
+    let mut complete = Vec::new();
     let mut wedged: HashSet<u64> = HashSet::new();
     for (id, status) in statuses {
         let Some(&msg_id) = in_flight.envelopes.get(id) else {
@@ -757,10 +768,7 @@ async fn stored(
                 *left -= 1;
                 if *left == 0 {
                     in_flight.remaining.remove(&msg_id);
-                    let record = shared.device().acknowledged(msg_id)?;
-                    if let Some(record) = record {
-                        shared.emit(Event::StatusChanged(record)).await;
-                    }
+                    complete.push(msg_id);
                 }
             }
             _ => {
@@ -768,9 +776,13 @@ async fn stored(
             }
         }
     }
+    // One commit for every entry this answer completed (a backlog's answers cover many).
+    let updated = shared.device().acknowledged_all(&complete)?;
+    for record in updated {
+        shared.emit(Event::StatusChanged(record)).await;
+    }
     if !wedged.is_empty() {
-        let entries: Vec<u64> = wedged.into_iter().collect();
-        hold(in_flight, &entries, WEDGED_RETRY);
+        hold(in_flight, wedged, WEDGED_RETRY);
         shared
             .emit(Event::OutboxWedged {
                 reason: "a recipient's mailbox at the relay is full".into(),

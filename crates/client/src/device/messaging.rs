@@ -249,17 +249,29 @@ impl Device {
     /// its message (if it is a chat message) is `Sent`. Returns the updated log record, if
     /// any, or `None` (a receipt, or an entry acknowledged before).
     pub fn acknowledged(&mut self, msg_id: u64) -> Result<Option<LoggedMessage>, Error> {
+        Ok(self.acknowledged_all(&[msg_id])?.pop())
+    }
+
+    /// [`Device::acknowledged`] for every entry one `SEND_RESULT` completed, in one
+    /// transaction: the updated log records of those that are chat messages.
+    pub fn acknowledged_all(&mut self, msg_ids: &[u64]) -> Result<Vec<LoggedMessage>, Error> {
+        if msg_ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let author = self.address.user.clone();
         self.store.vault().transaction(|tx| {
-            if !tx.delete(Space::OUTBOX, &msg_id.to_be_bytes())? {
-                return Ok(None);
+            let mut updated = Vec::new();
+            for msg_id in msg_ids {
+                if !tx.delete(Space::OUTBOX, &msg_id.to_be_bytes())? {
+                    continue;
+                }
+                if let Some(mut record) = log::get(tx, &author, *msg_id)? {
+                    record.mark_stored();
+                    log::update(tx, &record)?;
+                    updated.push(record);
+                }
             }
-            let Some(mut record) = log::get(tx, &author, msg_id)? else {
-                return Ok(None);
-            };
-            record.mark_stored();
-            log::update(tx, &record)?;
-            Ok(Some(record))
+            Ok(updated)
         })
     }
 
