@@ -147,11 +147,7 @@ impl Client {
             .register_device(&user, &approval.certificate, &approval.consent)
             .await?;
         keyserver.put_device_list(&approval.device_list).await?;
-        let account_key = offer.account_key;
-        let result = self
-            .shared
-            .device()
-            .learn_user(&user, &account_key, &approval.device_list);
+        let result = self.shared.device().adopt_own_list(&approval.device_list);
         let (added, removed) = result?;
         let contacts = self.shared.device().link_contacts()?;
         let welcome = LinkWelcome {
@@ -175,12 +171,8 @@ impl Client {
         let list = self.shared.device().list_without(device_id)?;
         let keyserver = &self.shared.keyserver;
         keyserver.put_device_list(&list).await?;
-        let (user, account_key) = {
-            let device = self.shared.device();
-            let user = device.address().user.to_string();
-            (user, device.own_account_key()?)
-        };
-        let result = self.shared.device().learn_user(&user, &account_key, &list);
+        let user = self.address().user.to_string();
+        let result = self.shared.device().adopt_own_list(&list);
         let (added, removed) = result?;
         match keyserver.remove_device(&user, device_id).await {
             // Removed before (a retry after a failure between the two steps).

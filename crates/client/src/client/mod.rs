@@ -253,7 +253,8 @@ pub struct Client {
     shared: Arc<Shared>,
     events: tokio::sync::Mutex<mpsc::Receiver<Event>>,
     commands: mpsc::UnboundedSender<Command>,
-    connection: Mutex<Option<(mpsc::UnboundedReceiver<Command>, Arc<Shared>)>>,
+    /// The connection task's commands, until `start` hands them to it.
+    connection: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -354,7 +355,7 @@ impl Client {
             events: events_tx,
         });
         Self {
-            connection: Mutex::new(Some((commands_rx, Arc::clone(&shared)))),
+            connection: Mutex::new(Some(commands_rx)),
             shared,
             events: tokio::sync::Mutex::new(events_rx),
             commands: commands_tx,
@@ -371,8 +372,8 @@ impl Client {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
-        if let Some((commands, shared)) = taken {
-            let handle = tokio::spawn(connection::run(shared, commands));
+        if let Some(commands) = taken {
+            let handle = tokio::spawn(connection::run(Arc::clone(&self.shared), commands));
             *self
                 .task
                 .lock()

@@ -360,13 +360,19 @@ impl super::Device {
             .map_err(|_| crate::store::StoreError::Corrupt("account key").into())
     }
 
-    /// Our account's public key (32 bytes), as our directory trusts it.
-    pub(crate) fn own_account_key(&self) -> Result<Vec<u8>, Error> {
-        Ok(self
+    /// Takes our account's new device list (after the key server accepted it), verified
+    /// under the account key our directory trusts. Returns the devices added and removed.
+    pub(crate) fn adopt_own_list(
+        &mut self,
+        list: &[u8],
+    ) -> Result<(Vec<DeviceAddress>, Vec<DeviceAddress>), Error> {
+        let account_key = self
             .directory
             .account(self.address.user.as_str())
             .ok_or(crate::store::StoreError::Corrupt("own account missing"))?
-            .to_bytes())
+            .to_bytes();
+        let user = self.address.user.to_string();
+        self.learn_user(&user, &account_key, list)
     }
 
     fn own_list(&self) -> Result<&e2ee_core::device::DeviceList, Error> {
