@@ -80,14 +80,27 @@ fn due_lookup(user: &UserId, read: bool) -> Vec<u8> {
     lookup
 }
 
-fn decode_ids(bytes: &[u8]) -> Result<Vec<u64>, StoreError> {
-    if !bytes.len().is_multiple_of(8) {
-        return Err(StoreError::Corrupt("due receipts"));
+/// A due-receipt list as stored: the user it is owed to (so the lists can be listed under
+/// their blinded keys) and the message ids.
+fn encode_due(user: &UserId, ids: &[u64]) -> Vec<u8> {
+    let mut bytes = user.to_bytes();
+    bytes.extend(ids.iter().flat_map(|i| i.to_be_bytes()));
+    bytes
+}
+
+fn decode_due(bytes: &[u8]) -> Result<(UserId, Vec<u64>), StoreError> {
+    let corrupt = || StoreError::Corrupt("due receipts");
+    let mut reader = e2ee_encoding::Reader::new(bytes);
+    let user = UserId::read(&mut reader).map_err(|_| corrupt())?;
+    let rest = reader.rest();
+    if !rest.len().is_multiple_of(8) {
+        return Err(corrupt());
     }
-    Ok(bytes
+    let ids = rest
         .chunks_exact(8)
         .map(|c| u64::from_be_bytes(c.try_into().unwrap_or([0; 8])))
-        .collect())
+        .collect();
+    Ok((user, ids))
 }
 
 fn owe_receipt(
@@ -98,7 +111,7 @@ fn owe_receipt(
 ) -> Result<(), StoreError> {
     let lookup = due_lookup(user, read);
     let mut ids = match tx.get(Space::RECEIPTS_DUE, &lookup)? {
-        Some(bytes) => decode_ids(&bytes)?,
+        Some(bytes) => decode_due(&bytes)?.1,
         None => Vec::new(),
     };
     if ids.contains(&id) {
@@ -108,8 +121,7 @@ fn owe_receipt(
     if ids.len() > MAX_DUE_RECEIPTS {
         ids.remove(0);
     }
-    let bytes: Vec<u8> = ids.iter().flat_map(|i| i.to_be_bytes()).collect();
-    tx.put(Space::RECEIPTS_DUE, &lookup, &bytes)
+    tx.put(Space::RECEIPTS_DUE, &lookup, &encode_due(user, &ids))
 }
 
 impl Device {
@@ -349,19 +361,11 @@ impl Device {
     /// Users we owe receipts to (see [`Device::send_receipts`]).
     pub fn receipts_due(&mut self) -> Result<Vec<String>, Error> {
         let mut users = Vec::new();
-        // The lookups are blinded and receipts are owed only to users who wrote to us, so
-        // the conversations name every candidate.
-        for conversation in log::conversations(self.store.vault())? {
-            let user = user_id(&conversation.user)?;
-            let vault = self.store.vault();
-            if vault
-                .get(Space::RECEIPTS_DUE, &due_lookup(&user, false))?
-                .is_some()
-                || vault
-                    .get(Space::RECEIPTS_DUE, &due_lookup(&user, true))?
-                    .is_some()
-            {
-                users.push(conversation.user);
+        for bytes in self.store.vault().values(Space::RECEIPTS_DUE)? {
+            let user = decode_due(&bytes)?.0.to_string();
+            // A user may be owed both kinds.
+            if !users.contains(&user) {
+                users.push(user);
             }
         }
         Ok(users)
@@ -378,7 +382,7 @@ impl Device {
             let Some(bytes) = self.store.vault().get(Space::RECEIPTS_DUE, &lookup)? else {
                 continue;
             };
-            let ids = decode_ids(&bytes)?;
+            let ids = decode_due(&bytes)?.1;
             let per_receipt = e2ee_core::control::MAX_RECEIPT_IDS;
             for (n, chunk) in ids.chunks(per_receipt).enumerate() {
                 let content = Content::Receipt(Receipt {
@@ -392,16 +396,13 @@ impl Device {
                 let plaintext = content
                     .to_bytes()
                     .map_err(|e| Error::Refused(e.to_string()))?;
-                let rest: Vec<u8> = ids[((n + 1) * per_receipt).min(ids.len())..]
-                    .iter()
-                    .flat_map(|i| i.to_be_bytes())
-                    .collect();
+                let rest = &ids[((n + 1) * per_receipt).min(ids.len())..];
                 let entry =
                     self.commit_content(&[user], OsRng.next_u64(), &plaintext, |tx, _| {
                         if rest.is_empty() {
                             tx.delete(Space::RECEIPTS_DUE, &lookup)?;
                         } else {
-                            tx.put(Space::RECEIPTS_DUE, &lookup, &rest)?;
+                            tx.put(Space::RECEIPTS_DUE, &lookup, &encode_due(&peer, rest))?;
                         }
                         Ok(())
                     })?;
