@@ -316,7 +316,7 @@ impl Device {
 
     /// Replaces the trusted account key of `user` (after the user compared the new safety
     /// number) and verifies their device list under it. Sessions with devices whose identity
-    /// the new list does not name are no longer used: [`Device::encrypt`] asks for their
+    /// the new list does not name are no longer used: [`Device::send_message`] asks for their
     /// bundles.
     pub fn accept_account_change(
         &mut self,
@@ -428,10 +428,10 @@ impl Device {
         Ok(self.directory.plan(&self.store, &self.address, &refs)?)
     }
 
-    /// Encrypts `plaintext` for every listed device of `users` and every other listed
-    /// device of our own user. Devices without a usable session are in
-    /// [`Outgoing::needs_bundle`].
-    pub fn encrypt(&mut self, users: &[&str], plaintext: &[u8]) -> Result<Outgoing, Error> {
+    /// Encrypts an encoded `Content` for every listed device of `users` and every other
+    /// listed device of our own user, without the outbox (online-only content). Devices
+    /// without a usable session are in [`Outgoing::needs_bundle`].
+    fn encrypt(&mut self, users: &[&str], plaintext: &[u8]) -> Result<Outgoing, Error> {
         let mut plan = self.plan(users)?;
         let mut needs_bundle = std::mem::take(&mut plan.needs_session);
         needs_bundle.append(&mut plan.mismatched);
