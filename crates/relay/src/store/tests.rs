@@ -93,3 +93,19 @@ async fn postgres_expiry_sweep_removes_expired_rows_and_keeps_the_rest() {
     check_expiry_sweep(store).await;
     PgStore::drop_schema(&pg_url(), &schema).await.unwrap();
 }
+
+/// Nodes of one cluster start together: several opening one new schema at the same moment
+/// all succeed (PostgreSQL's `CREATE SCHEMA IF NOT EXISTS` is not atomic against itself).
+#[tokio::test]
+async fn postgres_nodes_opening_one_new_schema_at_once_all_start() {
+    for _ in 0..5 {
+        let schema = format!("relay_store_race_{}", suffix());
+        let url = pg_url();
+        let opens = (0..4).map(|_| Store::open(&url, &schema, SqliteSync::Full));
+        let results = futures_util::future::join_all(opens).await;
+        for result in results {
+            result.unwrap();
+        }
+        PgStore::drop_schema(&pg_url(), &schema).await.unwrap();
+    }
+}

@@ -48,10 +48,19 @@ impl PgStore {
                 .max_connections(1)
                 .connect_with(base.clone())
                 .await?;
-            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+            let created = sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
                 .execute(&pool)
-                .await?;
+                .await;
             pool.close().await;
+            match created {
+                // Two nodes starting at once both pass PostgreSQL's "if not exists" check and
+                // one insert then trips the catalog's unique index: the schema exists, which
+                // is all this step wants.
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {}
+                other => {
+                    other?;
+                }
+            }
         }
         let options = base.options([("search_path", schema)]);
         let pool = PgPoolOptions::new()
