@@ -249,12 +249,17 @@ impl GroupSession {
         let Some(outbound) = self.outbound.as_mut() else {
             return Err(GroupError::ChainExhausted);
         };
-        let distribute_to: Vec<DeviceAddress> = self
-            .members
-            .keys()
-            .filter(|m| !self.distributed.contains(*m))
-            .cloned()
-            .collect();
+        // `distributed` only ever holds members (removal takes a device out of both), so
+        // equal sizes mean everyone holds the key: the common case costs nothing per member.
+        let distribute_to: Vec<DeviceAddress> = if self.distributed.len() == self.members.len() {
+            Vec::new()
+        } else {
+            self.members
+                .keys()
+                .filter(|m| !self.distributed.contains(*m))
+                .cloned()
+                .collect()
+        };
         let distribution =
             (!distribute_to.is_empty()).then(|| outbound.distribution(&self.group_id));
         let message_id = MessageId::group(outbound.key_id(), outbound.iteration());
