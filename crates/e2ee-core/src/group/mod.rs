@@ -20,6 +20,7 @@
 mod cipher;
 mod error;
 mod limits;
+pub mod membership;
 mod message;
 mod sender_key;
 mod session;
