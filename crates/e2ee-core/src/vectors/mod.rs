@@ -19,6 +19,7 @@
 mod conversation;
 mod groups;
 mod handshake;
+mod membership;
 mod rejections;
 mod safety;
 mod spec;
@@ -40,13 +41,14 @@ use crate::{
 };
 
 /// The vector files of the repository, in generation order.
-const FILES: [&str; 6] = [
+const FILES: [&str; 7] = [
     "handshakes.json",
     "conversation.json",
     "safety_numbers.json",
     "rejections.json",
     "groups/groups.json",
     "tickets.json",
+    "groups/membership.json",
 ];
 
 const REGENERATE_ENV: &str = "E2EE_REGENERATE_VECTORS";
@@ -89,6 +91,7 @@ fn generate_all() -> Vec<(&'static str, String)> {
         (FILES[3], to_json(&rejections)),
         (FILES[4], to_json(&groups::generate())),
         (FILES[5], to_json(&tickets::generate())),
+        (FILES[6], to_json(&membership::generate())),
     ]
 }
 
