@@ -256,8 +256,8 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), CliError> {
                 if let Event::Message(m) = &event
                     && !m.outgoing
                 {
-                    if *read {
-                        client.mark_read(&m.conversation, &[m.id]).await?;
+                    if *read && let Some(user) = m.conversation.user() {
+                        client.mark_read(user, &[m.id]).await?;
                     }
                     messages += 1;
                     if count.is_some_and(|n| messages >= n) {
@@ -283,7 +283,7 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), CliError> {
         }
         ClientCommand::Conversations => {
             for c in client.conversations()? {
-                println!("{} ({} messages)", c.user, c.messages);
+                println!("{} ({} messages)", c.id, c.messages);
             }
         }
         ClientCommand::Devices { user } => {

@@ -508,7 +508,7 @@ async fn a_linked_device_gets_the_account_contacts_transcripts_and_replies() {
     let transcript = expect_message(&laptop).await;
     assert!(transcript.outgoing);
     assert_eq!(
-        (transcript.id, transcript.conversation.as_str()),
+        (transcript.id, transcript.conversation.user().unwrap()),
         (from_phone, "bob")
     );
     // The laptop writes to Bob; Bob learns the new device from it and verifies it against

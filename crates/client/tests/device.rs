@@ -133,7 +133,10 @@ fn two_devices_talk_through_bytes_alone_and_across_restarts() {
     let conversations = bob.conversations().unwrap();
     assert_eq!(conversations.len(), 1);
     assert_eq!(
-        (conversations[0].user.as_str(), conversations[0].messages),
+        (
+            conversations[0].id.user().unwrap(),
+            conversations[0].messages
+        ),
         ("alice", 7)
     );
 }

@@ -51,6 +51,12 @@ impl<'a> Reader<'a> {
         Ok(out)
     }
 
+    /// The next byte without taking it (`None` at the end): for formats whose first byte
+    /// tells two alternatives apart.
+    pub fn peek(&self) -> Option<u8> {
+        self.bytes.first().copied()
+    }
+
     /// One byte.
     pub fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.array::<1>()?[0])

@@ -490,9 +490,12 @@ impl super::Device {
     pub(crate) fn link_contacts(&mut self) -> Result<Vec<LinkContact>, Error> {
         let mut contacts = Vec::new();
         for conversation in self.conversations()? {
+            let Some(user) = conversation.id.user() else {
+                continue;
+            };
             let (Some(account), Some(list)) = (
-                self.directory.account(&conversation.user),
-                self.directory.device_list(&conversation.user),
+                self.directory.account(user),
+                self.directory.device_list(user),
             ) else {
                 continue;
             };

@@ -6,12 +6,12 @@
 //! history is read by position.
 //!
 //! ```text
-//! LogRecord  = 0x01 || id u64 || author DeviceAddress || conversation UserId
+//! LogRecord  = 0x01 || id u64 || author DeviceAddress || conversation ConversationKey
 //!              || sent_at_ms u64 || received_at_ms u64 || flags u8 || body_len u32 || body
 //!              || count u16 (<= MAX_OUTBOX_RECIPIENTS) || count × (DeviceAddress || state u8)
 //!   flags: bit 0 outgoing (we wrote it), bit 1 the relay stored it, bit 2 read here;
 //!   state: 0x00 waiting, 0x01 delivered, 0x02 read
-//! Header     = 0x01 || count u64 || last_at_ms u64
+//! Header     = 0x01 || count u64 || last_at_ms u64 || ConversationKey
 //! IndexPage  = count u16 (1..=LOG_PAGE_LEN) || count × (author UserId || id u64)
 //! ```
 
@@ -20,6 +20,7 @@ use e2ee_encoding::Reader;
 
 use super::MAX_OUTBOX_RECIPIENTS;
 use super::chat::MAX_MESSAGE_BODY_LEN;
+use super::conversation::{ConversationId, ConversationKey};
 use crate::store::{Items, Space, StoreError};
 
 const LOG_RECORD_VERSION: u8 = 0x01;
@@ -55,9 +56,10 @@ pub enum MessageStatus {
     Pending,
     /// Ours, stored by the relay.
     Sent,
-    /// Ours, delivered to a device of the recipient.
+    /// Ours, delivered to a device of the recipient (in a group: to every member device).
     Delivered,
-    /// Ours, read by the recipient (on one of their devices).
+    /// Ours, read by the recipient on one of their devices (in a group: by every member
+    /// device).
     Read,
     /// Theirs, received here and not yet marked read.
     Received,
@@ -70,8 +72,8 @@ pub enum MessageStatus {
 pub struct LoggedMessage {
     /// The author's message id (receipts name it).
     pub id: u64,
-    /// The other user of the conversation.
-    pub conversation: String,
+    /// The conversation: the other user of a 1:1 conversation, or the group.
+    pub conversation: ConversationId,
     /// The device that wrote it (one of ours for outgoing messages and sent transcripts).
     pub author: DeviceAddress,
     /// Whether our user wrote it (on this device or, as a sent transcript, another one).
@@ -107,14 +109,14 @@ impl LoggedMessage {
     pub(crate) fn outgoing(
         id: u64,
         author: DeviceAddress,
-        conversation: &UserId,
+        conversation: &ConversationKey,
         sent_at_ms: u64,
         body: Vec<u8>,
         recipients: Vec<DeviceAddress>,
     ) -> Self {
         let mut message = Self {
             id,
-            conversation: conversation.to_string(),
+            conversation: conversation.public(),
             author,
             outgoing: true,
             sent_at_ms,
@@ -137,7 +139,7 @@ impl LoggedMessage {
     pub(crate) fn arrived(
         id: u64,
         author: DeviceAddress,
-        conversation: &UserId,
+        conversation: &ConversationKey,
         sent_at_ms: u64,
         received_at_ms: u64,
         body: Vec<u8>,
@@ -145,7 +147,7 @@ impl LoggedMessage {
     ) -> Self {
         let mut message = Self {
             id,
-            conversation: conversation.to_string(),
+            conversation: conversation.public(),
             author,
             outgoing,
             sent_at_ms,
@@ -169,9 +171,13 @@ impl LoggedMessage {
             };
         }
         // A 1:1 message is delivered once one of the recipient's devices has it and read
-        // once the recipient read it on one of them (their devices sync what was read).
-        let furthest = self.recipients.iter().map(|(_, s)| *s).max();
-        match furthest {
+        // once the recipient read it on one of them (their devices sync what was read). A
+        // group message is delivered (read) once every member device says so.
+        let reached = match self.conversation {
+            ConversationId::User(_) => self.recipients.iter().map(|(_, s)| *s).max(),
+            ConversationId::Group(_) => self.recipients.iter().map(|(_, s)| *s).min(),
+        };
+        match reached {
             Some(RecipientState::Read) => MessageStatus::Read,
             Some(RecipientState::Delivered) => MessageStatus::Delivered,
             _ if self.stored => MessageStatus::Sent,
@@ -212,6 +218,19 @@ impl LoggedMessage {
     }
 }
 
+impl LoggedMessage {
+    /// The checked key of its conversation.
+    pub(crate) fn key(&self) -> Result<ConversationKey, StoreError> {
+        let bad = |_| StoreError::Corrupt("conversation");
+        Ok(match &self.conversation {
+            ConversationId::User(user) => ConversationKey::User(UserId::new(user).map_err(bad)?),
+            ConversationId::Group(id) => ConversationKey::Group(
+                e2ee_core::group::GroupId::new(id).map_err(|_| StoreError::Corrupt("group id"))?,
+            ),
+        })
+    }
+}
+
 impl Codec for LoggedMessage {
     type Error = DecodeError;
 
@@ -219,10 +238,9 @@ impl Codec for LoggedMessage {
         out.push(LOG_RECORD_VERSION);
         self.id.write(out);
         self.author.write(out);
-        // Built from a checked UserId wherever a record is made.
-        match UserId::new(&self.conversation) {
-            Ok(user) => user.write(out),
-            Err(_) => out.push(0),
+        // Built from a checked key wherever a record is made.
+        if let Ok(key) = self.key() {
+            key.write(out);
         }
         self.sent_at_ms.write(out);
         self.received_at_ms.write(out);
@@ -257,7 +275,7 @@ impl Codec for LoggedMessage {
         }
         let id = reader.u64()?;
         let author = DeviceAddress::read(reader)?;
-        let conversation = UserId::read(reader)?.to_string();
+        let conversation = ConversationKey::read(reader)?.public();
         let sent_at_ms = reader.u64()?;
         let received_at_ms = reader.u64()?;
         let flags = reader.u8()?;
@@ -314,8 +332,8 @@ pub struct MessagePage {
 /// A conversation and how much it holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conversation {
-    /// The other user.
-    pub user: String,
+    /// The other user, or the group.
+    pub id: ConversationId,
     /// Messages in the log.
     pub messages: u64,
     /// When the newest message was written or arrived (Unix ms).
@@ -329,7 +347,7 @@ fn record_lookup(author: &UserId, id: u64) -> Vec<u8> {
     lookup
 }
 
-fn page_lookup(conversation: &UserId, page: u64) -> Vec<u8> {
+fn page_lookup(conversation: &ConversationKey, page: u64) -> Vec<u8> {
     let mut lookup = conversation.to_bytes();
     page.write(&mut lookup);
     lookup
@@ -366,8 +384,7 @@ pub(crate) fn append(items: &mut impl Items, message: &LoggedMessage) -> Result<
     if get(items, &message.author.user, message.id)?.is_some() {
         return Ok(false);
     }
-    let conversation =
-        UserId::new(&message.conversation).map_err(|_| StoreError::Corrupt("conversation"))?;
+    let conversation = message.key()?;
     let (count, _) = header(items, &conversation)?;
     let page = count / LOG_PAGE_LEN;
     let mut references = read_page(items, &conversation, page)?;
@@ -390,7 +407,7 @@ pub(crate) fn append(items: &mut impl Items, message: &LoggedMessage) -> Result<
 }
 
 /// (message count, last activity) of a conversation.
-fn header(items: &impl Items, conversation: &UserId) -> Result<(u64, u64), StoreError> {
+fn header(items: &impl Items, conversation: &ConversationKey) -> Result<(u64, u64), StoreError> {
     match items.get(Space::CONVERSATIONS, &conversation.to_bytes())? {
         None => Ok((0, 0)),
         Some(bytes) => {
@@ -400,21 +417,21 @@ fn header(items: &impl Items, conversation: &UserId) -> Result<(u64, u64), Store
     }
 }
 
-fn decode_header(bytes: &[u8]) -> Result<(u64, u64, UserId), DecodeError> {
+fn decode_header(bytes: &[u8]) -> Result<(u64, u64, ConversationKey), DecodeError> {
     let mut reader = Reader::new(bytes);
     if reader.u8()? != HEADER_VERSION {
         return Err(DecodeError::UnknownVersion(bytes[0]));
     }
     let count = reader.u64()?;
     let at = reader.u64()?;
-    let user = UserId::read(&mut reader)?;
+    let conversation = ConversationKey::read(&mut reader)?;
     reader.finish()?;
-    Ok((count, at, user))
+    Ok((count, at, conversation))
 }
 
 fn read_page(
     items: &impl Items,
-    conversation: &UserId,
+    conversation: &ConversationKey,
     page: u64,
 ) -> Result<Vec<(UserId, u64)>, StoreError> {
     let Some(bytes) = items.get(Space::LOG_INDEX, &page_lookup(conversation, page))? else {
@@ -441,7 +458,7 @@ fn read_page(
 /// `None`), oldest first.
 pub(crate) fn page(
     items: &impl Items,
-    conversation: &UserId,
+    conversation: &ConversationKey,
     before: Option<u64>,
     limit: usize,
 ) -> Result<MessagePage, StoreError> {
@@ -473,14 +490,14 @@ pub(crate) fn page(
 pub(crate) fn conversations(items: &crate::store::Vault) -> Result<Vec<Conversation>, StoreError> {
     let mut all = Vec::new();
     for bytes in items.values(Space::CONVERSATIONS)? {
-        let (messages, last_at_ms, user) = decode_header(&bytes).map_err(corrupt)?;
+        let (messages, last_at_ms, key) = decode_header(&bytes).map_err(corrupt)?;
         all.push(Conversation {
-            user: user.to_string(),
+            id: key.public(),
             messages,
             last_at_ms,
         });
     }
-    all.sort_by(|a, b| b.last_at_ms.cmp(&a.last_at_ms).then(a.user.cmp(&b.user)));
+    all.sort_by(|a, b| b.last_at_ms.cmp(&a.last_at_ms).then(a.id.cmp(&b.id)));
     Ok(all)
 }
 
@@ -498,7 +515,7 @@ mod tests {
         LoggedMessage::outgoing(
             9,
             address("alice", 1),
-            &UserId::new("bob").unwrap(),
+            &ConversationKey::User(UserId::new("bob").unwrap()),
             1_000,
             b"hello".to_vec(),
             vec![address("bob", 1), address("bob", 2)],
@@ -515,7 +532,7 @@ mod tests {
         let mut arrived = LoggedMessage::arrived(
             3,
             address("bob", 2),
-            &UserId::new("bob").unwrap(),
+            &ConversationKey::User(UserId::new("bob").unwrap()),
             5,
             6,
             vec![1; 40],
@@ -545,6 +562,36 @@ mod tests {
                 (address("bob", 1), RecipientState::Read),
                 (address("bob", 2), RecipientState::Delivered)
             ]
+        );
+    }
+
+    #[test]
+    fn a_group_message_is_delivered_and_read_when_every_member_device_says_so() {
+        let group = ConversationKey::Group(e2ee_core::group::GroupId::new(&[7; 32]).unwrap());
+        let mut message = LoggedMessage::outgoing(
+            4,
+            address("alice", 1),
+            &group,
+            1_000,
+            b"hi all".to_vec(),
+            vec![address("bob", 1), address("carol", 1)],
+        );
+        check_codec(&message);
+        assert_eq!(message.conversation, ConversationId::Group(vec![7; 32]));
+        message.mark_stored();
+        assert!(message.apply_receipt(&address("bob", 1), RecipientState::Read));
+        assert_eq!(message.status, MessageStatus::Sent);
+        assert!(message.apply_receipt(&address("carol", 1), RecipientState::Delivered));
+        assert_eq!(message.status, MessageStatus::Delivered);
+        assert!(message.apply_receipt(&address("carol", 1), RecipientState::Read));
+        assert_eq!(message.status, MessageStatus::Read);
+        check_codec(&message);
+        // A 1:1 record's bytes are what they were before groups existed.
+        let user = sent().to_bytes();
+        assert_eq!(
+            user[1 + 8 + 10],
+            3,
+            "the conversation starts with its length"
         );
     }
 

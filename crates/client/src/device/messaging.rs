@@ -13,7 +13,8 @@ use rand_core::{OsRng, RngCore};
 use super::chat::{Body, ChatMessage, MAX_MESSAGE_BODY_LEN, MAX_READ_SYNC_IDS, ReadSync};
 use super::log::{self, Conversation, LoggedMessage, MessagePage, MessageStatus, RecipientState};
 use super::{
-    Device, Error, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, OutboxEntry, now_ms, user_id,
+    ConversationKey, Device, Error, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, OutboxEntry,
+    now_ms, user_id,
 };
 use crate::store::{DeviceStore, Items, Space, StoreError, Transaction};
 
@@ -166,7 +167,7 @@ impl Device {
             let record = LoggedMessage::outgoing(
                 id,
                 author,
-                &conversation,
+                &ConversationKey::User(conversation.clone()),
                 sent_at_ms,
                 body.to_vec(),
                 recipients,
@@ -467,7 +468,12 @@ impl Device {
         limit: usize,
     ) -> Result<MessagePage, Error> {
         let user = user_id(user)?;
-        Ok(log::page(self.store.vault(), &user, before, limit)?)
+        Ok(log::page(
+            self.store.vault(),
+            &ConversationKey::User(user),
+            before,
+            limit,
+        )?)
     }
 
     /// Every conversation in the log, the most recently active first.
@@ -540,7 +546,7 @@ fn receive_in(
                 let record = LoggedMessage::arrived(
                     chat.id,
                     sender.clone(),
-                    &conversation,
+                    &ConversationKey::User(conversation.clone()),
                     chat.sent_at_ms,
                     now_ms().max(1),
                     chat.body,

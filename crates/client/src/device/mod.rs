@@ -4,6 +4,7 @@
 //! is in the device's encrypted store before a call returns.
 
 mod chat;
+mod conversation;
 mod error;
 mod lease;
 mod link;
@@ -26,6 +27,8 @@ use e2ee_core::{
 use rand_core::OsRng;
 
 pub use chat::{ChatMessage, MAX_MESSAGE_BODY_LEN, MAX_READ_SYNC_IDS, ReadSync};
+pub use conversation::ConversationId;
+pub(crate) use conversation::ConversationKey;
 pub use error::Error;
 pub use lease::{LEASE_TTL, Lease};
 pub(crate) use link::LinkSecret;
