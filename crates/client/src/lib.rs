@@ -80,10 +80,11 @@ pub use client::{
 pub use e2ee_core::DeviceAddress;
 
 pub use device::{
-    ChatMessage, Conversation, ConversationId, Device, Error, LEASE_TTL, LOG_PAGE_LEN, Lease,
-    LinkAcceptance, LinkContact, LinkOffer, LinkWelcome, LoggedMessage, MAX_DUE_RECEIPTS,
-    MAX_LINK_CONTACTS, MAX_LINK_FIELD_LEN, MAX_MESSAGE_BODY_LEN, MAX_OUTBOX_CIPHERTEXT,
-    MAX_OUTBOX_RECIPIENTS, MAX_PAGE_MESSAGES, MAX_PREKEYS_PER_UPLOAD, MAX_READ_SYNC_IDS,
-    MessagePage, MessageStatus, OutboxEntry, Outgoing, PreKeyUpload, ReadSync, Received,
-    RecipientState, Registration, SafetyNumber, SentMessage,
+    ChatMessage, Conversation, ConversationId, Device, Error, GroupEdit, GroupInfo,
+    GroupMemberInfo, GroupReceived, LEASE_TTL, LOG_PAGE_LEN, Lease, LinkAcceptance, LinkContact,
+    LinkOffer, LinkWelcome, LoggedMessage, MAX_DUE_RECEIPTS, MAX_LINK_CONTACTS, MAX_LINK_FIELD_LEN,
+    MAX_MESSAGE_BODY_LEN, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, MAX_PAGE_MESSAGES,
+    MAX_PREKEYS_PER_UPLOAD, MAX_READ_SYNC_IDS, MAX_SYNC_ANSWER, MessagePage, MessageStatus,
+    OutboxEntry, Outgoing, PreKeyUpload, ReadSync, Received, RecipientState, Registration,
+    SafetyNumber, SentMessage,
 };

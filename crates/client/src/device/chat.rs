@@ -70,12 +70,18 @@ impl Codec for ReadSync {
 pub(crate) enum Body {
     Chat(ChatMessage),
     ReadSync(ReadSync),
+    /// A group body (`super::group_wire`): its tag and the bytes after it.
+    Group(u8, Vec<u8>),
 }
 
 impl Body {
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        use super::group_wire::{BODY_GROUP_CHANGE, BODY_GROUP_SYNC, BODY_GROUP_WELCOME};
         match bytes.first() {
             Some(&READ_SYNC_TYPE) => ReadSync::from_bytes(bytes).map(Body::ReadSync),
+            Some(&tag @ (BODY_GROUP_CHANGE | BODY_GROUP_WELCOME | BODY_GROUP_SYNC)) => {
+                Ok(Body::Group(tag, bytes[1..].to_vec()))
+            }
             _ => ChatMessage::from_bytes(bytes).map(Body::Chat),
         }
     }

@@ -87,6 +87,50 @@ pub enum Error {
     /// replayed first message); the state is unchanged.
     #[error("refused by the protocol: {0}")]
     Refused(String),
+    /// We hold no group with this id (never added to it, or the id is wrong).
+    #[error("no such group")]
+    UnknownGroup,
+    /// The group's signed state does not allow it: we (or the sender) are not a member, or
+    /// the operation needs an admin, or only admins may send.
+    #[error("not permitted in this group: {what}")]
+    NotPermitted {
+        /// What was refused.
+        what: &'static str,
+    },
+    /// A group change did not apply to the state it names (signed by someone without the
+    /// role, built on a state nobody holds, a replayed version...): nothing changed.
+    #[error("group change refused: {reason}")]
+    GroupChangeRefused {
+        /// Why, in words.
+        reason: String,
+    },
+}
+
+impl From<e2ee_core::group::membership::MembershipError> for Error {
+    fn from(e: e2ee_core::group::membership::MembershipError) -> Self {
+        Error::GroupChangeRefused {
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl From<e2ee_core::group::GroupError> for Error {
+    fn from(e: e2ee_core::group::GroupError) -> Self {
+        use e2ee_core::group::GroupError as G;
+        match e {
+            G::NotAMember(_) => Error::NotPermitted {
+                what: "the sender is not a member device",
+            },
+            G::Duplicate { .. } => Error::Duplicate,
+            G::AuthenticationFailed | G::Key(_) | G::UnknownSenderKey { .. } => {
+                Error::Undecryptable
+            }
+            G::Decode(_) => Error::InvalidInput {
+                what: "group message",
+            },
+            other => Error::Refused(other.to_string()),
+        }
+    }
 }
 
 impl From<e2ee_core::device::DeviceError> for Error {

@@ -573,6 +573,11 @@ impl super::Device {
                     &offer.address.to_bytes(),
                 )?;
                 tx.put(
+                    crate::store::Space::IDENTITY,
+                    super::CERTIFICATE,
+                    &certificate.to_bytes(),
+                )?;
+                tx.put(
                     crate::store::Space::DIRECTORY,
                     super::DIRECTORY,
                     &directory.to_bytes(),

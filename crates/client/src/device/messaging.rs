@@ -11,6 +11,8 @@ use e2ee_core::{
 use rand_core::{OsRng, RngCore};
 
 use super::chat::{Body, ChatMessage, MAX_MESSAGE_BODY_LEN, MAX_READ_SYNC_IDS, ReadSync};
+use super::group_wire::GROUP_ENVELOPE_TYPE;
+use super::groups::{GroupReceived, ReceiveContext};
 use super::log::{self, Conversation, LoggedMessage, MessagePage, MessageStatus, RecipientState};
 use super::{
     ConversationKey, Device, Error, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, OutboxEntry,
@@ -63,8 +65,9 @@ pub enum Received {
         /// Started (`true`) or stopped.
         started: bool,
     },
-    /// Content this version does not act on (a group's sender key, for groups are not wired
-    /// into `Device` yet); committed as processed.
+    /// A group changed, or a group body needed no app attention (see [`GroupReceived`]).
+    Group(GroupReceived),
+    /// Content this version does not act on; committed as processed.
     Unsupported,
 }
 
@@ -104,7 +107,7 @@ fn decode_due(bytes: &[u8]) -> Result<(UserId, Vec<u64>), StoreError> {
     Ok((user, ids))
 }
 
-fn owe_receipt(
+pub(super) fn owe_receipt(
     tx: &mut Transaction<'_>,
     user: &UserId,
     read: bool,
@@ -190,6 +193,18 @@ impl Device {
         plaintext: &[u8],
         also: impl FnOnce(&mut Transaction<'_>, &FanoutPlan) -> Result<(), Error>,
     ) -> Result<OutboxEntry, Error> {
+        let plan = self.ready_plan(users)?;
+        let (directory, cipher) = (&self.directory, &self.cipher);
+        self.store.vault().transaction(|tx| {
+            let entry = queue_in(tx, directory, cipher, &plan, msg_id, plaintext)?;
+            also(tx, &plan)?;
+            Ok(entry)
+        })
+    }
+
+    /// The devices a message to `users` goes to, each with a usable session: otherwise
+    /// [`Error::NeedsBundles`] (or [`Error::NoRecipients`]), and nothing is committed.
+    pub(super) fn ready_plan(&self, users: &[&str]) -> Result<FanoutPlan, Error> {
         let plan = self.plan(users)?;
         if !plan.needs_session.is_empty() || !plan.mismatched.is_empty() {
             let mut devices = plan.needs_session;
@@ -199,50 +214,7 @@ impl Device {
         if plan.ready.is_empty() {
             return Err(Error::NoRecipients);
         }
-        if plan.ready.len() > MAX_OUTBOX_RECIPIENTS {
-            return Err(Error::Refused(format!(
-                "a message goes to at most {MAX_OUTBOX_RECIPIENTS} devices"
-            )));
-        }
-        let (directory, cipher) = (&self.directory, &self.cipher);
-        self.store.vault().transaction(|tx| {
-            let seq = tx
-                .get(Space::IDENTITY, NEXT_OUTBOX_SEQ)?
-                .map(|b| <[u8; 8]>::try_from(b.as_slice()).map(u64::from_be_bytes))
-                .transpose()
-                .map_err(|_| StoreError::Corrupt("next outbox seq"))?
-                .unwrap_or(0);
-            let envelopes: Vec<(DeviceAddress, Vec<u8>)> = directory
-                .encrypt(
-                    cipher,
-                    &mut DeviceStore::over(&mut *tx),
-                    &mut OsRng,
-                    &plan,
-                    plaintext,
-                )?
-                .into_iter()
-                .map(|e| (e.to, e.ciphertext))
-                .collect();
-            // The relay carries at most this much per envelope: refuse (and roll back the
-            // session steps) rather than queue what can never be sent.
-            if envelopes
-                .iter()
-                .any(|(_, c)| c.len() > MAX_OUTBOX_CIPHERTEXT)
-            {
-                return Err(Error::MessageTooLarge {
-                    max: MAX_OUTBOX_CIPHERTEXT,
-                });
-            }
-            let entry = OutboxEntry {
-                seq,
-                msg_id,
-                envelopes,
-            };
-            tx.put(Space::OUTBOX, &msg_id.to_be_bytes(), &entry.to_bytes())?;
-            tx.put(Space::IDENTITY, NEXT_OUTBOX_SEQ, &(seq + 1).to_be_bytes())?;
-            also(tx, &plan)?;
-            Ok(entry)
-        })
+        Ok(plan)
     }
 
     /// Every message still waiting for the relay's acknowledgement, oldest first: after a
@@ -302,10 +274,10 @@ impl Device {
         ciphertext: &[u8],
     ) -> Result<Option<Received>, Error> {
         let (directory, cipher) = (&self.directory, &self.cipher);
-        let own_user = &self.address.user;
-        self.store.vault().transaction(|tx| {
-            receive_in(tx, directory, cipher, own_user, from, relay_id, ciphertext)
-        })
+        let own = &self.address;
+        self.store
+            .vault()
+            .transaction(|tx| receive_in(tx, directory, cipher, own, from, relay_id, ciphertext))
     }
 
     /// [`Device::receive`] for many envelopes in one commit (a backlog arriving after being
@@ -317,13 +289,12 @@ impl Device {
         envelopes: &[(&DeviceAddress, u64, &[u8])],
     ) -> Result<Vec<Result<Option<Received>, Error>>, Error> {
         let (directory, cipher) = (&self.directory, &self.cipher);
-        let own_user = &self.address.user;
+        let own = &self.address;
         self.store.vault().transaction(|tx| {
             let mut results = Vec::with_capacity(envelopes.len());
             for &(from, relay_id, ciphertext) in envelopes {
-                let result = tx.step(|tx| {
-                    receive_in(tx, directory, cipher, own_user, from, relay_id, ciphertext)
-                });
+                let result = tx
+                    .step(|tx| receive_in(tx, directory, cipher, own, from, relay_id, ciphertext));
                 if let Err(Error::Store(e)) = result {
                     return Err(Error::Store(e));
                 }
@@ -482,19 +453,91 @@ impl Device {
     }
 }
 
+/// Encrypts `plaintext` for the ready devices of `plan` and puts the ciphertexts in the
+/// outbox under `msg_id`, inside `tx` (its session steps roll back with it).
+pub(super) fn queue_in(
+    tx: &mut Transaction<'_>,
+    directory: &e2ee_core::device::DeviceDirectory,
+    cipher: &e2ee_core::SessionCipher,
+    plan: &FanoutPlan,
+    msg_id: u64,
+    plaintext: &[u8],
+) -> Result<OutboxEntry, Error> {
+    if plan.ready.len() > MAX_OUTBOX_RECIPIENTS {
+        return Err(Error::Refused(format!(
+            "a message goes to at most {MAX_OUTBOX_RECIPIENTS} devices"
+        )));
+    }
+    let envelopes: Vec<(DeviceAddress, Vec<u8>)> = directory
+        .encrypt(
+            cipher,
+            &mut DeviceStore::over(&mut *tx),
+            &mut OsRng,
+            plan,
+            plaintext,
+        )?
+        .into_iter()
+        .map(|e| (e.to, e.ciphertext))
+        .collect();
+    // The relay carries at most this much per envelope: refuse (and roll back the session
+    // steps) rather than queue what can never be sent.
+    if envelopes
+        .iter()
+        .any(|(_, c)| c.len() > MAX_OUTBOX_CIPHERTEXT)
+    {
+        return Err(Error::MessageTooLarge {
+            max: MAX_OUTBOX_CIPHERTEXT,
+        });
+    }
+    put_outbox(tx, msg_id, envelopes)
+}
+
+/// Puts one outbox entry under the next sequence number.
+pub(super) fn put_outbox(
+    tx: &mut Transaction<'_>,
+    msg_id: u64,
+    envelopes: Vec<(DeviceAddress, Vec<u8>)>,
+) -> Result<OutboxEntry, Error> {
+    let seq = tx
+        .get(Space::IDENTITY, NEXT_OUTBOX_SEQ)?
+        .map(|b| <[u8; 8]>::try_from(b.as_slice()).map(u64::from_be_bytes))
+        .transpose()
+        .map_err(|_| StoreError::Corrupt("next outbox seq"))?
+        .unwrap_or(0);
+    let entry = OutboxEntry {
+        seq,
+        msg_id,
+        envelopes,
+    };
+    tx.put(Space::OUTBOX, &msg_id.to_be_bytes(), &entry.to_bytes())?;
+    tx.put(Space::IDENTITY, NEXT_OUTBOX_SEQ, &(seq + 1).to_be_bytes())?;
+    Ok(entry)
+}
+
 /// One envelope's receive inside `tx` (see [`Device::receive`]).
 fn receive_in(
     tx: &mut Transaction<'_>,
     directory: &e2ee_core::device::DeviceDirectory,
     cipher: &e2ee_core::SessionCipher,
-    own_user: &UserId,
+    own: &DeviceAddress,
     from: &DeviceAddress,
     relay_id: u64,
     ciphertext: &[u8],
 ) -> Result<Option<Received>, Error> {
+    let own_user = &own.user;
     let lookup = envelope_lookup(from, relay_id);
     if tx.get(Space::PROCESSED, &lookup)?.is_some() {
         return Ok(None);
+    }
+    let context = ReceiveContext {
+        directory,
+        cipher,
+        own,
+    };
+    if ciphertext.first() == Some(&GROUP_ENVELOPE_TYPE) {
+        let record = context.group_message(tx, from, ciphertext)?;
+        tx.put(Space::PROCESSED, &lookup, &[])?;
+        return Ok(Some(Received::Message(record)));
     }
     let received = directory.decrypt(cipher, &mut DeviceStore::over(&mut *tx), from, ciphertext)?;
     let sender = received.sender.address().clone();
@@ -504,6 +547,9 @@ fn receive_in(
         Content::Message(bytes) => match Body::decode(&bytes).map_err(|_| Error::InvalidInput {
             what: "chat message",
         })? {
+            Body::Group(tag, bytes) => {
+                Received::Group(context.group_body(tx, &received.sender, tag, &bytes)?)
+            }
             Body::ReadSync(sync) => {
                 // Only our own devices tell us what we read.
                 if sender.user != *own_user {
@@ -583,6 +629,10 @@ fn receive_in(
                 read,
                 updated,
             }
+        }
+        Content::SenderKeyDistribution(distribution) => {
+            context.sender_key(tx, &received.sender, &distribution)?;
+            Received::Group(GroupReceived::Quiet)
         }
         Content::Typing(typing) if typing.group_id.is_none() => Received::Typing {
             from: sender,

@@ -6,6 +6,8 @@
 mod chat;
 mod conversation;
 mod error;
+mod group_wire;
+mod groups;
 mod lease;
 mod link;
 #[cfg(test)]
@@ -30,6 +32,7 @@ pub use chat::{ChatMessage, MAX_MESSAGE_BODY_LEN, MAX_READ_SYNC_IDS, ReadSync};
 pub use conversation::ConversationId;
 pub(crate) use conversation::ConversationKey;
 pub use error::Error;
+pub use groups::{GroupEdit, GroupInfo, GroupMemberInfo, GroupReceived, MAX_SYNC_ANSWER};
 pub use lease::{LEASE_TTL, Lease};
 pub(crate) use link::LinkSecret;
 pub use link::{
@@ -48,6 +51,8 @@ use crate::store::{DeviceStore, Space, StoreError, StoreKey};
 const ACCOUNT: &[u8] = b"account";
 const ADDRESS: &[u8] = b"address";
 const DIRECTORY: &[u8] = b"directory";
+/// This device's certificate from its account (it signs our group changes).
+const CERTIFICATE: &[u8] = b"certificate";
 /// Most one-time prekeys of each kind one [`Device::generate_prekeys`] call makes: the key
 /// server takes at most 100 keys of a kind per upload, and the KEM keys come with the new
 /// last-resort key.
@@ -212,6 +217,7 @@ impl Device {
         store.vault().transaction(|tx| -> Result<(), StoreError> {
             tx.put(Space::IDENTITY, ACCOUNT, account.secret_bytes().as_slice())?;
             tx.put(Space::IDENTITY, ADDRESS, &address.to_bytes())?;
+            tx.put(Space::IDENTITY, CERTIFICATE, &certificate.to_bytes())?;
             tx.put(Space::DIRECTORY, DIRECTORY, &directory.to_bytes())
         })?;
         let registration = Registration {

@@ -51,6 +51,11 @@ impl Space {
     /// Receipts owed to other users, committed with the message they acknowledge and sent
     /// once a session allows.
     pub const RECEIPTS_DUE: Space = Space(11);
+    /// Signed group histories (membership, roles, name, settings), by group id.
+    pub const GROUP_HISTORY: Space = Space(12);
+    /// Group changes that became final, by group id and version, to answer other members'
+    /// sync requests.
+    pub const GROUP_CHANGES: Space = Space(13);
 
     /// The space's number, as stored.
     pub fn id(self) -> u8 {
