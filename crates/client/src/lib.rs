@@ -75,7 +75,7 @@ mod vector_file;
 
 pub use client::{
     BlockingClient, Client, ClientConfig, ClientError, ConnectionState, EVENT_QUEUE_LEN, Event,
-    LIST_REFRESH, LinkRequest, PREKEY_LOW_WATER,
+    GROUP_WELCOME_WAIT, LIST_REFRESH, LinkRequest, PREKEY_LOW_WATER,
 };
 pub use e2ee_core::DeviceAddress;
 
@@ -86,5 +86,5 @@ pub use device::{
     MAX_MESSAGE_BODY_LEN, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, MAX_PAGE_MESSAGES,
     MAX_PREKEYS_PER_UPLOAD, MAX_READ_SYNC_IDS, MAX_SYNC_ANSWER, MessagePage, MessageStatus,
     OutboxEntry, Outgoing, PreKeyUpload, ReadSync, Received, RecipientState, Registration,
-    SafetyNumber, SentMessage,
+    SafetyNumber, SentGroupMessage, SentMessage,
 };

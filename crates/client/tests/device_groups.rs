@@ -182,10 +182,10 @@ fn members_share_one_signed_state_and_one_ciphertext_reaches_every_member_device
     let outbox = world.device("alice").outbox().unwrap();
     assert_eq!(outbox.len(), 2, "the sender key entry, then the message");
     assert_eq!(outbox[1].msg_id, sent.id);
-    let ciphertexts: Vec<&Vec<u8>> = sent.entry.envelopes.iter().map(|(_, c)| c).collect();
+    let ciphertexts: Vec<&Vec<u8>> = sent.message().envelopes.iter().map(|(_, c)| c).collect();
     assert!(ciphertexts.windows(2).all(|w| w[0] == w[1]));
     assert_eq!(
-        World::recipients(&sent.entry),
+        World::recipients(sent.message()),
         vec![address("bob", 1), address("carol", 1)]
     );
     for (to, result) in world.deliver_except("alice", &outbox[0], &[]) {
@@ -287,13 +287,13 @@ fn a_removed_member_learns_it_and_reads_nothing_sent_after() {
         .device("alice")
         .send_group_message(&id, b"after")
         .unwrap();
-    assert_eq!(World::recipients(&sent.entry), vec![address("bob", 1)]);
+    assert_eq!(World::recipients(sent.message()), vec![address("bob", 1)]);
     let entries = world.device("alice").outbox().unwrap();
     for (to, result) in world.deliver_except("alice", &entries[0], &[]) {
         assert_eq!(to, "bob", "the new key goes to bob only");
         result.unwrap();
     }
-    let copy = sent.entry.envelopes[0].1.clone();
+    let copy = sent.message().envelopes[0].1.clone();
     let result = world
         .device("carol")
         .receive(&address("alice", 1), 9_999, &copy);

@@ -725,6 +725,10 @@ async fn report(
                 .await;
             Ok(acked(false))
         }
+        Ok(Some(Received::Group(crate::GroupReceived::Changed(info)))) => {
+            shared.emit(Event::GroupChanged(info)).await;
+            Ok(acked(false))
+        }
         Ok(Some(_)) | Err(Error::Duplicate) => Ok(acked(false)),
         Err(Error::AccountKeyChanged { user }) => {
             shared.emit(Event::IdentityChanged { user }).await;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::LoggedMessage;
+use crate::{GroupInfo, LoggedMessage};
 
 /// The relay connection's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +55,10 @@ pub enum Event {
         /// Device ids removed.
         removed: Vec<u32>,
     },
+    /// A group we are in changed (a member added or removed, a role, the name, the
+    /// settings), or we were added to one: its state as it stands now. A group that no
+    /// longer lists our user means we left or were removed.
+    GroupChanged(GroupInfo),
     /// The relay connection changed state.
     Connection(ConnectionState),
     /// Everything that waited at the relay while we were offline has been received.

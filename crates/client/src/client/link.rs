@@ -2,12 +2,17 @@
 //! the primary, creates its store) and [`Client::link_device`] on the primary (scans the code,
 //! signs the new device in, publishes the new device list).
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use e2ee_core::{Codec, IdentityKeyPair, device::DeviceBinding};
 use rand_core::OsRng;
 
-use super::{CREDENTIAL, Client, ClientConfig, ClientError, endpoints, keyserver::KeyServer};
+use super::{
+    CREDENTIAL, Client, ClientConfig, ClientError, Command, endpoints, keyserver::KeyServer,
+};
 use crate::{
     Device, DeviceAddress, Error, LinkAcceptance, LinkOffer, LinkWelcome, device::LinkSecret,
     store::Space,
@@ -15,6 +20,9 @@ use crate::{
 
 /// How often a side polls the provisioning channel for the other's message.
 const LINK_POLL: Duration = Duration::from_millis(250);
+/// How long the primary keeps trying to welcome a new device to its groups (the device needs
+/// to have connected and uploaded prekeys first).
+pub const GROUP_WELCOME_WAIT: Duration = Duration::from_secs(60);
 
 async fn wait_for_slot(
     keyserver: &KeyServer,
@@ -160,7 +168,29 @@ impl Client {
             .put_provisioning(&channel, 3, &secret.seal(3, &welcome.to_bytes())?)
             .await?;
         self.shared.devices_changed(&user, &added, &removed).await;
+        self.welcome_new_device();
         Ok(offer.address)
+    }
+
+    /// The new device learns our groups from us once it has uploaded its prekeys (it does on
+    /// its first connection): tried in the background for [`GROUP_WELCOME_WAIT`].
+    fn welcome_new_device(&self) {
+        let shared = Arc::clone(&self.shared);
+        let commands = self.commands.clone();
+        tokio::spawn(async move {
+            let deadline = Instant::now() + GROUP_WELCOME_WAIT;
+            while Instant::now() < deadline {
+                match shared.with_sessions(Device::welcome_own_devices).await {
+                    Ok(entries) => {
+                        for entry in entries {
+                            let _ = commands.send(Command::Send(entry));
+                        }
+                        return;
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+                }
+            }
+        });
     }
 
     /// On the device holding the account key: removes one of the account's other devices

@@ -9,6 +9,7 @@ mod blocking;
 mod connection;
 mod error;
 mod events;
+mod groups;
 mod keyserver;
 mod link;
 mod transport;
@@ -23,7 +24,7 @@ use tokio::sync::mpsc;
 pub use blocking::BlockingClient;
 pub use error::ClientError;
 pub use events::{ConnectionState, Event};
-pub use link::LinkRequest;
+pub use link::{GROUP_WELCOME_WAIT, LinkRequest};
 
 use crate::{
     Conversation, Device, Error, LoggedMessage, MessagePage, OutboxEntry, Registration,

@@ -29,7 +29,7 @@ use super::group_wire::{
     BODY_GROUP_CHANGE, BODY_GROUP_SYNC, BODY_GROUP_WELCOME, GroupChat, GroupEnvelope, group_body,
 };
 use super::log::{self, LoggedMessage};
-use super::messaging::{SentMessage, owe_receipt, put_outbox, queue_in};
+use super::messaging::{owe_receipt, put_outbox, queue_in};
 use super::{CERTIFICATE, Device, Error, MAX_MESSAGE_BODY_LEN, OutboxEntry, now_ms, user_id};
 use crate::store::{DeviceStore, Items, Space, StoreError, Transaction};
 
@@ -55,6 +55,24 @@ pub struct GroupInfo {
     pub only_admins_edit_info: bool,
     /// The member users, by user id.
     pub members: Vec<GroupMemberInfo>,
+}
+
+/// A group message committed to the log and the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentGroupMessage {
+    /// Its id (receipts name it).
+    pub id: u64,
+    /// What to hand the relay, in order: our sender key to the devices that lacked it (if
+    /// any), then the message, one ciphertext for every member device.
+    pub entries: Vec<OutboxEntry>,
+}
+
+impl SentGroupMessage {
+    /// The message's own entry (the last).
+    pub fn message(&self) -> &OutboxEntry {
+        // `entries` always ends with the message.
+        &self.entries[self.entries.len() - 1]
+    }
 }
 
 /// One member user of a group.
@@ -454,7 +472,11 @@ impl Device {
     /// Sends a chat message to group `id`: one ciphertext for every member device (and our
     /// own other devices, as a sent transcript), our sender key first to the devices that
     /// lack it. Commits the sender-key step, the outbox entries and the log record at once.
-    pub fn send_group_message(&mut self, id: &[u8], body: &[u8]) -> Result<SentMessage, Error> {
+    pub fn send_group_message(
+        &mut self,
+        id: &[u8],
+        body: &[u8],
+    ) -> Result<SentGroupMessage, Error> {
         if body.len() > MAX_MESSAGE_BODY_LEN {
             return Err(Error::MessageTooLarge {
                 max: MAX_MESSAGE_BODY_LEN,
@@ -532,12 +554,20 @@ impl Device {
             others,
         );
         let (directory, cipher) = (&self.directory, &self.cipher);
-        let entry = self.store.vault().transaction(|tx| {
+        let entries = self.store.vault().transaction(|tx| {
             DeviceStore::over(&mut *tx)
                 .store_group(&session)
                 .map_err(|e| Error::Store(StoreError::Backend(e.0)))?;
+            let mut entries = Vec::new();
             if let Some((plan, content)) = &key_plan {
-                queue_in(tx, directory, cipher, plan, OsRng.next_u64(), content)?;
+                entries.push(queue_in(
+                    tx,
+                    directory,
+                    cipher,
+                    plan,
+                    OsRng.next_u64(),
+                    content,
+                )?);
             }
             if !log::append(tx, &record)? {
                 return Err(Error::Refused("message id already in the log".into()));
@@ -546,9 +576,42 @@ impl Device {
                 .into_iter()
                 .map(|d| (d, envelope.clone()))
                 .collect();
-            put_outbox(tx, msg_id, envelopes)
+            entries.push(put_outbox(tx, msg_id, envelopes)?);
+            Ok(entries)
         })?;
-        Ok(SentMessage { id: msg_id, entry })
+        Ok(SentGroupMessage {
+            id: msg_id,
+            entries,
+        })
+    }
+
+    /// Welcomes our own other devices to every group our user is in (a device just linked
+    /// knows none): one entry per group, to every other device of ours. Fails with
+    /// [`Error::NeedsBundles`] while a device of ours has no session yet.
+    pub fn welcome_own_devices(&mut self) -> Result<Vec<OutboxEntry>, Error> {
+        let own = self.address.user.to_string();
+        let mut welcomes = Vec::new();
+        for bytes in self.store.vault().values(Space::GROUP_HISTORY)? {
+            let history = GroupHistory::from_bytes(&bytes)
+                .map_err(|_| StoreError::Corrupt("group history"))?;
+            if history.state().member(own.as_str()).is_some() {
+                welcomes.push(pairwise(BODY_GROUP_WELCOME, &history.welcome().to_bytes())?);
+            }
+        }
+        if welcomes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let plan = match self.ready_plan(&[own.as_str()]) {
+            Err(Error::NoRecipients) => return Ok(Vec::new()),
+            other => other?,
+        };
+        let (directory, cipher) = (&self.directory, &self.cipher);
+        self.store.vault().transaction(|tx| {
+            welcomes
+                .iter()
+                .map(|welcome| queue_in(tx, directory, cipher, &plan, OsRng.next_u64(), welcome))
+                .collect()
+        })
     }
 
     /// The messages of group `id` before position `before` (`None`: the newest).
@@ -737,11 +800,9 @@ impl ReceiveContext<'_> {
                     changes.push(change.to_bytes());
                 }
                 let plan = ready_devices(tx, self.directory, self.own, &[from])?;
-                plan.ready
-                    .iter()
-                    .any(|d| d == sender.address())
-                    .then_some(())
-                    .ok_or(Error::NoRecipients)?;
+                if plan.ready.is_empty() {
+                    return Ok(GroupReceived::Quiet);
+                }
                 for change in changes {
                     let content = pairwise(BODY_GROUP_CHANGE, &change)?;
                     queue_in(
@@ -790,10 +851,27 @@ impl ReceiveContext<'_> {
         let state = history.state();
         let devices = member_devices(self.directory, self.own, state).0;
         if !devices.iter().any(|d| d.address() == from) {
-            // Not a member, or a device its member's verified list does not name.
-            return Err(Error::NotPermitted {
-                what: "the sender is not a member device",
-            });
+            return Err(
+                match (
+                    state.member(from.user.as_str()),
+                    self.directory.account(from.user.as_str()),
+                ) {
+                    // A member we have not learned yet, or a device newer than the list we hold:
+                    // learn the user and try again.
+                    (Some(_), None) => Error::UnknownUser {
+                        user: from.user.to_string(),
+                    },
+                    (Some(member), Some(account)) if *account == member.account => {
+                        Error::NotListed {
+                            device: from.to_string(),
+                        }
+                    }
+                    // Not a member, or not under the account the group pinned.
+                    _ => Error::NotPermitted {
+                        what: "the sender is not a member device",
+                    },
+                },
+            );
         }
         let mut session = refresh_session(tx, self.own, &envelope.group_id, devices)?;
         let plaintext = session.decrypt(from, &envelope.message)?;

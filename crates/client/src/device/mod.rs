@@ -32,7 +32,9 @@ pub use chat::{ChatMessage, MAX_MESSAGE_BODY_LEN, MAX_READ_SYNC_IDS, ReadSync};
 pub use conversation::ConversationId;
 pub(crate) use conversation::ConversationKey;
 pub use error::Error;
-pub use groups::{GroupEdit, GroupInfo, GroupMemberInfo, GroupReceived, MAX_SYNC_ANSWER};
+pub use groups::{
+    GroupEdit, GroupInfo, GroupMemberInfo, GroupReceived, MAX_SYNC_ANSWER, SentGroupMessage,
+};
 pub use lease::{LEASE_TTL, Lease};
 pub(crate) use link::LinkSecret;
 pub use link::{
