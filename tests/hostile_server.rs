@@ -2,7 +2,8 @@
 //! The key server proxy swaps a bundle's identity and serves another account as Bob's; the
 //! relay proxy forges a delivery from a device Bob's list does not name, replays and reorders
 //! deliveries, and drops every acknowledgement. The clients refuse or deduplicate, and say so
-//! with the right error or event.
+//! with the right error or event. A group: a non-member given copies of its messages reads
+//! none, and a change signed by a removed admin on her stale state changes nobody's group.
 
 #![allow(
     clippy::unwrap_used,
@@ -124,6 +125,10 @@ struct RelayLies {
     inject: Vec<Vec<u8>>,
     /// Close the next connection after this many deliveries (once).
     cut_after: Option<usize>,
+    /// Keep a copy of every group message delivered (sender, device, payload).
+    captured: Option<Arc<Mutex<Vec<(String, u32, Vec<u8>)>>>>,
+    /// Hold every delivery back (the relay keeps it, the client never sees it).
+    swallow: bool,
 }
 
 /// A WebSocket proxy in front of the relay.
@@ -203,6 +208,16 @@ async fn relay_proxy(backend: String, lies: Arc<Mutex<RelayLies>>) -> String {
                             matches!(&message, Message::Binary(b) if b.get(1) == Some(&0x82));
                         if is_delivery {
                             delivered += 1;
+                            let (captured, swallow) = {
+                                let lies = lies.lock().unwrap();
+                                (lies.captured.clone(), lies.swallow)
+                            };
+                            if let (Some(captured), Message::Binary(bytes)) = (captured, &message) {
+                                capture_group_message(&captured, bytes);
+                            }
+                            if swallow {
+                                continue;
+                            }
                         }
                         if is_delivery && reorder {
                             match held.take() {
@@ -238,6 +253,20 @@ async fn relay_proxy(backend: String, lies: Arc<Mutex<RelayLies>>) -> String {
         }
     });
     addr
+}
+
+/// Records a `DELIVER` frame's envelope if it is a group message (payload type 0x21).
+fn capture_group_message(captured: &Mutex<Vec<(String, u32, Vec<u8>)>>, frame: &[u8]) {
+    use e2ee_relay::wire::{Codec, ServerFrame};
+    if let Ok(ServerFrame::Deliver(delivery)) = ServerFrame::from_bytes(frame)
+        && delivery.payload.first() == Some(&0x21)
+    {
+        captured.lock().unwrap().push((
+            delivery.sender.user_id().to_owned(),
+            delivery.sender.device_id(),
+            delivery.payload.to_vec(),
+        ));
+    }
 }
 
 /// A forged `DELIVER` frame: an envelope the relay claims `sender` sent.
@@ -489,6 +518,162 @@ async fn a_key_server_cannot_roll_a_device_list_back() {
     assert_eq!(expect_message(&alice).await.id, id);
     assert_eq!(expect_message(&laptop).await.id, id);
     for client in [&alice, &bob, &laptop] {
+        client.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A server that copies a group's messages to a non-member (a ghost in the fan-out) and
+/// delivers a change signed by a removed admin on the state she was removed from: the ghost
+/// reads nothing, the change loses to the removal, and no member shows the ghost or sends it
+/// anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_cannot_add_a_ghost_to_a_group_or_pass_a_forged_change() {
+    use e2ee_client::GroupEdit;
+
+    let dir = temp_dir("groups");
+    let (server, url) = fresh_server(&dir, &[]).await;
+    let captured = Arc::new(Mutex::new(Vec::new()));
+    let bob_lies = Arc::new(Mutex::new(RelayLies {
+        captured: Some(Arc::clone(&captured)),
+        ..RelayLies::default()
+    }));
+    let mallory_lies = Arc::new(Mutex::new(RelayLies::default()));
+    let bob_proxy = relay_proxy(server.addr.clone(), bob_lies).await;
+    let mallory_proxy = relay_proxy(server.addr.clone(), Arc::clone(&mallory_lies)).await;
+    let register = |name: &'static str, relay: Option<String>| {
+        let config = config(&dir, name, &url, relay);
+        async move {
+            let client = Client::register(config, name).await.unwrap();
+            client.start();
+            online(&client).await;
+            client
+        }
+    };
+    let alice = register("alice", None).await;
+    let bob = register("bob", Some(format!("http://{bob_proxy}"))).await;
+    let carol = register("carol", None).await;
+    let ghost = register("ghost", None).await;
+    let mallory = register("mallory", Some(format!("http://{mallory_proxy}"))).await;
+
+    let id = alice.create_group("team", &["bob", "carol"]).await.unwrap();
+    let first = alice.send_group(&id, b"members only").await.unwrap();
+    assert_eq!(expect_message(&bob).await.id, first);
+    assert_eq!(expect_message(&carol).await.id, first);
+
+    // The ghost in the fan-out: the message bob got, copied into mallory's stream.
+    let copies: Vec<Vec<u8>> = captured
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(user, device, payload)| forged_delivery(user, *device, payload))
+        .collect();
+    assert!(!copies.is_empty(), "the proxy saw the group message");
+    mallory.stop().await;
+    drop(mallory);
+    mallory_lies.lock().unwrap().inject = copies;
+    let mallory = Client::open(config(
+        &dir,
+        "mallory",
+        &url,
+        Some(format!("http://{mallory_proxy}")),
+    ))
+    .unwrap();
+    mallory.start();
+    let reason = expect(&mallory, "the copy dropped", |e| match e {
+        Event::Dropped { reason, .. } => Some(reason.clone()),
+        Event::Message(m) => panic!("the ghost read a group message: {m:?}"),
+        _ => None,
+    })
+    .await;
+    assert!(reason.contains("no such group"), "{reason}");
+
+    // The forged change: mallory is made an admin, then removed; the server keeps the
+    // removal from her, and passes on what she then signs on her stale state.
+    alice
+        .change_group(
+            &id,
+            GroupEdit::Add {
+                user: "mallory".into(),
+                admin: true,
+            },
+        )
+        .await
+        .unwrap();
+    expect(&mallory, "the welcome", |e| {
+        matches!(e, Event::GroupChanged(info) if info.version == 2).then_some(())
+    })
+    .await;
+    mallory_lies.lock().unwrap().swallow = true;
+    alice
+        .change_group(&id, GroupEdit::Remove("mallory".into()))
+        .await
+        .unwrap();
+    for member in [&bob, &carol] {
+        expect(member, "the removal", |e| {
+            matches!(e, Event::GroupChanged(info) if info.version == 3).then_some(())
+        })
+        .await;
+    }
+    let stale = mallory
+        .change_group(
+            &id,
+            GroupEdit::Add {
+                user: "ghost".into(),
+                admin: true,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        stale.members.iter().any(|m| m.user == "ghost"),
+        "her own view"
+    );
+    // Every member holds the change and keeps the removal: bob's next message, sent after
+    // hers arrived, goes to the signed state's devices only.
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while mallory.outbox_len().unwrap() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the relay stored mallory's change");
+    // Bob's next message is sent after the change reached him (the relay delivers in order
+    // to an online device; a second of slack for the commit).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let names = |c: &Client| -> Vec<String> {
+        c.group(&id)
+            .unwrap()
+            .members
+            .into_iter()
+            .map(|m| m.user)
+            .collect()
+    };
+    for member in [&alice, &bob, &carol] {
+        assert_eq!(names(member), vec!["alice", "bob", "carol"]);
+    }
+    let last = bob.send_group(&id, b"who is here?").await.unwrap();
+    assert_eq!(expect_message(&alice).await.id, last);
+    let record = bob
+        .group_messages(&id, None, 10)
+        .unwrap()
+        .messages
+        .into_iter()
+        .find(|m| m.id == last)
+        .unwrap();
+    let to: Vec<&str> = record
+        .recipients
+        .iter()
+        .map(|(d, _)| d.user.as_str())
+        .collect();
+    assert_eq!(to, vec!["alice", "carol"]);
+    let ghost_saw = ghost
+        .group_messages(&id, None, 10)
+        .map(|p| p.messages.len())
+        .unwrap_or(0);
+    assert_eq!(ghost_saw, 0, "the ghost received no group message");
+
+    for client in [&alice, &bob, &carol, &ghost, &mallory] {
         client.stop().await;
     }
     let _ = std::fs::remove_dir_all(&dir);
