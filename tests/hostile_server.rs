@@ -114,6 +114,9 @@ async fn keyserver_proxy(backend: String, lies: Lie) -> String {
     addr
 }
 
+/// Group messages a proxy saw delivered: (sender user, sender device, payload).
+type Captured = Arc<Mutex<Vec<(String, u32, Vec<u8>)>>>;
+
 /// How the relay proxy misbehaves.
 #[derive(Default)]
 struct RelayLies {
@@ -126,7 +129,7 @@ struct RelayLies {
     /// Close the next connection after this many deliveries (once).
     cut_after: Option<usize>,
     /// Keep a copy of every group message delivered (sender, device, payload).
-    captured: Option<Arc<Mutex<Vec<(String, u32, Vec<u8>)>>>>,
+    captured: Option<Captured>,
     /// Hold every delivery back (the relay keeps it, the client never sees it).
     swallow: bool,
 }
@@ -256,7 +259,7 @@ async fn relay_proxy(backend: String, lies: Arc<Mutex<RelayLies>>) -> String {
 }
 
 /// Records a `DELIVER` frame's envelope if it is a group message (payload type 0x21).
-fn capture_group_message(captured: &Mutex<Vec<(String, u32, Vec<u8>)>>, frame: &[u8]) {
+fn capture_group_message(captured: &Captured, frame: &[u8]) {
     use e2ee_relay::wire::{Codec, ServerFrame};
     if let Ok(ServerFrame::Deliver(delivery)) = ServerFrame::from_bytes(frame)
         && delivery.payload.first() == Some(&0x21)
