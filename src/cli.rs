@@ -10,7 +10,7 @@ use rand_core::{OsRng, RngCore};
 
 /// How long `send` waits for the relay to store the message before it leaves it in the outbox
 /// (the next `send` or `listen` sends it).
-const SEND_WAIT: Duration = Duration::from_secs(15);
+pub(crate) const SEND_WAIT: Duration = Duration::from_secs(15);
 /// How long either side of a linking waits for the other.
 const LINK_WAIT: Duration = Duration::from_secs(300);
 
@@ -86,6 +86,11 @@ enum ClientCommand {
         /// The other user.
         user: String,
     },
+    /// Groups: create, list, show, add, remove, leave, rename, send, history.
+    Group {
+        #[command(subcommand)]
+        command: crate::cli_group::GroupCommand,
+    },
     /// Trust a user's new account key, after comparing the new safety number.
     Verify {
         /// The other user.
@@ -103,6 +108,28 @@ pub(crate) enum CliError {
     KeyLength(PathBuf),
     #[error("the relay did not store the message within {0:?}; it stays in the outbox")]
     NotStored(Duration),
+    #[error("{0} is not a group id (hex, as `group create` prints it)")]
+    GroupId(String),
+}
+
+/// Waits until the relay stored message `id` (its status moves on).
+pub(crate) async fn wait_stored(client: &Client, id: u64) -> Result<(), CliError> {
+    let stored = tokio::time::timeout(SEND_WAIT, async {
+        while let Some(event) = client.next_event().await {
+            if let Event::StatusChanged(m) = &event
+                && m.id == id
+            {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    if stored == Ok(true) {
+        Ok(())
+    } else {
+        Err(CliError::NotStored(SEND_WAIT))
+    }
 }
 
 fn key_path(store: &std::path::Path) -> PathBuf {
@@ -146,6 +173,10 @@ fn config(args: &ClientArgs, store_key: StoreKey) -> ClientConfig {
     }
 }
 
+fn hex_id(id: &[u8]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn show(event: &Event) -> Option<String> {
     Some(match event {
         Event::Message(m) if m.outgoing => format!(
@@ -183,6 +214,13 @@ fn show(event: &Event) -> Option<String> {
             format!("outbox waiting: {reason}; retrying in {retry_in:?}")
         }
         Event::Dropped { from, reason } => format!("dropped an envelope from {from}: {reason}"),
+        Event::GroupChanged(info) => format!(
+            "group {} \"{}\" is at version {} with {} members",
+            hex_id(&info.id),
+            info.name,
+            info.version,
+            info.members.len()
+        ),
         _ => return None,
     })
 }
@@ -217,21 +255,9 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), CliError> {
         ClientCommand::Send { user, text } => {
             client.start();
             let id = client.send(user, text.as_bytes()).await?;
-            let stored = tokio::time::timeout(SEND_WAIT, async {
-                while let Some(event) = client.next_event().await {
-                    if let Event::StatusChanged(m) = &event
-                        && m.id == id
-                    {
-                        return true;
-                    }
-                }
-                false
-            })
-            .await;
+            let stored = wait_stored(&client, id).await;
             client.stop().await;
-            if stored != Ok(true) {
-                return Err(CliError::NotStored(SEND_WAIT));
-            }
+            stored?;
             println!("sent {id:016x}");
         }
         ClientCommand::Listen {
@@ -302,6 +328,7 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), CliError> {
                 .collect();
             println!("{}", groups.join(" "));
         }
+        ClientCommand::Group { command } => crate::cli_group::run(&client, command).await?,
         ClientCommand::Verify { user } => {
             client.accept_account_change(user).await?;
             println!("trusting the new account key of {user}");

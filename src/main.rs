@@ -14,6 +14,7 @@
 //! relay flag (`--relay-*`) of the standalone binaries works here too; `--help` lists them.
 
 mod cli;
+mod cli_group;
 mod demo;
 
 use clap::{Parser, Subcommand};

@@ -133,3 +133,51 @@ async fn a_group_chats_changes_and_catches_up_through_the_real_server() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_users_create_a_group_chat_in_it_and_remove_a_member() {
+    let dir = temp_dir("groups-cli");
+    let (_server, url) = fresh_server(&dir, &[]).await;
+    let store = |name: &str| dir.join(format!("{name}.db"));
+    for name in ["alice", "bob", "carol"] {
+        let (ok, out) = cli(&url, &store(name), &["register", name]).await;
+        assert!(ok, "{out}");
+    }
+    let (ok, out) = cli(
+        &url,
+        &store("alice"),
+        &["group", "create", "hikers", "bob", "carol"],
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("\"hikers\" version 1: alice (admin), bob, carol"),
+        "{out}"
+    );
+    let id = out.split_whitespace().next().unwrap().to_owned();
+    let (ok, out) = cli(
+        &url,
+        &store("alice"),
+        &["group", "send", &id, "summit at 9"],
+    )
+    .await;
+    assert!(ok, "{out}");
+    for name in ["bob", "carol"] {
+        let (ok, out) = cli(&url, &store(name), &["listen", "--count", "1"]).await;
+        assert!(ok && out.contains("[alice.1] summit at 9"), "{name}: {out}");
+        let (_, out) = cli(&url, &store(name), &["group", "list"]).await;
+        assert!(out.contains(&id) && out.contains("hikers"), "{name}: {out}");
+    }
+    // A member may not remove anyone; an admin may.
+    let (ok, out) = cli(&url, &store("bob"), &["group", "remove", &id, "carol"]).await;
+    assert!(!ok && out.contains("group change refused"), "{out}");
+    let (ok, out) = cli(&url, &store("alice"), &["group", "remove", &id, "carol"]).await;
+    assert!(ok && out.contains("version 2: alice (admin), bob"), "{out}");
+    let (ok, out) = cli(&url, &store("carol"), &["listen", "--until-caught-up"]).await;
+    assert!(ok && out.contains("version 2 with 2 members"), "{out}");
+    let (ok, out) = cli(&url, &store("carol"), &["group", "send", &id, "hello?"]).await;
+    assert!(!ok && out.contains("not permitted"), "{out}");
+    let (_, out) = cli(&url, &store("bob"), &["group", "history", &id]).await;
+    assert!(out.contains("alice.1: summit at 9"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

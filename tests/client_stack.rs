@@ -174,27 +174,6 @@ async fn clients_talk_over_https_and_wss_with_a_private_ca() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Runs `e2ee client --server URL --store STORE ARGS...` to completion: (success, stdout).
-async fn cli(url: &str, store: &Path, args: &[&str]) -> (bool, String) {
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(env!("CARGO_BIN_EXE_e2ee"))
-            .arg("client")
-            .arg("--server")
-            .arg(url)
-            .arg("--store")
-            .arg(store)
-            .args(args)
-            .output(),
-    )
-    .await
-    .expect("the CLI hung")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), format!("{stdout}{stderr}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_cli_users_chat() {
     let dir = temp_dir("cli");

@@ -192,3 +192,24 @@ pub async fn expect_statuses(client: &Client, ids: &[u64], status: MessageStatus
         expect_status(client, *id, status).await;
     }
 }
+
+/// Runs `e2ee client --server URL --store STORE ARGS...` to completion: (success, stdout).
+pub async fn cli(url: &str, store: &Path, args: &[&str]) -> (bool, String) {
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_e2ee"))
+            .arg("client")
+            .arg("--server")
+            .arg(url)
+            .arg("--store")
+            .arg(store)
+            .args(args)
+            .output(),
+    )
+    .await
+    .expect("the CLI hung")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), format!("{stdout}{stderr}"))
+}

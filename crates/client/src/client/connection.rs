@@ -648,6 +648,17 @@ async fn deliver(shared: &Shared, deliveries: &[Delivery]) -> Result<Vec<Process
     // Users refreshed for this run: the key server is asked once per user, not per envelope.
     let mut refreshed: HashMap<&str, bool> = HashMap::new();
     for (delivery, result) in deliveries.iter().zip(results) {
+        // Once an envelope was taken again on its own, a later one of the run may have
+        // failed only for want of it (a group message after the welcome that was waiting
+        // for its sender's list): take every later failure again too.
+        let result = match result {
+            Err(ref e) if !refreshed.is_empty() && retry_after_earlier(e) => {
+                shared
+                    .device()
+                    .receive(&delivery.sender, delivery.msg_id, &delivery.payload)
+            }
+            other => other,
+        };
         let result = match result {
             Err(Error::UnknownUser { .. } | Error::NotListed { .. }) => {
                 let user = delivery.sender.user.as_str();
@@ -695,6 +706,19 @@ async fn deliver(shared: &Shared, deliveries: &[Delivery]) -> Result<Vec<Process
         processed.push(report(shared, delivery, result).await?);
     }
     Ok(processed)
+}
+
+/// Whether an envelope's failure may have come from an earlier envelope of its run not being
+/// in yet (anything but a store failure, a duplicate, or a failure to learn its sender).
+fn retry_after_earlier(e: &Error) -> bool {
+    !matches!(
+        e,
+        Error::Store(_)
+            | Error::Duplicate
+            | Error::UnknownUser { .. }
+            | Error::NotListed { .. }
+            | Error::AccountKeyChanged { .. }
+    )
 }
 
 /// Tells the app what one delivery was.
