@@ -217,6 +217,36 @@ fn members_share_one_signed_state_and_one_ciphertext_reaches_every_member_device
     let receipts = world.device("carol").send_receipts("alice").unwrap();
     world.deliver_all("carol", &receipts);
     assert_eq!(status(&mut world), MessageStatus::Delivered);
+    // Read by all once both read it.
+    let hello = world
+        .device("alice")
+        .group_messages(&id, None, 10)
+        .unwrap()
+        .messages[0]
+        .id;
+    for (n, user) in ["bob", "carol"].into_iter().enumerate() {
+        let read = world
+            .device(user)
+            .mark_group_read(&id, &[("alice".into(), hello)])
+            .unwrap();
+        assert_eq!(read.len(), 1);
+        let receipts = world.device(user).send_receipts("alice").unwrap();
+        world.deliver_all(user, &receipts);
+        let expected = if n == 0 {
+            MessageStatus::Delivered
+        } else {
+            MessageStatus::Read
+        };
+        assert_eq!(status(&mut world), expected, "after {user}");
+    }
+    // Marking a 1:1 id of the same author through the group changes nothing.
+    assert!(
+        world
+            .device("bob")
+            .mark_group_read(&id, &[("alice".into(), 12345)])
+            .unwrap()
+            .is_empty()
+    );
 
     // bob answers; his key goes first, the message reaches alice and carol.
     world

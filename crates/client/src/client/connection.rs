@@ -652,11 +652,9 @@ async fn deliver(shared: &Shared, deliveries: &[Delivery]) -> Result<Vec<Process
         // failed only for want of it (a group message after the welcome that was waiting
         // for its sender's list): take every later failure again too.
         let result = match result {
-            Err(ref e) if !refreshed.is_empty() && retry_after_earlier(e) => {
-                shared
-                    .device()
-                    .receive(&delivery.sender, delivery.msg_id, &delivery.payload)
-            }
+            Err(ref e) if !refreshed.is_empty() && retry_after_earlier(e) => shared
+                .device()
+                .receive(&delivery.sender, delivery.msg_id, &delivery.payload),
             other => other,
         };
         let result = match result {

@@ -77,6 +77,18 @@ impl Client {
         Ok(sent.id)
     }
 
+    /// Marks messages of group `id` (author user, id) read and sends the read receipts.
+    pub async fn mark_group_read(
+        &self,
+        id: &[u8],
+        messages: &[(String, u64)],
+    ) -> Result<(), ClientError> {
+        self.shared.device().mark_group_read(id, messages)?;
+        let entries = self.shared.send_due_receipts().await?;
+        self.queue(entries);
+        Ok(())
+    }
+
     /// One group as it stands here.
     pub fn group(&self, id: &[u8]) -> Result<GroupInfo, ClientError> {
         Ok(self.shared.device().group(id)?)

@@ -614,6 +614,38 @@ impl Device {
         })
     }
 
+    /// Marks messages of group `id` (each by its author's user and id) read here and owes
+    /// each author a read receipt; the author's copy turns `Read` once every member device
+    /// has read it. Returns the records that changed.
+    pub fn mark_group_read(
+        &mut self,
+        id: &[u8],
+        messages: &[(String, u64)],
+    ) -> Result<Vec<LoggedMessage>, Error> {
+        let gid = group_id(id)?;
+        let conversation = super::ConversationId::Group(gid.as_bytes().to_vec());
+        self.store.vault().transaction(|tx| {
+            let mut changed = Vec::new();
+            for (author, message_id) in messages {
+                let author = user_id(author)?;
+                let Some(mut record) = log::get(tx, &author, *message_id)? else {
+                    continue;
+                };
+                if record.conversation != conversation
+                    || record.outgoing
+                    || record.status == super::MessageStatus::ReadHere
+                {
+                    continue;
+                }
+                record.mark_read_here();
+                log::update(tx, &record)?;
+                owe_receipt(tx, &author, true, *message_id)?;
+                changed.push(record);
+            }
+            Ok(changed)
+        })
+    }
+
     /// The messages of group `id` before position `before` (`None`: the newest).
     pub fn group_messages(
         &mut self,
