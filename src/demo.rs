@@ -67,6 +67,19 @@ async fn status(client: &Client, id: u64, wanted: MessageStatus) -> Result<(), M
     .await
 }
 
+async fn group_changed(client: &Client, version: u64) -> Result<e2ee_client::GroupInfo, MainError> {
+    wait_for(client, "group change", |e| match e {
+        Event::GroupChanged(info) if info.version >= version => Some(info.clone()),
+        _ => None,
+    })
+    .await
+}
+
+fn names(info: &e2ee_client::GroupInfo) -> String {
+    let names: Vec<&str> = info.members.iter().map(|m| m.user.as_str()).collect();
+    names.join(", ")
+}
+
 pub(crate) async fn run() -> Result<(), MainError> {
     let dir = std::env::temp_dir().join(format!("e2ee-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -175,13 +188,42 @@ async fn script(dir: &std::path::Path) -> Result<(), MainError> {
         "bob's reply reached alice's phone and laptop: {}",
         on_phone.id == on_laptop.id
     );
+
+    // A group: membership is what its admin signed; every member checks every change.
+    let group = alice.create_group("lunch crew", &["bob", "carol"]).await?;
+    for member in [bob, carol] {
+        let info = group_changed(member, 1).await?;
+        println!(
+            "{} was added to \"{}\" with {}",
+            member.address(),
+            info.name,
+            names(&info)
+        );
+    }
+    bob.send_group(&group, b"Who brings dessert?").await?;
+    for member in [alice, &laptop, carol] {
+        let got = message(member).await?;
+        println!(
+            "{} got in the group from {}: {}",
+            member.address(),
+            got.author,
+            String::from_utf8_lossy(&got.body)
+        );
+    }
+    alice
+        .change_group(&group, e2ee_client::GroupEdit::Remove("carol".into()))
+        .await?;
+    let seen = group_changed(carol, 2).await?;
+    println!(
+        "alice removed carol; carol sees the group with {} and can no longer send to it",
+        names(&seen)
+    );
     laptop.stop().await;
 
     let ours = alice.safety_number("bob").await?.displayable;
     let theirs = bob.safety_number("alice").await?.displayable;
     println!("alice and bob compare safety numbers: {}", &ours[..20]);
     println!("safety numbers match: {}", ours == theirs);
-    println!("(not in this demo yet: groups)");
 
     for client in &users {
         client.stop().await;

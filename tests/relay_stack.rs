@@ -199,6 +199,14 @@ fn demo_subcommand_runs_three_users_through_an_in_process_server() {
         text.contains("carol caught up: We are at the usual place"),
         "{text}"
     );
+    assert!(
+        text.contains("alice.2 got in the group from bob.1: Who brings dessert?"),
+        "{text}"
+    );
+    assert!(
+        text.contains("carol sees the group with alice, bob and can no longer"),
+        "{text}"
+    );
 }
 
 /// Issue 10, item 7: every option the help text names (in a description too) is one the

@@ -69,6 +69,8 @@
 
 mod client;
 mod device;
+#[doc(hidden)]
+pub mod fuzz_support;
 pub mod store;
 #[cfg(test)]
 mod vector_file;

@@ -32,6 +32,7 @@ pub use chat::{ChatMessage, MAX_MESSAGE_BODY_LEN, MAX_READ_SYNC_IDS, ReadSync};
 pub use conversation::ConversationId;
 pub(crate) use conversation::ConversationKey;
 pub use error::Error;
+pub(crate) use group_wire::{GroupChat, GroupEnvelope};
 pub use groups::{
     GroupEdit, GroupInfo, GroupMemberInfo, GroupReceived, MAX_SYNC_ANSWER, SentGroupMessage,
 };
