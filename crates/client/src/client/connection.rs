@@ -11,7 +11,7 @@ use std::{
 use e2ee_core::Codec;
 use e2ee_relay_wire::{
     ClientFrame, Delivery, ErrorCode, FLAG_ONLINE_ONLY, OutEnvelope, SendStatus, ServerFrame,
-    limits::{MAX_ACK_BATCH, MAX_BATCH_ENVELOPES, MAX_FRAME_LEN},
+    limits::{MAX_ACK_BATCH, MAX_BATCH_ENVELOPES, MAX_FRAME_LEN, MAX_RECIPIENTS},
 };
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use rand_core::{OsRng, RngCore};
@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::{
 };
 
 use super::{ClientError, Command, ConnectionState, Event, Shared};
-use crate::{Error, LEASE_TTL, OutboxEntry, Received};
+use crate::{DeviceAddress, Error, LEASE_TTL, OutboxEntry, Received};
 
 /// The relay's WebSocket path.
 const WS_PATH: &str = "/v1/relay/ws";
@@ -210,13 +210,12 @@ fn send_entries(
             continue;
         }
         in_flight.held_until.remove(&entry.msg_id);
-        in_flight
-            .remaining
-            .insert(entry.msg_id, entry.envelopes.len());
-        for (to, ciphertext) in entry.envelopes {
-            let id = relay_envelope_id(entry.msg_id, &to);
+        let envelopes = fan_out(entry.envelopes);
+        in_flight.remaining.insert(entry.msg_id, envelopes.len());
+        for (recipients, ciphertext) in envelopes {
+            let id = relay_envelope_id(entry.msg_id, &recipients[0]);
             in_flight.envelopes.insert(id, entry.msg_id);
-            let size = ciphertext.len() + 64;
+            let size = ciphertext.len() + 64 * recipients.len();
             if batch.len() == MAX_BATCH_ENVELOPES || batch_bytes + size > SEND_FRAME_BUDGET {
                 emit(&mut batch, &mut batch_entries, in_flight)?;
                 batch_bytes = 0;
@@ -228,12 +227,30 @@ fn send_entries(
             batch.push(OutEnvelope {
                 flags: 0,
                 msg_id: id,
-                recipients: vec![to],
+                recipients,
                 payload: ciphertext,
             });
         }
     }
     emit(&mut batch, &mut batch_entries, in_flight)
+}
+
+/// An entry's envelopes as the relay takes them: devices that get the same ciphertext (a
+/// group message: every member device) share one envelope, which the relay stores once.
+/// Deterministic, so a retry has the same envelope ids.
+fn fan_out(envelopes: Vec<(DeviceAddress, Vec<u8>)>) -> Vec<(Vec<DeviceAddress>, Vec<u8>)> {
+    let mut out: Vec<(Vec<DeviceAddress>, Vec<u8>)> = Vec::new();
+    for (to, ciphertext) in envelopes {
+        match out.last_mut() {
+            Some((recipients, payload))
+                if *payload == ciphertext && recipients.len() < MAX_RECIPIENTS =>
+            {
+                recipients.push(to);
+            }
+            _ => out.push((vec![to], ciphertext)),
+        }
+    }
+    out
 }
 
 /// Forgets what this connection sent of `entries`, so they go again after `delay`.
@@ -846,5 +863,34 @@ mod tests {
         assert_eq!(relay_envelope_id(7, &bob1), relay_envelope_id(7, &bob1));
         assert_ne!(relay_envelope_id(7, &bob1), relay_envelope_id(7, &bob2));
         assert_ne!(relay_envelope_id(7, &bob1), relay_envelope_id(8, &bob1));
+    }
+}
+
+#[cfg(test)]
+mod fan_out_tests {
+    use super::*;
+
+    fn to(user: &str) -> DeviceAddress {
+        DeviceAddress::new(user, 1).unwrap()
+    }
+
+    #[test]
+    fn devices_sharing_a_ciphertext_share_one_envelope() {
+        let group = vec![(to("a"), vec![1]), (to("b"), vec![1]), (to("c"), vec![1])];
+        assert_eq!(
+            fan_out(group),
+            vec![(vec![to("a"), to("b"), to("c")], vec![1])]
+        );
+        let pairwise = vec![(to("a"), vec![1]), (to("b"), vec![2])];
+        assert_eq!(
+            fan_out(pairwise),
+            vec![(vec![to("a")], vec![1]), (vec![to("b")], vec![2])]
+        );
+        let many: Vec<_> = (0..MAX_RECIPIENTS + 1)
+            .map(|i| (DeviceAddress::new(format!("u{i}"), 1).unwrap(), vec![7]))
+            .collect();
+        let out = fan_out(many);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].0.len(), MAX_RECIPIENTS);
     }
 }
