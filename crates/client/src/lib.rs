@@ -86,7 +86,7 @@ pub use device::{
     GroupMemberInfo, GroupReceived, LEASE_TTL, LOG_PAGE_LEN, Lease, LinkAcceptance, LinkContact,
     LinkOffer, LinkWelcome, LoggedMessage, MAX_DUE_RECEIPTS, MAX_LINK_CONTACTS, MAX_LINK_FIELD_LEN,
     MAX_MESSAGE_BODY_LEN, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, MAX_PAGE_MESSAGES,
-    MAX_PREKEYS_PER_UPLOAD, MAX_READ_SYNC_IDS, MAX_SYNC_ANSWER, MessagePage, MessageStatus,
-    OutboxEntry, Outgoing, PreKeyUpload, ReadSync, Received, RecipientState, Registration,
-    SafetyNumber, SentGroupMessage, SentMessage,
+    MAX_PREKEYS_PER_UPLOAD, MAX_READ_SYNC_IDS, MAX_SYNC_ANSWER, MAX_WELCOME_PARTS, MessagePage,
+    MessageStatus, OutboxEntry, Outgoing, PreKeyUpload, ReadSync, Received, RecipientState,
+    Registration, SafetyNumber, SentGroupMessage, SentMessage, WELCOME_PART_LEN,
 };

@@ -76,12 +76,15 @@ pub(crate) enum Body {
 
 impl Body {
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
-        use super::group_wire::{BODY_GROUP_CHANGE, BODY_GROUP_SYNC, BODY_GROUP_WELCOME};
+        use super::group_wire::{
+            BODY_GROUP_CHANGE, BODY_GROUP_SYNC, BODY_GROUP_WELCOME, BODY_WELCOME_PART,
+        };
         match bytes.first() {
             Some(&READ_SYNC_TYPE) => ReadSync::from_bytes(bytes).map(Body::ReadSync),
-            Some(&tag @ (BODY_GROUP_CHANGE | BODY_GROUP_WELCOME | BODY_GROUP_SYNC)) => {
-                Ok(Body::Group(tag, bytes[1..].to_vec()))
-            }
+            Some(
+                &tag @ (BODY_GROUP_CHANGE | BODY_GROUP_WELCOME | BODY_GROUP_SYNC
+                | BODY_WELCOME_PART),
+            ) => Ok(Body::Group(tag, bytes[1..].to_vec())),
             _ => ChatMessage::from_bytes(bytes).map(Body::Chat),
         }
     }

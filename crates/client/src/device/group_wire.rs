@@ -9,6 +9,8 @@
 //!   0x03 || GroupChange        a signed change (e2ee-core §16.2)
 //!   0x04 || GroupWelcome       the group, for a member it is new to (§16.5)
 //!   0x05 || GroupSyncRequest   "send me the changes after my version" (§16.5)
+//!   0x06 || WelcomePart        one part of a welcome too large for one message
+//!                              (`super::welcome_parts`)
 //! ```
 //!
 //! A pairwise ciphertext starts with 0x11 or 0x12 (its message type), so a receiver tells a
@@ -29,6 +31,7 @@ const GROUP_CHAT_VERSION: u8 = 0x01;
 pub(crate) const BODY_GROUP_CHANGE: u8 = 0x03;
 pub(crate) const BODY_GROUP_WELCOME: u8 = 0x04;
 pub(crate) const BODY_GROUP_SYNC: u8 = 0x05;
+pub(crate) const BODY_WELCOME_PART: u8 = 0x06;
 
 /// A group message as the relay carries it.
 pub(crate) struct GroupEnvelope {

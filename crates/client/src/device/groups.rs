@@ -26,10 +26,12 @@ use rand_core::{OsRng, RngCore};
 
 use super::conversation::ConversationKey;
 use super::group_wire::{
-    BODY_GROUP_CHANGE, BODY_GROUP_SYNC, BODY_GROUP_WELCOME, GroupChat, GroupEnvelope, group_body,
+    BODY_GROUP_CHANGE, BODY_GROUP_SYNC, BODY_GROUP_WELCOME, BODY_WELCOME_PART, GroupChat,
+    GroupEnvelope, group_body,
 };
 use super::log::{self, LoggedMessage};
 use super::messaging::{owe_receipt, put_outbox, queue_in};
+use super::welcome_parts::{take_part, welcome_contents};
 use super::{CERTIFICATE, Device, Error, MAX_MESSAGE_BODY_LEN, OutboxEntry, now_ms, user_id};
 use crate::store::{DeviceStore, Items, Space, StoreError, Transaction};
 
@@ -345,19 +347,15 @@ impl Device {
             .members()
             .map(|(u, _)| u.to_string())
             .collect();
-        let welcome = pairwise(BODY_GROUP_WELCOME, &history.welcome().to_bytes())?;
+        let welcome = welcome_contents(&history.welcome())?;
         let plan = self.ready_plan(&users.iter().map(String::as_str).collect::<Vec<_>>())?;
         let (directory, cipher) = (&self.directory, &self.cipher);
         let entries = self.store.vault().transaction(|tx| {
             save_history(tx, &history, &update)?;
-            Ok::<_, Error>(vec![queue_in(
-                tx,
-                directory,
-                cipher,
-                &plan,
-                OsRng.next_u64(),
-                &welcome,
-            )?])
+            welcome
+                .iter()
+                .map(|part| queue_in(tx, directory, cipher, &plan, OsRng.next_u64(), part))
+                .collect::<Result<Vec<_>, Error>>()
         })?;
         Ok((raw.to_vec(), entries))
     }
@@ -429,8 +427,7 @@ impl Device {
             None
         } else {
             let plan = self.ready_plan(&added.iter().map(String::as_str).collect::<Vec<_>>())?;
-            let bytes = pairwise(BODY_GROUP_WELCOME, &history.welcome().to_bytes())?;
-            Some((plan, bytes))
+            Some((plan, welcome_contents(&history.welcome())?))
         };
         let devices = member_devices(&self.directory, &self.address, history.state()).0;
         let (directory, cipher, own) = (&self.directory, &self.cipher, &self.address);
@@ -455,15 +452,17 @@ impl Device {
                     )?);
                 }
             }
-            if let Some((plan, bytes)) = &welcome {
-                entries.push(queue_in(
-                    tx,
-                    directory,
-                    cipher,
-                    plan,
-                    OsRng.next_u64(),
-                    bytes,
-                )?);
+            if let Some((plan, parts)) = &welcome {
+                for part in parts {
+                    entries.push(queue_in(
+                        tx,
+                        directory,
+                        cipher,
+                        plan,
+                        OsRng.next_u64(),
+                        part,
+                    )?);
+                }
             }
             Ok(entries)
         })
@@ -595,7 +594,7 @@ impl Device {
             let history = GroupHistory::from_bytes(&bytes)
                 .map_err(|_| StoreError::Corrupt("group history"))?;
             if history.state().member(own.as_str()).is_some() {
-                welcomes.push(pairwise(BODY_GROUP_WELCOME, &history.welcome().to_bytes())?);
+                welcomes.extend(welcome_contents(&history.welcome())?);
             }
         }
         if welcomes.is_empty() {
@@ -763,6 +762,10 @@ impl ReceiveContext<'_> {
                     Ok(GroupReceived::Quiet)
                 }
             }
+            BODY_WELCOME_PART => match take_part(tx, sender.address(), bytes)? {
+                Some(welcome) => self.group_body(tx, sender, BODY_GROUP_WELCOME, &welcome),
+                None => Ok(GroupReceived::Quiet),
+            },
             BODY_GROUP_WELCOME => {
                 let welcome = GroupWelcome::from_bytes(bytes)?;
                 let id = welcome.state.group_id().clone();

@@ -15,6 +15,7 @@ mod link_vectors;
 mod log;
 mod messaging;
 mod outbox;
+mod welcome_parts;
 
 use std::path::Path;
 
@@ -47,6 +48,7 @@ pub use log::{
 };
 pub use messaging::{MAX_DUE_RECEIPTS, Received, SentMessage};
 pub use outbox::{MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, OutboxEntry};
+pub use welcome_parts::{MAX_WELCOME_PARTS, WELCOME_PART_LEN};
 
 use crate::store::{DeviceStore, Space, StoreError, StoreKey};
 

@@ -56,6 +56,8 @@ impl Space {
     /// Group changes that became final, by group id and version, to answer other members'
     /// sync requests.
     pub const GROUP_CHANGES: Space = Space(13);
+    /// Parts of a large group welcome, by sender device, until all have arrived.
+    pub const WELCOME_PARTS: Space = Space(14);
 
     /// The space's number, as stored.
     pub fn id(self) -> u8 {
