@@ -48,6 +48,7 @@ pub use log::{
 };
 pub use messaging::{MAX_DUE_RECEIPTS, Received, SentMessage};
 pub use outbox::{MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, OutboxEntry};
+pub(crate) use welcome_parts::WelcomePart;
 pub use welcome_parts::{MAX_WELCOME_PARTS, WELCOME_PART_LEN};
 
 use crate::store::{DeviceStore, Space, StoreError, StoreKey};

@@ -62,6 +62,41 @@ pub(super) fn welcome_contents(welcome: &GroupWelcome) -> Result<Vec<Vec<u8>>, E
         .collect()
 }
 
+/// One part as it arrived (not yet checked against what is held).
+pub(crate) struct WelcomePart<'a> {
+    pub(crate) transfer: u64,
+    pub(crate) index: u16,
+    pub(crate) count: u16,
+    pub(crate) chunk: &'a [u8],
+}
+
+impl<'a> WelcomePart<'a> {
+    /// Decodes a part: 2..=[`MAX_WELCOME_PARTS`] parts, an index below the count, and
+    /// 1..=[`WELCOME_PART_LEN`] bytes.
+    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+        let bad = || Error::InvalidInput {
+            what: "welcome part",
+        };
+        let mut reader = Reader::new(bytes);
+        let transfer = reader.u64().map_err(|_| bad())?;
+        let index = reader.u16().map_err(|_| bad())?;
+        let count = reader.u16().map_err(|_| bad())?;
+        let chunk = reader.rest();
+        if count < 2 || usize::from(count) > MAX_WELCOME_PARTS || index >= count {
+            return Err(bad());
+        }
+        if chunk.is_empty() || chunk.len() > WELCOME_PART_LEN {
+            return Err(bad());
+        }
+        Ok(Self {
+            transfer,
+            index,
+            count,
+            chunk,
+        })
+    }
+}
+
 fn header_lookup(sender: &DeviceAddress) -> Vec<u8> {
     let mut lookup = vec![HEADER];
     sender.write(&mut lookup);
@@ -94,24 +129,12 @@ pub(super) fn take_part(
     sender: &DeviceAddress,
     bytes: &[u8],
 ) -> Result<Option<Vec<u8>>, Error> {
-    let bad = |_| Error::InvalidInput {
-        what: "welcome part",
-    };
-    let mut reader = Reader::new(bytes);
-    let transfer = reader.u64().map_err(bad)?;
-    let index = reader.u16().map_err(bad)?;
-    let count = reader.u16().map_err(bad)?;
-    let chunk = reader.rest();
-    if count < 2 || usize::from(count) > MAX_WELCOME_PARTS || index >= count {
-        return Err(Error::InvalidInput {
-            what: "welcome part",
-        });
-    }
-    if chunk.is_empty() || chunk.len() > WELCOME_PART_LEN {
-        return Err(Error::InvalidInput {
-            what: "welcome part",
-        });
-    }
+    let WelcomePart {
+        transfer,
+        index,
+        count,
+        chunk,
+    } = WelcomePart::parse(bytes)?;
     let header = header_lookup(sender);
     let mut received = 0u16;
     if let Some(held) = tx.get(Space::WELCOME_PARTS, &header)? {
