@@ -173,6 +173,22 @@ fn config(args: &ClientArgs, store_key: StoreKey) -> ClientConfig {
     }
 }
 
+/// One line per message: who wrote it, the text, its status.
+pub(crate) fn print_history(messages: &[e2ee_client::LoggedMessage]) {
+    for m in messages {
+        let who = if m.outgoing {
+            "me".to_owned()
+        } else {
+            m.author.to_string()
+        };
+        println!(
+            "{who}: {} ({:?})",
+            String::from_utf8_lossy(&m.body),
+            m.status
+        );
+    }
+}
+
 fn hex_id(id: &[u8]) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -294,18 +310,7 @@ pub(crate) async fn run(args: ClientArgs) -> Result<(), CliError> {
             client.stop().await;
         }
         ClientCommand::History { user, limit } => {
-            for m in client.messages(user, None, *limit)?.messages {
-                let who = if m.outgoing {
-                    "me".to_owned()
-                } else {
-                    m.author.to_string()
-                };
-                println!(
-                    "{who}: {} ({:?})",
-                    String::from_utf8_lossy(&m.body),
-                    m.status
-                );
-            }
+            print_history(&client.messages(user, None, *limit)?.messages);
         }
         ClientCommand::Conversations => {
             for c in client.conversations()? {

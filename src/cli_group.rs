@@ -4,7 +4,7 @@
 use clap::Subcommand;
 use e2ee_client::{Client, GroupEdit, GroupInfo};
 
-use crate::cli::{CliError, wait_stored};
+use crate::cli::{CliError, print_history, wait_stored};
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum GroupCommand {
@@ -148,21 +148,11 @@ pub(crate) async fn run(client: &Client, command: &GroupCommand) -> Result<(), C
             Ok(())
         }
         GroupCommand::History { id, limit } => {
-            for m in client
-                .group_messages(&group_id(id)?, None, *limit)?
-                .messages
-            {
-                let who = if m.outgoing {
-                    "me".to_owned()
-                } else {
-                    m.author.to_string()
-                };
-                println!(
-                    "{who}: {} ({:?})",
-                    String::from_utf8_lossy(&m.body),
-                    m.status
-                );
-            }
+            print_history(
+                &client
+                    .group_messages(&group_id(id)?, None, *limit)?
+                    .messages,
+            );
             Ok(())
         }
     };

@@ -121,6 +121,13 @@ impl World {
         panic!("outboxes did not drain");
     }
 
+    /// `from` sends `body` to group `id` and everything is delivered.
+    fn send_and_deliver(&mut self, from: &str, id: &[u8], body: &[u8]) {
+        self.device(from).send_group_message(id, body).unwrap();
+        let entries = self.device(from).outbox().unwrap();
+        self.deliver_all(from, &entries);
+    }
+
     fn recipients(entry: &OutboxEntry) -> Vec<DeviceAddress> {
         entry.envelopes.iter().map(|(to, _)| to.clone()).collect()
     }
@@ -282,12 +289,7 @@ fn members_share_one_signed_state_and_one_ciphertext_reaches_every_member_device
 fn a_removed_member_learns_it_and_reads_nothing_sent_after() {
     let dir = Dir::new("groups-remove");
     let (mut world, id) = group_of_three(&dir);
-    world
-        .device("alice")
-        .send_group_message(&id, b"before")
-        .unwrap();
-    let entries = world.device("alice").outbox().unwrap();
-    world.deliver_all("alice", &entries);
+    world.send_and_deliver("alice", &id, b"before");
 
     let entries = world
         .device("alice")
@@ -448,12 +450,7 @@ fn a_member_who_missed_a_change_catches_up_from_the_next_message() {
 fn a_hostile_server_can_neither_add_a_ghost_nor_forge_a_change() {
     let dir = Dir::new("groups-hostile");
     let (mut world, id) = group_of_three(&dir);
-    world
-        .device("alice")
-        .send_group_message(&id, b"first")
-        .unwrap();
-    let entries = world.device("alice").outbox().unwrap();
-    world.deliver_all("alice", &entries);
+    world.send_and_deliver("alice", &id, b"first");
     let three = vec![
         ("alice".to_owned(), true),
         ("bob".to_owned(), false),

@@ -30,7 +30,7 @@ use super::group_wire::{
     GroupEnvelope, group_body,
 };
 use super::log::{self, LoggedMessage};
-use super::messaging::{owe_receipt, put_outbox, queue_in};
+use super::messaging::{log_arrival, owe_receipt, put_outbox, queue_in};
 use super::welcome_parts::{take_part, welcome_contents};
 use super::{CERTIFICATE, Device, Error, MAX_MESSAGE_BODY_LEN, OutboxEntry, now_ms, user_id};
 use crate::store::{DeviceStore, Items, Space, StoreError, Transaction};
@@ -703,16 +703,28 @@ impl ReceiveContext<'_> {
         };
         let plan = ready_devices(tx, self.directory, self.own, &[from])?;
         if !plan.ready.is_empty() {
-            let content = pairwise(BODY_GROUP_SYNC, &request.to_bytes())?;
-            queue_in(
-                tx,
-                self.directory,
-                self.cipher,
-                &plan,
-                OsRng.next_u64(),
-                &content,
-            )?;
+            self.queue(tx, &plan, BODY_GROUP_SYNC, &request.to_bytes())?;
         }
+        Ok(())
+    }
+
+    /// Puts a group body for `plan`'s devices in the outbox.
+    fn queue(
+        &self,
+        tx: &mut Transaction<'_>,
+        plan: &FanoutPlan,
+        tag: u8,
+        bytes: &[u8],
+    ) -> Result<(), Error> {
+        let content = pairwise(tag, bytes)?;
+        queue_in(
+            tx,
+            self.directory,
+            self.cipher,
+            plan,
+            OsRng.next_u64(),
+            &content,
+        )?;
         Ok(())
     }
 
@@ -839,15 +851,7 @@ impl ReceiveContext<'_> {
                     return Ok(GroupReceived::Quiet);
                 }
                 for change in changes {
-                    let content = pairwise(BODY_GROUP_CHANGE, &change)?;
-                    queue_in(
-                        tx,
-                        self.directory,
-                        self.cipher,
-                        &plan,
-                        OsRng.next_u64(),
-                        &content,
-                    )?;
+                    self.queue(tx, &plan, BODY_GROUP_CHANGE, &change)?;
                 }
                 Ok(GroupReceived::Quiet)
             }
@@ -927,21 +931,17 @@ impl ReceiveContext<'_> {
             self.ask_for_changes(tx, &history, &from.user)?;
         }
         let outgoing = from.user == self.own.user;
-        let record = LoggedMessage::arrived(
-            chat.id,
-            from.clone(),
-            &ConversationKey::Group(envelope.group_id.clone()),
-            chat.sent_at_ms,
-            now_ms().max(1),
-            chat.body,
-            outgoing,
-        );
-        if !log::append(tx, &record)? {
-            return Err(Error::Duplicate);
-        }
-        if !outgoing {
-            owe_receipt(tx, &from.user, false, chat.id)?;
-        }
-        Ok(record)
+        log_arrival(
+            tx,
+            LoggedMessage::arrived(
+                chat.id,
+                from.clone(),
+                &ConversationKey::Group(envelope.group_id.clone()),
+                chat.sent_at_ms,
+                now_ms().max(1),
+                chat.body,
+                outgoing,
+            ),
+        )
     }
 }

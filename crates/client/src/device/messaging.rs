@@ -453,6 +453,22 @@ impl Device {
     }
 }
 
+/// Adds a message that arrived to the log and, unless it is our own transcript, owes its
+/// author a delivery receipt. The same author's id again (a replay under a new envelope id)
+/// is [`Error::Duplicate`].
+pub(super) fn log_arrival(
+    tx: &mut Transaction<'_>,
+    record: LoggedMessage,
+) -> Result<LoggedMessage, Error> {
+    if !log::append(tx, &record)? {
+        return Err(Error::Duplicate);
+    }
+    if !record.outgoing {
+        owe_receipt(tx, &record.author.user, false, record.id)?;
+    }
+    Ok(record)
+}
+
 /// Encrypts `plaintext` for the ready devices of `plan` and puts the ciphertexts in the
 /// outbox under `msg_id`, inside `tx` (its session steps roll back with it).
 pub(super) fn queue_in(
@@ -589,23 +605,18 @@ fn receive_in(
                         what: "a transcript of a conversation with ourselves",
                     });
                 }
-                let record = LoggedMessage::arrived(
-                    chat.id,
-                    sender.clone(),
-                    &ConversationKey::User(conversation.clone()),
-                    chat.sent_at_ms,
-                    now_ms().max(1),
-                    chat.body,
-                    outgoing,
-                );
-                if !log::append(tx, &record)? {
-                    // The same author's id again: a replay under a new envelope id.
-                    return Err(Error::Duplicate);
-                }
-                if !outgoing {
-                    owe_receipt(tx, &sender.user, false, chat.id)?;
-                }
-                Received::Message(record)
+                Received::Message(log_arrival(
+                    tx,
+                    LoggedMessage::arrived(
+                        chat.id,
+                        sender.clone(),
+                        &ConversationKey::User(conversation.clone()),
+                        chat.sent_at_ms,
+                        now_ms().max(1),
+                        chat.body,
+                        outgoing,
+                    ),
+                )?)
             }
         },
         Content::Receipt(receipt) => {
