@@ -132,6 +132,8 @@ struct RelayLies {
     captured: Option<Captured>,
     /// Hold every delivery back (the relay keeps it, the client never sees it).
     swallow: bool,
+    /// Lose every delivery: acknowledge it to the relay in the client's name and drop it.
+    lose: bool,
 }
 
 /// A WebSocket proxy in front of the relay.
@@ -167,7 +169,9 @@ async fn relay_proxy(backend: String, lies: Arc<Mutex<RelayLies>>) -> String {
                     return;
                 };
                 let (mut down_tx, mut down_rx) = downstream.split();
-                let (mut up_tx, mut up_rx) = upstream.split();
+                let (up_tx, mut up_rx) = upstream.split();
+                let up_tx = Arc::new(tokio::sync::Mutex::new(up_tx));
+                let up_for_lies = Arc::clone(&up_tx);
                 let inject: Vec<Vec<u8>> = std::mem::take(&mut lies.lock().unwrap().inject);
                 for frame in inject {
                     let _ = down_tx.send(Message::Binary(frame.into())).await;
@@ -181,7 +185,7 @@ async fn relay_proxy(backend: String, lies: Arc<Mutex<RelayLies>>) -> String {
                             if is_ack && lies.lock().unwrap().drop_acks {
                                 continue;
                             }
-                            if up_tx.send(message).await.is_err() {
+                            if up_tx.lock().await.send(message).await.is_err() {
                                 break;
                             }
                         }
@@ -211,12 +215,17 @@ async fn relay_proxy(backend: String, lies: Arc<Mutex<RelayLies>>) -> String {
                             matches!(&message, Message::Binary(b) if b.get(1) == Some(&0x82));
                         if is_delivery {
                             delivered += 1;
-                            let (captured, swallow) = {
+                            let (captured, swallow, lose) = {
                                 let lies = lies.lock().unwrap();
-                                (lies.captured.clone(), lies.swallow)
+                                (lies.captured.clone(), lies.swallow, lies.lose)
                             };
                             if let (Some(captured), Message::Binary(bytes)) = (captured, &message) {
                                 capture_group_message(&captured, bytes);
+                            }
+                            if lose && let Message::Binary(bytes) = &message {
+                                let ack = ack_for(bytes);
+                                let _ = up_for_lies.lock().await.send(ack).await;
+                                continue;
                             }
                             if swallow {
                                 continue;
@@ -256,6 +265,16 @@ async fn relay_proxy(backend: String, lies: Arc<Mutex<RelayLies>>) -> String {
         }
     });
     addr
+}
+
+/// The `ACK` frame a client would send for a `DELIVER` frame.
+fn ack_for(frame: &[u8]) -> Message {
+    use e2ee_relay::wire::{ClientFrame, Codec, ServerFrame};
+    let seq = match ServerFrame::from_bytes(frame) {
+        Ok(ServerFrame::Deliver(delivery)) => delivery.seq,
+        _ => 0,
+    };
+    Message::Binary(ClientFrame::Ack(vec![seq]).to_bytes().into())
 }
 
 /// Records a `DELIVER` frame's envelope if it is a group message (payload type 0x21).
@@ -677,6 +696,67 @@ async fn a_server_cannot_add_a_ghost_to_a_group_or_pass_a_forged_change() {
     assert_eq!(ghost_saw, 0, "the ghost received no group message");
 
     for client in [&alice, &bob, &carol, &ghost, &mallory] {
+        client.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A change the server loses for one member (it acknowledges the delivery in the member's
+/// name and drops it) reaches that member anyway: the next group message names a state it
+/// does not hold, it asks the sender, and the sender's answer brings the change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_change_the_server_loses_is_fetched_from_the_next_sender() {
+    use e2ee_client::GroupEdit;
+
+    let dir = temp_dir("groups-lost");
+    let (server, url) = fresh_server(&dir, &[]).await;
+    let lies = Arc::new(Mutex::new(RelayLies::default()));
+    let proxy = relay_proxy(server.addr.clone(), Arc::clone(&lies)).await;
+    let alice = Client::register(config(&dir, "alice", &url, None), "alice")
+        .await
+        .unwrap();
+    alice.start();
+    online(&alice).await;
+    let carol = Client::register(
+        config(&dir, "carol", &url, Some(format!("http://{proxy}"))),
+        "carol",
+    )
+    .await
+    .unwrap();
+    carol.start();
+    online(&carol).await;
+    let id = alice.create_group("trip", &["carol"]).await.unwrap();
+    expect(&carol, "the welcome", |e| {
+        matches!(e, Event::GroupChanged(info) if info.version == 1).then_some(())
+    })
+    .await;
+
+    lies.lock().unwrap().lose = true;
+    alice
+        .change_group(&id, GroupEdit::Rename("road trip".into()))
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while alice.outbox_len().unwrap() > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the relay stored the change");
+    // The relay hands the change to the proxy, which acks and drops it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    lies.lock().unwrap().lose = false;
+    assert_eq!(carol.group(&id).unwrap().version, 1, "the change was lost");
+
+    let message = alice.send_group(&id, b"leaving at 8").await.unwrap();
+    assert_eq!(expect_message(&carol).await.id, message);
+    let info = expect(&carol, "the fetched change", |e| match e {
+        Event::GroupChanged(info) if info.version == 2 => Some(info.clone()),
+        _ => None,
+    })
+    .await;
+    assert_eq!(info.name, "road trip");
+    for client in [&alice, &carol] {
         client.stop().await;
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -560,9 +560,14 @@ impl Connection<'_> {
         if deliveries.is_empty() {
             return Ok(());
         }
-        let processed = deliver(self.shared, &deliveries)
-            .await
-            .map_err(|e| Ended::Lost(format!("store: {e}")))?;
+        let store = |e: Error| Ended::Lost(format!("store: {e}"));
+        let seq_before = self.shared.device().next_outbox_seq().map_err(store)?;
+        let processed = deliver(self.shared, &deliveries).await.map_err(store)?;
+        // A group body may have queued an answer (a sync request or its changes): send it now.
+        if self.shared.device().next_outbox_seq().map_err(store)? != seq_before {
+            flush_outbox(self.shared, self.out, &mut self.in_flight)
+                .map_err(|e| Ended::Lost(e.to_string()))?;
+        }
         for (delivery, processed) in deliveries.iter().zip(processed) {
             if processed.message && self.receipts_due.is_none() {
                 self.receipts_due = Some(tokio::time::Instant::now() + RECEIPT_DELAY);

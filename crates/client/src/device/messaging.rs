@@ -217,6 +217,12 @@ impl Device {
         Ok(plan)
     }
 
+    /// The sequence number the next outbox entry gets: a caller that sees it move across a
+    /// receive knows the receive queued something (a group sync request or answer).
+    pub(crate) fn next_outbox_seq(&mut self) -> Result<u64, Error> {
+        Ok(read_next_seq(self.store.vault())?)
+    }
+
     /// Every message still waiting for the relay's acknowledgement, oldest first: after a
     /// restart, send them again (the relay deduplicates on each envelope's id).
     pub fn outbox(&mut self) -> Result<Vec<OutboxEntry>, Error> {
@@ -508,18 +514,22 @@ pub(super) fn queue_in(
     put_outbox(tx, msg_id, envelopes)
 }
 
+fn read_next_seq(items: &impl Items) -> Result<u64, StoreError> {
+    items
+        .get(Space::IDENTITY, NEXT_OUTBOX_SEQ)?
+        .map(|b| <[u8; 8]>::try_from(b.as_slice()).map(u64::from_be_bytes))
+        .transpose()
+        .map_err(|_| StoreError::Corrupt("next outbox seq"))
+        .map(Option::unwrap_or_default)
+}
+
 /// Puts one outbox entry under the next sequence number.
 pub(super) fn put_outbox(
     tx: &mut Transaction<'_>,
     msg_id: u64,
     envelopes: Vec<(DeviceAddress, Vec<u8>)>,
 ) -> Result<OutboxEntry, Error> {
-    let seq = tx
-        .get(Space::IDENTITY, NEXT_OUTBOX_SEQ)?
-        .map(|b| <[u8; 8]>::try_from(b.as_slice()).map(u64::from_be_bytes))
-        .transpose()
-        .map_err(|_| StoreError::Corrupt("next outbox seq"))?
-        .unwrap_or(0);
+    let seq = read_next_seq(tx)?;
     let entry = OutboxEntry {
         seq,
         msg_id,
