@@ -8,19 +8,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use e2ee_client::{Client, ConversationId, Event, GroupEdit, GroupInfo, MessageStatus};
+use e2ee_client::{Client, ConversationId, GroupEdit, GroupInfo, MessageStatus};
 
 mod common;
 
 use common::clients::*;
-
-async fn expect_group(client: &Client, version: u64) -> GroupInfo {
-    expect(client, &format!("group version {version}"), |e| match e {
-        Event::GroupChanged(info) if info.version >= version => Some(info.clone()),
-        _ => None,
-    })
-    .await
-}
 
 fn member_names(info: &GroupInfo) -> Vec<&str> {
     info.members.iter().map(|m| m.user.as_str()).collect()

@@ -301,6 +301,18 @@ async fn users_and_devices_on_two_nodes_over_postgresql_and_redis_chat_and_catch
     assert_eq!(expect_message(&bob).await.id, from_phone);
     assert_eq!(expect_message(&laptop).await.id, from_phone);
 
+    // A group across the nodes: alice's phone creates it on A; bob and alice's laptop, on
+    // B, are welcomed; bob's message reaches both of alice's devices.
+    let group = alice.create_group("two nodes", &["bob"]).await.unwrap();
+    assert_eq!(expect_group(&bob, 1).await.id, group);
+    assert_eq!(expect_group(&laptop, 1).await.id, group);
+    let in_group = bob
+        .send_group(&group, b"across nodes, to a group")
+        .await
+        .unwrap();
+    assert_eq!(expect_message(&alice).await.id, in_group);
+    assert_eq!(expect_message(&laptop).await.id, in_group);
+
     for client in [&alice, &bob, &laptop] {
         client.stop().await;
     }

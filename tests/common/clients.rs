@@ -84,6 +84,15 @@ pub async fn expect<T>(
         .unwrap_or_else(|_| panic!("no {what} within {EVENT_WAIT:?}"))
 }
 
+/// Waits for a `GroupChanged` event at `version` or later.
+pub async fn expect_group(client: &Client, version: u64) -> e2ee_client::GroupInfo {
+    expect(client, &format!("group version {version}"), |e| match e {
+        Event::GroupChanged(info) if info.version >= version => Some(info.clone()),
+        _ => None,
+    })
+    .await
+}
+
 pub async fn expect_message(client: &Client) -> LoggedMessage {
     expect(client, "message", |e| match e {
         Event::Message(m) => Some(m.clone()),

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use common::{Dir, address, bundle, key};
 use e2ee_client::{
-    ConversationId, Device, Error, GroupEdit, GroupReceived, MessageStatus, OutboxEntry, Received,
-    Registration,
+    ConversationId, Device, Error, GroupEdit, GroupReceived, MAX_SYNC_ANSWER, MessageStatus,
+    OutboxEntry, Received, Registration,
 };
 use e2ee_core::DeviceAddress;
 
@@ -552,4 +552,32 @@ fn a_hostile_server_can_neither_add_a_ghost_nor_forge_a_change() {
         "{swap:?}"
     );
     assert_eq!(members(world.device("bob"), &id), three);
+}
+
+#[test]
+fn a_member_far_behind_catches_up_in_bounded_answers_from_final_and_open_changes() {
+    let dir = Dir::new("groups-far-behind");
+    let (mut world, id) = group_of_three(&dir);
+    let missed = MAX_SYNC_ANSWER + 10;
+    for i in 0..missed {
+        let entries = world
+            .device("alice")
+            .change_group(&id, GroupEdit::Rename(format!("name {i}")))
+            .unwrap();
+        for (_, result) in world.deliver_except("alice", &entries[0], &["carol"]) {
+            result.unwrap();
+        }
+    }
+    let version = |world: &mut World| world.device("carol").group(&id).unwrap().version;
+    assert_eq!(version(&mut world), 1);
+    // The next message makes carol ask; alice answers with at most MAX_SYNC_ANSWER changes,
+    // most of them final already at alice (over MAX_FORK_DEPTH behind her head).
+    world.send_and_deliver("alice", &id, b"one");
+    assert_eq!(version(&mut world), 1 + MAX_SYNC_ANSWER as u64);
+    world.send_and_deliver("alice", &id, b"two");
+    assert_eq!(version(&mut world), 1 + missed as u64);
+    assert_eq!(
+        world.device("carol").group(&id).unwrap(),
+        world.device("alice").group(&id).unwrap()
+    );
 }
