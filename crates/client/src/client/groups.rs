@@ -45,7 +45,7 @@ impl Client {
     }
 
     /// Signs one change of group `id` and sends it to every member device before and after
-    /// it. A change our role does not allow is [`Error::GroupChangeRefused`].
+    /// it. A change our role does not allow is [`crate::Error::GroupChangeRefused`].
     pub async fn change_group(&self, id: &[u8], edit: GroupEdit) -> Result<GroupInfo, ClientError> {
         if let GroupEdit::Add { user, .. } = &edit {
             self.shared.refresh_if_stale(user).await;
