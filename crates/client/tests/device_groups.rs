@@ -581,3 +581,52 @@ fn a_member_far_behind_catches_up_in_bounded_answers_from_final_and_open_changes
         world.device("alice").group(&id).unwrap()
     );
 }
+
+#[test]
+fn a_member_who_lost_a_sender_key_asks_for_it_and_reads_the_next_message() {
+    let dir = Dir::new("groups-key-request");
+    let (mut world, id) = group_of_three(&dir);
+    world
+        .device("alice")
+        .send_group_message(&id, b"lost on bob")
+        .unwrap();
+    let entries = world.device("alice").outbox().unwrap();
+    // bob never gets alice's key; carol does.
+    for (_, result) in world.deliver_except("alice", &entries[0], &["bob"]) {
+        result.unwrap();
+    }
+    let results = world.deliver_except("alice", &entries[1], &[]);
+    for (to, result) in results {
+        match to.as_str() {
+            "bob" => assert!(
+                matches!(
+                    result,
+                    Ok(Some(Received::Group(
+                        GroupReceived::AskedForSenderKey { .. }
+                    )))
+                ),
+                "{result:?}"
+            ),
+            _ => assert_eq!(group_body_of(&result), b"lost on bob"),
+        }
+    }
+    // bob's request goes out, alice answers with her current key, bob reads what follows.
+    world.flush();
+    world
+        .device("alice")
+        .send_group_message(&id, b"readable again")
+        .unwrap();
+    let entries = world.device("alice").outbox().unwrap();
+    assert_eq!(
+        entries.len(),
+        1,
+        "bob and carol hold the key: no distribution"
+    );
+    for (to, result) in world.deliver_except("alice", &entries[0], &[]) {
+        assert_eq!(group_body_of(&result), b"readable again", "{to}");
+    }
+    // The message bob could not read is not in his log; the next one is.
+    let page = world.device("bob").group_messages(&id, None, 10).unwrap();
+    let bodies: Vec<&[u8]> = page.messages.iter().map(|m| m.body.as_slice()).collect();
+    assert_eq!(bodies, vec![&b"readable again"[..]]);
+}

@@ -773,6 +773,16 @@ async fn report(
             shared.emit(Event::GroupChanged(info)).await;
             Ok(acked(false))
         }
+        Ok(Some(Received::Group(crate::GroupReceived::AskedForSenderKey { from }))) => {
+            let reason = "a group message under a sender key we do not hold; asked the sender";
+            shared
+                .emit(Event::Dropped {
+                    from,
+                    reason: reason.into(),
+                })
+                .await;
+            Ok(acked(false))
+        }
         Ok(Some(_)) | Err(Error::Duplicate) => Ok(acked(false)),
         Err(Error::AccountKeyChanged { user }) => {
             shared.emit(Event::IdentityChanged { user }).await;

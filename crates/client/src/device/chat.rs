@@ -77,13 +77,17 @@ pub(crate) enum Body {
 impl Body {
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         use super::group_wire::{
-            BODY_GROUP_CHANGE, BODY_GROUP_SYNC, BODY_GROUP_WELCOME, BODY_WELCOME_PART,
+            BODY_GROUP_CHANGE, BODY_GROUP_KEY_REQUEST, BODY_GROUP_SYNC, BODY_GROUP_WELCOME,
+            BODY_WELCOME_PART,
         };
         match bytes.first() {
             Some(&READ_SYNC_TYPE) => ReadSync::from_bytes(bytes).map(Body::ReadSync),
             Some(
-                &tag @ (BODY_GROUP_CHANGE | BODY_GROUP_WELCOME | BODY_GROUP_SYNC
-                | BODY_WELCOME_PART),
+                &tag @ (BODY_GROUP_CHANGE
+                | BODY_GROUP_WELCOME
+                | BODY_GROUP_SYNC
+                | BODY_WELCOME_PART
+                | BODY_GROUP_KEY_REQUEST),
             ) => Ok(Body::Group(tag, bytes[1..].to_vec())),
             _ => ChatMessage::from_bytes(bytes).map(Body::Chat),
         }

@@ -11,6 +11,8 @@
 //!   0x05 || GroupSyncRequest   "send me the changes after my version" (§16.5)
 //!   0x06 || WelcomePart        one part of a welcome too large for one message
 //!                              (`super::welcome_parts`)
+//!   0x07 || GroupId            "send me your current sender key": a member device that
+//!                              got a message under a key it does not hold
 //! ```
 //!
 //! A pairwise ciphertext starts with 0x11 or 0x12 (its message type), so a receiver tells a
@@ -32,6 +34,7 @@ pub(crate) const BODY_GROUP_CHANGE: u8 = 0x03;
 pub(crate) const BODY_GROUP_WELCOME: u8 = 0x04;
 pub(crate) const BODY_GROUP_SYNC: u8 = 0x05;
 pub(crate) const BODY_WELCOME_PART: u8 = 0x06;
+pub(crate) const BODY_GROUP_KEY_REQUEST: u8 = 0x07;
 
 /// A group message as the relay carries it.
 pub(crate) struct GroupEnvelope {

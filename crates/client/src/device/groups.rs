@@ -15,7 +15,7 @@ use e2ee_core::{
     control::Content,
     device::{DeviceCertificate, DeviceDirectory, FanoutPlan, VerifiedDevice},
     group::{
-        GroupId, GroupSession,
+        GroupError, GroupId, GroupSession,
         membership::{
             GroupChange, GroupHistory, GroupSettings, GroupSigner, GroupState, GroupSyncRequest,
             GroupWelcome, Operation, Received as HistoryReceived, Role, StateRef, Update,
@@ -26,8 +26,8 @@ use rand_core::{OsRng, RngCore};
 
 use super::conversation::ConversationKey;
 use super::group_wire::{
-    BODY_GROUP_CHANGE, BODY_GROUP_SYNC, BODY_GROUP_WELCOME, BODY_WELCOME_PART, GroupChat,
-    GroupEnvelope, group_body,
+    BODY_GROUP_CHANGE, BODY_GROUP_KEY_REQUEST, BODY_GROUP_SYNC, BODY_GROUP_WELCOME,
+    BODY_WELCOME_PART, GroupChat, GroupEnvelope, group_body,
 };
 use super::log::{self, LoggedMessage};
 use super::messaging::{log_arrival, owe_receipt, put_outbox, queue_in};
@@ -127,6 +127,21 @@ pub enum GroupReceived {
     /// Nothing the app sees changed (a duplicate, a change held for its base, a sender key,
     /// a sync request answered).
     Quiet,
+    /// A group message from `from` came under a sender key we do not hold (its distribution
+    /// was lost, or came before we knew the group): it cannot be read, and we asked `from`
+    /// for its current key, so its next messages can.
+    AskedForSenderKey {
+        /// The sender device, as `user.device`.
+        from: String,
+    },
+}
+
+/// What a group envelope turned out to be.
+pub(super) enum GroupArrival {
+    /// A message, now in the log.
+    Message(LoggedMessage),
+    /// Unreadable for want of the sender's key, which we asked for.
+    AskedForSenderKey,
 }
 
 pub(crate) fn group_id(id: &[u8]) -> Result<GroupId, Error> {
@@ -855,6 +870,40 @@ impl ReceiveContext<'_> {
                 }
                 Ok(GroupReceived::Quiet)
             }
+            BODY_GROUP_KEY_REQUEST => {
+                let id = group_id(bytes)?;
+                let history = load_history(tx, &id)?.ok_or(Error::UnknownGroup)?;
+                let devices = member_devices(self.directory, self.own, history.state()).0;
+                if !devices.iter().any(|d| d.address() == sender.address()) {
+                    return Err(Error::NotPermitted {
+                        what: "a key request from outside the group",
+                    });
+                }
+                let session = refresh_session(tx, self.own, &id, devices)?;
+                // Nothing sent yet, or our key rotates before the next message anyway.
+                let Some(distribution) = session
+                    .current_distribution()
+                    .filter(|_| !session.rotation_pending())
+                else {
+                    return Ok(GroupReceived::Quiet);
+                };
+                let mut plan = ready_devices(tx, self.directory, self.own, &[from])?;
+                plan.ready.retain(|d| d == sender.address());
+                if !plan.ready.is_empty() {
+                    let content = Content::SenderKeyDistribution(Box::new(distribution))
+                        .to_bytes()
+                        .map_err(|e| Error::Refused(e.to_string()))?;
+                    queue_in(
+                        tx,
+                        self.directory,
+                        self.cipher,
+                        &plan,
+                        OsRng.next_u64(),
+                        &content,
+                    )?;
+                }
+                Ok(GroupReceived::Quiet)
+            }
             _ => Err(Error::InvalidInput { what: "group body" }),
         }
     }
@@ -882,12 +931,18 @@ impl ReceiveContext<'_> {
         tx: &mut Transaction<'_>,
         from: &DeviceAddress,
         payload: &[u8],
-    ) -> Result<LoggedMessage, Error> {
+    ) -> Result<GroupArrival, Error> {
         let envelope = GroupEnvelope::from_bytes(payload).map_err(|_| Error::InvalidInput {
             what: "group envelope",
         })?;
         let history = load_history(tx, &envelope.group_id)?.ok_or(Error::UnknownGroup)?;
         let state = history.state();
+        if state.member(self.own.user.as_str()).is_none() {
+            // Left or removed: nothing of the group is ours to read any more.
+            return Err(Error::NotPermitted {
+                what: "we are not a member",
+            });
+        }
         let devices = member_devices(self.directory, self.own, state).0;
         if !devices.iter().any(|d| d.address() == from) {
             return Err(
@@ -913,7 +968,22 @@ impl ReceiveContext<'_> {
             );
         }
         let mut session = refresh_session(tx, self.own, &envelope.group_id, devices)?;
-        let plaintext = session.decrypt(from, &envelope.message)?;
+        let plaintext = match session.decrypt(from, &envelope.message) {
+            Err(GroupError::UnknownSenderKey { .. }) => {
+                let mut plan = ready_devices(tx, self.directory, self.own, &[&from.user])?;
+                plan.ready.retain(|d| d == from);
+                if !plan.ready.is_empty() {
+                    self.queue(
+                        tx,
+                        &plan,
+                        BODY_GROUP_KEY_REQUEST,
+                        envelope.group_id.as_bytes(),
+                    )?;
+                }
+                return Ok(GroupArrival::AskedForSenderKey);
+            }
+            other => other?,
+        };
         DeviceStore::over(&mut *tx)
             .store_group(&session)
             .map_err(|e| Error::Store(StoreError::Backend(e.0)))?;
@@ -943,5 +1013,6 @@ impl ReceiveContext<'_> {
                 outgoing,
             ),
         )
+        .map(GroupArrival::Message)
     }
 }

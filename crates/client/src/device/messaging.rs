@@ -12,7 +12,7 @@ use rand_core::{OsRng, RngCore};
 
 use super::chat::{Body, ChatMessage, MAX_MESSAGE_BODY_LEN, MAX_READ_SYNC_IDS, ReadSync};
 use super::group_wire::GROUP_ENVELOPE_TYPE;
-use super::groups::{GroupReceived, ReceiveContext};
+use super::groups::{GroupArrival, GroupReceived, ReceiveContext};
 use super::log::{self, Conversation, LoggedMessage, MessagePage, MessageStatus, RecipientState};
 use super::{
     ConversationKey, Device, Error, MAX_OUTBOX_CIPHERTEXT, MAX_OUTBOX_RECIPIENTS, OutboxEntry,
@@ -561,9 +561,14 @@ fn receive_in(
         own,
     };
     if ciphertext.first() == Some(&GROUP_ENVELOPE_TYPE) {
-        let record = context.group_message(tx, from, ciphertext)?;
+        let received = match context.group_message(tx, from, ciphertext)? {
+            GroupArrival::Message(record) => Received::Message(record),
+            GroupArrival::AskedForSenderKey => Received::Group(GroupReceived::AskedForSenderKey {
+                from: from.to_string(),
+            }),
+        };
         tx.put(Space::PROCESSED, &lookup, &[])?;
-        return Ok(Some(Received::Message(record)));
+        return Ok(Some(received));
     }
     let received = directory.decrypt(cipher, &mut DeviceStore::over(&mut *tx), from, ciphertext)?;
     let sender = received.sender.address().clone();
