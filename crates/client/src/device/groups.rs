@@ -13,7 +13,7 @@
 use e2ee_core::{
     Codec, DeviceAddress, GroupStore, UserId,
     control::Content,
-    device::{DeviceCertificate, DeviceDirectory, FanoutPlan, VerifiedDevice},
+    device::{AccountIdentityKey, DeviceCertificate, DeviceDirectory, FanoutPlan, VerifiedDevice},
     group::{
         GroupError, GroupId, GroupSession,
         membership::{
@@ -254,6 +254,16 @@ fn pairwise(tag: u8, bytes: &[u8]) -> Result<Vec<u8>, Error> {
 }
 
 impl Device {
+    /// The account key we trust for `user`: what a group pins when it adds them.
+    fn account_of(&self, user: &UserId) -> Result<AccountIdentityKey, Error> {
+        self.directory
+            .account(user.as_str())
+            .copied()
+            .ok_or(Error::UnknownUser {
+                user: user.to_string(),
+            })
+    }
+
     fn certificate(&mut self) -> Result<DeviceCertificate, Error> {
         let bytes = self
             .store
@@ -306,26 +316,14 @@ impl Device {
         OsRng.fill_bytes(&mut raw);
         let id = group_id(&raw)?;
         let own = self.address.user.clone();
-        let own_account =
-            self.directory
-                .account(own.as_str())
-                .copied()
-                .ok_or(Error::UnknownUser {
-                    user: own.to_string(),
-                })?;
+        let own_account = self.account_of(&own)?;
         let mut adds = Vec::new();
         for member in members {
             let user = user_id(member)?;
             if user == own || adds.iter().any(|(u, _)| *u == user) {
                 continue;
             }
-            let account =
-                self.directory
-                    .account(user.as_str())
-                    .copied()
-                    .ok_or(Error::UnknownUser {
-                        user: member.to_string(),
-                    })?;
+            let account = self.account_of(&user)?;
             adds.push((user, account));
         }
         let certificate = self.certificate()?;
@@ -382,42 +380,37 @@ impl Device {
         let id = group_id(id)?;
         let mut history = load_history(self.store.vault(), &id)?.ok_or(Error::UnknownGroup)?;
         let before: Vec<UserId> = history.state().members().map(|(u, _)| u.clone()).collect();
-        let operation =
-            match edit {
-                GroupEdit::Add { user, admin } => {
-                    let user = user_id(&user)?;
-                    let account = self.directory.account(user.as_str()).copied().ok_or(
-                        Error::UnknownUser {
-                            user: user.to_string(),
-                        },
-                    )?;
-                    Operation::Add {
-                        user,
-                        account,
-                        role: if admin { Role::Admin } else { Role::Member },
-                    }
+        let operation = match edit {
+            GroupEdit::Add { user, admin } => {
+                let user = user_id(&user)?;
+                let account = self.account_of(&user)?;
+                Operation::Add {
+                    user,
+                    account,
+                    role: if admin { Role::Admin } else { Role::Member },
                 }
-                GroupEdit::Remove(user) => Operation::Remove {
-                    user: user_id(&user)?,
-                },
-                GroupEdit::Leave => Operation::Leave,
-                GroupEdit::Promote(user) => Operation::Promote {
-                    user: user_id(&user)?,
-                },
-                GroupEdit::Demote(user) => Operation::Demote {
-                    user: user_id(&user)?,
-                },
-                GroupEdit::Rename(name) => Operation::SetName(name),
-                GroupEdit::Describe(text) => Operation::SetDescription(text),
-                GroupEdit::SetAvatar(avatar) => Operation::SetAvatar(avatar),
-                GroupEdit::Settings {
-                    only_admins_send,
-                    only_admins_edit_info,
-                } => Operation::SetSettings(GroupSettings {
-                    only_admins_send,
-                    only_admins_edit_info,
-                }),
-            };
+            }
+            GroupEdit::Remove(user) => Operation::Remove {
+                user: user_id(&user)?,
+            },
+            GroupEdit::Leave => Operation::Leave,
+            GroupEdit::Promote(user) => Operation::Promote {
+                user: user_id(&user)?,
+            },
+            GroupEdit::Demote(user) => Operation::Demote {
+                user: user_id(&user)?,
+            },
+            GroupEdit::Rename(name) => Operation::SetName(name),
+            GroupEdit::Describe(text) => Operation::SetDescription(text),
+            GroupEdit::SetAvatar(avatar) => Operation::SetAvatar(avatar),
+            GroupEdit::Settings {
+                only_admins_send,
+                only_admins_edit_info,
+            } => Operation::SetSettings(GroupSettings {
+                only_admins_send,
+                only_admins_edit_info,
+            }),
+        };
         let certificate = self.certificate()?;
         let identity = self.identity()?;
         let signer = GroupSigner::new(&identity, certificate)?;
