@@ -194,8 +194,8 @@ impl GroupHistory {
         ordered
     }
 
-    /// Signs `operations` as the next version on our head, checks that it applies, and
-    /// applies it.
+    /// Signs `operations` as the next version on our head and applies it (or fails with why
+    /// it does not apply, changing nothing).
     pub fn commit(
         &mut self,
         signer: &GroupSigner<'_>,
@@ -208,8 +208,8 @@ impl GroupHistory {
             self.state_hash(),
             operations,
         )?;
-        // Checked before anything changes; a refused change leaves the history as it was.
-        apply_with_hash(self.state(), &self.state_hash(), &change)?;
+        // `receive` checks it against our head like anyone's, and a refused change leaves the
+        // history as it was.
         match self.receive(change.clone())? {
             Received::Applied(update) => Ok((change, update)),
             // Built on our own head, so it always attaches.

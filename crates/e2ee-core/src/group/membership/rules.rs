@@ -45,15 +45,14 @@ pub(crate) fn apply_with_hash(
         return Err(MembershipError::WrongPreviousHash);
     }
     let certificate = change.signer();
-    let signer = UserId::new(certificate.user_id())
-        .map_err(|_| MembershipError::InvalidArgument("signer user id"))?;
+    let signer = &certificate.address().user;
     let authority = if state.version() == 0 {
         match change.operations().first() {
             Some(Operation::Add {
                 user,
                 account,
                 role: Role::Admin,
-            }) if *user == signer && account == certificate.account() => Role::Admin,
+            }) if user == signer && account == certificate.account() => Role::Admin,
             _ => return Err(MembershipError::InvalidCreation),
         }
     } else {
@@ -75,7 +74,7 @@ pub(crate) fn apply_with_hash(
                 operation: operation.name(),
             });
         }
-        apply_operation(&mut next, &signer, operation)?;
+        apply_operation(&mut next, signer, operation)?;
     }
     promote_if_no_admin(&mut next);
     Ok(next)
