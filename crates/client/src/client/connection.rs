@@ -560,11 +560,11 @@ impl Connection<'_> {
         if deliveries.is_empty() {
             return Ok(());
         }
-        let store = |e: Error| Ended::Lost(format!("store: {e}"));
-        let seq_before = self.shared.device().next_outbox_seq().map_err(store)?;
-        let processed = deliver(self.shared, &deliveries).await.map_err(store)?;
+        let (processed, queued) = deliver(self.shared, &deliveries)
+            .await
+            .map_err(|e| Ended::Lost(format!("store: {e}")))?;
         // A group body may have queued an answer (a sync request or its changes): send it now.
-        if self.shared.device().next_outbox_seq().map_err(store)? != seq_before {
+        if queued {
             flush_outbox(self.shared, self.out, &mut self.in_flight)
                 .map_err(|e| Ended::Lost(e.to_string()))?;
         }
@@ -660,7 +660,12 @@ struct Processed {
 /// errors (the envelopes stay at the relay and come again); anything wrong with an envelope
 /// itself is reported and acked. An envelope from a user or device we do not know yet is
 /// tried again on its own once their device list is refreshed.
-async fn deliver(shared: &Shared, deliveries: &[Delivery]) -> Result<Vec<Processed>, Error> {
+/// Also says whether a delivery may have queued something to send (a group body or group
+/// message: a sync request or answer, a key request).
+async fn deliver(
+    shared: &Shared,
+    deliveries: &[Delivery],
+) -> Result<(Vec<Processed>, bool), Error> {
     let envelopes: Vec<(&crate::DeviceAddress, u64, &[u8])> = deliveries
         .iter()
         .map(|d| (&d.sender, d.msg_id, &d.payload[..]))
@@ -669,6 +674,7 @@ async fn deliver(shared: &Shared, deliveries: &[Delivery]) -> Result<Vec<Process
     let mut processed = Vec::with_capacity(results.len());
     // Users refreshed for this run: the key server is asked once per user, not per envelope.
     let mut refreshed: HashMap<&str, bool> = HashMap::new();
+    let mut queued = false;
     for (delivery, result) in deliveries.iter().zip(results) {
         // Once an envelope was taken again on its own, a later one of the run may have
         // failed only for want of it (a group message after the welcome that was waiting
@@ -723,9 +729,11 @@ async fn deliver(shared: &Shared, deliveries: &[Delivery]) -> Result<Vec<Process
             }
             other => other,
         };
+        queued |= matches!(&result, Ok(Some(Received::Group(_))))
+            || matches!(&result, Ok(Some(Received::Message(m))) if m.conversation.group().is_some());
         processed.push(report(shared, delivery, result).await?);
     }
-    Ok(processed)
+    Ok((processed, queued))
 }
 
 /// Whether an envelope's failure may have come from an earlier envelope of its run not being

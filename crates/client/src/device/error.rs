@@ -106,6 +106,12 @@ pub enum Error {
     },
 }
 
+impl From<e2ee_core::StoreError> for Error {
+    fn from(e: e2ee_core::StoreError) -> Self {
+        Error::Store(StoreError::Backend(e.0))
+    }
+}
+
 impl From<e2ee_core::group::membership::MembershipError> for Error {
     fn from(e: e2ee_core::group::membership::MembershipError) -> Self {
         Error::GroupChangeRefused {
@@ -162,7 +168,7 @@ impl From<e2ee_core::device::DeviceError> for Error {
                 device: address.to_string(),
             },
             D::Session(Core::Decode(_)) => Error::InvalidInput { what: "message" },
-            D::Session(Core::Store(e)) => Error::Store(StoreError::Backend(e.0)),
+            D::Session(Core::Store(e)) => e.into(),
             other => Error::Refused(other.to_string()),
         }
     }

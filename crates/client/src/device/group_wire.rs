@@ -21,6 +21,7 @@
 
 use e2ee_core::{
     Codec, DecodeError,
+    control::Content,
     group::{GroupId, MAX_GROUP_MESSAGE_LEN, membership::StateRef},
 };
 use e2ee_encoding::Reader;
@@ -109,12 +110,17 @@ impl Codec for GroupChat {
     }
 }
 
-/// A pairwise body of one of the group kinds: its tag and bytes.
-pub(crate) fn group_body(tag: u8, bytes: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + bytes.len());
-    out.push(tag);
-    out.extend_from_slice(bytes);
-    out
+/// The pairwise plaintext of a group body: `Content::Message(tag || bytes)`.
+pub(crate) fn group_content(tag: u8, bytes: &[u8]) -> Result<Vec<u8>, super::Error> {
+    let mut body = Vec::with_capacity(1 + bytes.len());
+    body.push(tag);
+    body.extend_from_slice(bytes);
+    Content::Message(body)
+        .to_bytes()
+        .map(|b| b.to_vec())
+        .map_err(|_| super::Error::MessageTooLarge {
+            max: MAX_MESSAGE_BODY_LEN,
+        })
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use e2ee_core::{
     control::Content,
     device::{AccountIdentityKey, DeviceCertificate, DeviceDirectory, FanoutPlan, VerifiedDevice},
     group::{
-        GroupError, GroupId, GroupSession,
+        GroupError, GroupId, GroupSession, SenderKeyDistribution,
         membership::{
             GroupChange, GroupHistory, GroupSettings, GroupSigner, GroupState, GroupSyncRequest,
             GroupWelcome, Operation, Received as HistoryReceived, Role, StateRef, Update,
@@ -27,7 +27,7 @@ use rand_core::{OsRng, RngCore};
 use super::conversation::ConversationKey;
 use super::group_wire::{
     BODY_GROUP_CHANGE, BODY_GROUP_KEY_REQUEST, BODY_GROUP_SYNC, BODY_GROUP_WELCOME,
-    BODY_WELCOME_PART, GroupChat, GroupEnvelope, group_body,
+    BODY_WELCOME_PART, GroupChat, GroupEnvelope, group_content,
 };
 use super::log::{self, LoggedMessage};
 use super::messaging::{log_arrival, owe_receipt, put_outbox, queue_in};
@@ -167,12 +167,15 @@ pub(crate) fn info(state: &GroupState) -> GroupInfo {
     }
 }
 
+fn decode_history(bytes: &[u8]) -> Result<GroupHistory, Error> {
+    Ok(GroupHistory::from_bytes(bytes).map_err(|_| StoreError::Corrupt("group history"))?)
+}
+
 fn load_history(items: &impl Items, id: &GroupId) -> Result<Option<GroupHistory>, Error> {
     items
         .get(Space::GROUP_HISTORY, id.as_bytes())?
-        .map(|b| GroupHistory::from_bytes(&b).map_err(|_| StoreError::Corrupt("group history")))
+        .map(|b| decode_history(&b))
         .transpose()
-        .map_err(Error::from)
 }
 
 fn final_change_lookup(id: &GroupId, version: u64) -> Vec<u8> {
@@ -244,13 +247,23 @@ fn ready_devices(
     Ok(plan)
 }
 
-fn pairwise(tag: u8, bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    Content::Message(group_body(tag, bytes))
+/// The pairwise plaintext that hands `distribution` (our sender key) to a member device.
+fn distribution_content(distribution: SenderKeyDistribution) -> Result<Vec<u8>, Error> {
+    Ok(Content::SenderKeyDistribution(Box::new(distribution))
         .to_bytes()
-        .map(|b| b.to_vec())
-        .map_err(|_| Error::MessageTooLarge {
-            max: MAX_MESSAGE_BODY_LEN,
-        })
+        .map_err(|e| Error::Refused(e.to_string()))?
+        .to_vec())
+}
+
+/// [`queue_in`] under a fresh random message id (content nothing else refers to).
+fn queue_fresh(
+    tx: &mut Transaction<'_>,
+    directory: &DeviceDirectory,
+    cipher: &e2ee_core::SessionCipher,
+    plan: &FanoutPlan,
+    plaintext: &[u8],
+) -> Result<OutboxEntry, Error> {
+    queue_in(tx, directory, cipher, plan, OsRng.next_u64(), plaintext)
 }
 
 impl Device {
@@ -280,8 +293,7 @@ impl Device {
     pub fn groups(&mut self) -> Result<Vec<GroupInfo>, Error> {
         let mut groups = Vec::new();
         for bytes in self.store.vault().values(Space::GROUP_HISTORY)? {
-            let history = GroupHistory::from_bytes(&bytes)
-                .map_err(|_| StoreError::Corrupt("group history"))?;
+            let history = decode_history(&bytes)?;
             groups.push(info(history.state()));
         }
         groups.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
@@ -367,7 +379,7 @@ impl Device {
             save_history(tx, &history, &update)?;
             welcome
                 .iter()
-                .map(|part| queue_in(tx, directory, cipher, &plan, OsRng.next_u64(), part))
+                .map(|part| queue_fresh(tx, directory, cipher, &plan, part))
                 .collect::<Result<Vec<_>, Error>>()
         })?;
         Ok((raw.to_vec(), entries))
@@ -424,7 +436,7 @@ impl Device {
             .filter(|u| !before.contains(u))
             .map(ToString::to_string)
             .collect();
-        let change_body = pairwise(BODY_GROUP_CHANGE, &change.to_bytes())?;
+        let change_body = group_content(BODY_GROUP_CHANGE, &change.to_bytes())?;
         let told_plan = self.ready_plan(&told.iter().map(String::as_str).collect::<Vec<_>>());
         let told_plan = match told_plan {
             // Nobody else (we were the only member and left): nothing to send.
@@ -450,26 +462,12 @@ impl Device {
                     plan.ready.retain(|d| !welcome_plan.ready.contains(d));
                 }
                 if !plan.ready.is_empty() {
-                    entries.push(queue_in(
-                        tx,
-                        directory,
-                        cipher,
-                        &plan,
-                        OsRng.next_u64(),
-                        &change_body,
-                    )?);
+                    entries.push(queue_fresh(tx, directory, cipher, &plan, &change_body)?);
                 }
             }
             if let Some((plan, parts)) = &welcome {
                 for part in parts {
-                    entries.push(queue_in(
-                        tx,
-                        directory,
-                        cipher,
-                        plan,
-                        OsRng.next_u64(),
-                        part,
-                    )?);
+                    entries.push(queue_fresh(tx, directory, cipher, plan, part)?);
                 }
             }
             Ok(entries)
@@ -519,12 +517,7 @@ impl Device {
             sent_at_ms,
             body: body.to_vec(),
         };
-        let mut session = self
-            .store
-            .load_group(&gid)
-            .map_err(|e| Error::Store(StoreError::Backend(e.0)))?
-            .unwrap_or_else(|| GroupSession::new(gid.clone(), self.address.clone()));
-        session.set_members(devices)?;
+        let mut session = member_session(&self.store, &self.address, &gid, devices)?;
         let send = session.encrypt(&mut OsRng, &chat.to_bytes())?;
         // The devices that lack our key get it over their pairwise sessions first.
         let key_plan = match &send.distribution {
@@ -534,10 +527,7 @@ impl Device {
                 users.dedup();
                 let mut plan = self.ready_plan(&users)?;
                 plan.ready.retain(|d| send.distribute_to.contains(d));
-                let content = Content::SenderKeyDistribution(Box::new(distribution.clone()))
-                    .to_bytes()
-                    .map_err(|e| Error::Refused(e.to_string()))?;
-                Some((plan, content))
+                Some((plan, distribution_content(distribution.clone())?))
             }
             _ => None,
         };
@@ -562,19 +552,10 @@ impl Device {
         );
         let (directory, cipher) = (&self.directory, &self.cipher);
         let entries = self.store.vault().transaction(|tx| {
-            DeviceStore::over(&mut *tx)
-                .store_group(&session)
-                .map_err(|e| Error::Store(StoreError::Backend(e.0)))?;
+            DeviceStore::over(&mut *tx).store_group(&session)?;
             let mut entries = Vec::new();
             if let Some((plan, content)) = &key_plan {
-                entries.push(queue_in(
-                    tx,
-                    directory,
-                    cipher,
-                    plan,
-                    OsRng.next_u64(),
-                    content,
-                )?);
+                entries.push(queue_fresh(tx, directory, cipher, plan, content)?);
             }
             if !log::append(tx, &record)? {
                 return Err(Error::Refused("message id already in the log".into()));
@@ -599,8 +580,7 @@ impl Device {
         let own = self.address.user.to_string();
         let mut welcomes = Vec::new();
         for bytes in self.store.vault().values(Space::GROUP_HISTORY)? {
-            let history = GroupHistory::from_bytes(&bytes)
-                .map_err(|_| StoreError::Corrupt("group history"))?;
+            let history = decode_history(&bytes)?;
             if history.state().member(own.as_str()).is_some() {
                 welcomes.extend(welcome_contents(&history.welcome())?);
             }
@@ -616,7 +596,7 @@ impl Device {
         self.store.vault().transaction(|tx| {
             welcomes
                 .iter()
-                .map(|welcome| queue_in(tx, directory, cipher, &plan, OsRng.next_u64(), welcome))
+                .map(|welcome| queue_fresh(tx, directory, cipher, &plan, welcome))
                 .collect()
         })
     }
@@ -670,8 +650,23 @@ impl Device {
     }
 }
 
-/// Makes our group session's member devices those of the current state (rotating our key
-/// when one left); creates the session if there is none.
+/// Our group session (new if there is none) with the member devices of the current state:
+/// one that left makes our key rotate before the next message. Not stored: the caller stores
+/// it once, with whatever else it changes.
+fn member_session(
+    store: &impl GroupStore,
+    own: &DeviceAddress,
+    id: &GroupId,
+    devices: Vec<VerifiedDevice>,
+) -> Result<GroupSession, Error> {
+    let mut session = store
+        .load_group(id)?
+        .unwrap_or_else(|| GroupSession::new(id.clone(), own.clone()));
+    session.set_members(devices)?;
+    Ok(session)
+}
+
+/// [`member_session`], stored.
 fn refresh_session(
     tx: &mut Transaction<'_>,
     own: &DeviceAddress,
@@ -679,14 +674,8 @@ fn refresh_session(
     devices: Vec<VerifiedDevice>,
 ) -> Result<GroupSession, Error> {
     let mut store = DeviceStore::over(&mut *tx);
-    let mut session = store
-        .load_group(id)
-        .map_err(|e| Error::Store(StoreError::Backend(e.0)))?
-        .unwrap_or_else(|| GroupSession::new(id.clone(), own.clone()));
-    session.set_members(devices)?;
-    store
-        .store_group(&session)
-        .map_err(|e| Error::Store(StoreError::Backend(e.0)))?;
+    let session = member_session(&store, own, id, devices)?;
+    store.store_group(&session)?;
     Ok(session)
 }
 
@@ -724,15 +713,8 @@ impl ReceiveContext<'_> {
         tag: u8,
         bytes: &[u8],
     ) -> Result<(), Error> {
-        let content = pairwise(tag, bytes)?;
-        queue_in(
-            tx,
-            self.directory,
-            self.cipher,
-            plan,
-            OsRng.next_u64(),
-            &content,
-        )?;
+        let content = group_content(tag, bytes)?;
+        queue_fresh(tx, self.directory, self.cipher, plan, &content)?;
         Ok(())
     }
 
@@ -883,17 +865,8 @@ impl ReceiveContext<'_> {
                 let mut plan = ready_devices(tx, self.directory, self.own, &[from])?;
                 plan.ready.retain(|d| d == sender.address());
                 if !plan.ready.is_empty() {
-                    let content = Content::SenderKeyDistribution(Box::new(distribution))
-                        .to_bytes()
-                        .map_err(|e| Error::Refused(e.to_string()))?;
-                    queue_in(
-                        tx,
-                        self.directory,
-                        self.cipher,
-                        &plan,
-                        OsRng.next_u64(),
-                        &content,
-                    )?;
+                    let content = distribution_content(distribution)?;
+                    queue_fresh(tx, self.directory, self.cipher, &plan, &content)?;
                 }
                 Ok(GroupReceived::Quiet)
             }
@@ -910,11 +883,14 @@ impl ReceiveContext<'_> {
     ) -> Result<(), Error> {
         let history = load_history(tx, distribution.group_id())?.ok_or(Error::UnknownGroup)?;
         let devices = member_devices(self.directory, self.own, history.state()).0;
-        let mut session = refresh_session(tx, self.own, distribution.group_id(), devices)?;
+        let mut session = member_session(
+            &DeviceStore::over(&mut *tx),
+            self.own,
+            distribution.group_id(),
+            devices,
+        )?;
         session.process_distribution(sender, distribution)?;
-        DeviceStore::over(&mut *tx)
-            .store_group(&session)
-            .map_err(|e| Error::Store(StoreError::Backend(e.0)))?;
+        DeviceStore::over(&mut *tx).store_group(&session)?;
         Ok(())
     }
 
@@ -960,7 +936,13 @@ impl ReceiveContext<'_> {
                 },
             );
         }
-        let mut session = refresh_session(tx, self.own, &envelope.group_id, devices)?;
+        // Stored once, after the decrypt (a refused message leaves it as it was).
+        let mut session = member_session(
+            &DeviceStore::over(&mut *tx),
+            self.own,
+            &envelope.group_id,
+            devices,
+        )?;
         let plaintext = match session.decrypt(from, &envelope.message) {
             Err(GroupError::UnknownSenderKey { .. }) => {
                 let mut plan = ready_devices(tx, self.directory, self.own, &[&from.user])?;
@@ -977,9 +959,7 @@ impl ReceiveContext<'_> {
             }
             other => other?,
         };
-        DeviceStore::over(&mut *tx)
-            .store_group(&session)
-            .map_err(|e| Error::Store(StoreError::Backend(e.0)))?;
+        DeviceStore::over(&mut *tx).store_group(&session)?;
         let chat =
             GroupChat::from_bytes(&plaintext.plaintext).map_err(|_| Error::InvalidInput {
                 what: "group chat message",

@@ -217,12 +217,6 @@ impl Device {
         Ok(plan)
     }
 
-    /// The sequence number the next outbox entry gets: a caller that sees it move across a
-    /// receive knows the receive queued something (a group sync request or answer).
-    pub(crate) fn next_outbox_seq(&mut self) -> Result<u64, Error> {
-        Ok(read_next_seq(self.store.vault())?)
-    }
-
     /// Every message still waiting for the relay's acknowledgement, oldest first: after a
     /// restart, send them again (the relay deduplicates on each envelope's id).
     pub fn outbox(&mut self) -> Result<Vec<OutboxEntry>, Error> {

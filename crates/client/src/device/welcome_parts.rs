@@ -12,13 +12,12 @@
 
 use e2ee_core::{
     Codec, DeviceAddress,
-    control::Content,
     group::membership::{GroupWelcome, MAX_GROUP_WELCOME_LEN},
 };
 use e2ee_encoding::Reader;
 use rand_core::{OsRng, RngCore};
 
-use super::group_wire::{BODY_GROUP_WELCOME, BODY_WELCOME_PART, group_body};
+use super::group_wire::{BODY_GROUP_WELCOME, BODY_WELCOME_PART, group_content};
 use super::{Error, MAX_MESSAGE_BODY_LEN};
 use crate::store::{Items, Space, StoreError, Transaction};
 
@@ -30,20 +29,11 @@ pub const MAX_WELCOME_PARTS: usize = MAX_GROUP_WELCOME_LEN.div_ceil(WELCOME_PART
 const HEADER: u8 = 0x01;
 const PART: u8 = 0x02;
 
-fn content(tag: u8, bytes: &[u8]) -> Result<Vec<u8>, Error> {
-    Content::Message(group_body(tag, bytes))
-        .to_bytes()
-        .map(|b| b.to_vec())
-        .map_err(|_| Error::MessageTooLarge {
-            max: MAX_MESSAGE_BODY_LEN,
-        })
-}
-
 /// The pairwise plaintexts that carry `welcome`: one, or its parts in order.
 pub(super) fn welcome_contents(welcome: &GroupWelcome) -> Result<Vec<Vec<u8>>, Error> {
     let bytes = welcome.to_bytes();
     if bytes.len() < MAX_MESSAGE_BODY_LEN {
-        return Ok(vec![content(BODY_GROUP_WELCOME, &bytes)?]);
+        return Ok(vec![group_content(BODY_GROUP_WELCOME, &bytes)?]);
     }
     let transfer = OsRng.next_u64();
     let chunks: Vec<&[u8]> = bytes.chunks(WELCOME_PART_LEN).collect();
@@ -57,7 +47,7 @@ pub(super) fn welcome_contents(welcome: &GroupWelcome) -> Result<Vec<Vec<u8>>, E
             (index as u16).write(&mut part);
             count.write(&mut part);
             part.extend_from_slice(chunk);
-            content(BODY_WELCOME_PART, &part)
+            group_content(BODY_WELCOME_PART, &part)
         })
         .collect()
 }
@@ -177,7 +167,10 @@ pub(super) fn take_part(
 
 #[cfg(test)]
 mod tests {
-    use e2ee_core::group::membership::{GroupHistory, GroupState, MAX_GROUP_USERS};
+    use e2ee_core::{
+        control::Content,
+        group::membership::{GroupHistory, GroupState, MAX_GROUP_USERS},
+    };
 
     use super::*;
     use crate::store::{StoreKey, Vault};
