@@ -63,12 +63,6 @@ impl Client {
     /// device's receipts.
     pub async fn send_group(&self, id: &[u8], body: &[u8]) -> Result<u64, ClientError> {
         self.refresh_members(id).await?;
-        let unknown = self.shared.device().group_users_unknown(id)?;
-        for user in unknown {
-            // A member whose list the key server does not give us gets no message; the
-            // others still do (Device leaves unverifiable members out).
-            let _ = self.shared.refresh_user(&user).await;
-        }
         let sent = self
             .shared
             .with_sessions(|device| device.send_group_message(id, body))
