@@ -2,7 +2,8 @@
 //! thread. Every method blocks its caller until done (call it off the UI thread); events come
 //! from [`Client::next_event`] or an [`EventListener`].
 
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::{
@@ -20,6 +21,10 @@ pub struct Client {
     // `None` once shut down. Calls clone the `Arc` and release the lock, so a call blocked on
     // the network never holds up another thread's call.
     inner: RwLock<Option<Arc<e2ee_client::Client>>>,
+    // The thread handing events to the app's listener, joined by `shutdown` so that no
+    // callback runs after it returns (Python aborts if a native thread enters it while the
+    // interpreter exits).
+    listener: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Client {
@@ -29,6 +34,7 @@ impl Client {
         client.start();
         Ok(Arc::new(Self {
             inner: RwLock::new(Some(Arc::new(client))),
+            listener: Mutex::new(None),
         }))
     }
 
@@ -119,14 +125,21 @@ impl Client {
     }
 
     /// Hands every event from now on to `listener`, on a thread of the SDK's own, until the
-    /// client is shut down or dropped.
+    /// client is shut down or dropped. One listener per client: a second raises
+    /// `InvalidInput`.
     pub fn set_event_listener(
         self: Arc<Self>,
         listener: Box<dyn EventListener>,
     ) -> Result<(), E2eeError> {
+        let mut slot = self.listener.lock().map_err(|_| E2eeError::Closed)?;
+        if slot.is_some() {
+            return Err(E2eeError::InvalidInput {
+                what: "a second event listener".into(),
+            });
+        }
+        self.client()?;
         let client: Weak<Self> = Arc::downgrade(&self);
-        drop(self);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("e2ee-events".into())
             .spawn(move || {
                 while let Some(client) = client.upgrade() {
@@ -137,10 +150,11 @@ impl Client {
                     }
                 }
             })
-            .map(drop)
             .map_err(|e| E2eeError::Other {
                 detail: format!("no event thread: {e}"),
-            })
+            })?;
+        *slot = Some(thread);
+        Ok(())
     }
 
     /// A page of the 1:1 conversation with `user`, oldest first: up to `limit` messages
@@ -255,14 +269,23 @@ impl Client {
         self.block_on(|c| async move { c.remove_device(device).await })
     }
 
-    /// Disconnects, waiting for the connection task to end, and releases the store; every
-    /// later call raises `Closed`. Open the store again with [`Client::open`]. Dropping the
-    /// object (Kotlin `close()`/`use {}`, Swift release, Python `del`) disconnects without
-    /// waiting.
+    /// Disconnects, waiting for the connection task to end, releases the store, and stops
+    /// the event listener (once this returns, it is never called again, unless this is
+    /// called from the listener itself); every later call raises `Closed`. Open the store
+    /// again with [`Client::open`]. Dropping the object (Kotlin `close()`/`use {}`, Swift
+    /// release, Python `del`) disconnects without waiting. Python apps: shut clients down
+    /// before the interpreter exits.
     pub fn shutdown(&self) -> Result<(), E2eeError> {
         let taken = self.inner.write().map_err(|_| E2eeError::Closed)?.take();
         if let Some(client) = taken {
             runtime()?.block_on(client.stop());
+        }
+        let thread = self.listener.lock().map_err(|_| E2eeError::Closed)?.take();
+        if let Some(thread) = thread {
+            // The listener thread sees `Closed` at its next wait and ends.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
         }
         Ok(())
     }

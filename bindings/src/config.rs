@@ -39,7 +39,7 @@ impl std::fmt::Debug for ClientConfig {
 }
 
 /// The store key from the bytes the app passed, which are wiped.
-pub(crate) fn store_key(mut bytes: Vec<u8>) -> Result<StoreKey, E2eeError> {
+pub(crate) fn store_key_from(mut bytes: Vec<u8>) -> Result<StoreKey, E2eeError> {
     let key = <[u8; 32]>::try_from(bytes.as_slice()).map(StoreKey::from_bytes);
     let len = bytes.len();
     bytes.zeroize();
@@ -56,7 +56,7 @@ impl TryFrom<ClientConfig> for e2ee_client::ClientConfig {
             server_url: config.server_url,
             relay_url: config.relay_url,
             store_path: config.store_path.into(),
-            store_key: store_key(config.store_key)?,
+            store_key: store_key_from(config.store_key)?,
             extra_root_certificates: config.extra_root_certificates,
             app_token: config.app_token,
         })

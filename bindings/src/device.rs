@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use e2ee_client::DeviceAddress;
 
 use crate::{
-    Address, E2eeError, GroupInfo, Message, MessagePage, SafetyNumber, config::store_key, messages,
+    Address, E2eeError, GroupInfo, Message, MessagePage, SafetyNumber, config::store_key_from,
+    messages,
 };
 
 /// What the key server's `POST /v1/accounts` takes to register a new account.
@@ -203,11 +204,11 @@ fn address(address: &Address) -> Result<DeviceAddress, E2eeError> {
 #[uniffi::export]
 pub fn create_primary_device(
     path: String,
-    store_key_bytes: Vec<u8>,
+    store_key: Vec<u8>,
     user: String,
     device: u32,
 ) -> Result<NewDevice, E2eeError> {
-    let key = store_key(store_key_bytes)?;
+    let key = store_key_from(store_key)?;
     let (inner, registration) =
         e2ee_client::Device::create_primary(path.as_ref(), &key, &user, device)?;
     Ok(NewDevice {
@@ -222,8 +223,8 @@ pub fn create_primary_device(
 impl Device {
     /// Opens the store of a device created before.
     #[uniffi::constructor]
-    pub fn open(path: String, store_key_bytes: Vec<u8>) -> Result<Arc<Self>, E2eeError> {
-        let key = store_key(store_key_bytes)?;
+    pub fn open(path: String, store_key: Vec<u8>) -> Result<Arc<Self>, E2eeError> {
+        let key = store_key_from(store_key)?;
         let inner = e2ee_client::Device::open(path.as_ref(), &key)?;
         Ok(Arc::new(Self {
             inner: Mutex::new(inner),
