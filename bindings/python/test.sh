@@ -9,3 +9,9 @@ export PATH="$PYTHON_VENV/bin:$PATH"
 MATURIN_PEP517_ARGS="--profile dev" pip install -q --no-build-isolation --disable-pip-version-check \
   --force-reinstall --no-deps "$here"
 python -m pytest -q -p no:cacheprovider "$here/tests"
+"$here/../quickstart.sh" "$here/README.md" python > "$GEN/quickstart.py"
+[ -s "$GEN/quickstart.py" ] || { echo "python: no quickstart in README.md" >&2; exit 1; }
+output="$("$here/../with-server.sh" python "$GEN/quickstart.py")"
+echo "$output"
+[ "$output" = "bob got b'hello bob' from alice" ] || { echo "python: the quickstart printed something else" >&2; exit 1; }
+echo "python: the README quickstart ran"
