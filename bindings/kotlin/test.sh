@@ -11,11 +11,13 @@ mkdir -p "$out"
 [ -s "$out/Quickstart.kt" ] || { echo "kotlin: no quickstart in README.md" >&2; exit 1; }
 classpath="$JNA_JAR:$KOTLIN_COROUTINES_JAR"
 "$KOTLINC" -nowarn -classpath "$classpath" -d "$out/tests.jar" \
-  "$GEN/kotlin/dev/e2ee/e2ee_ffi.kt" $(find "$here/src/test/kotlin" -name '*.kt') "$out/Quickstart.kt" 2>&1 \
+  "$GEN/kotlin/dev/e2ee/e2ee_ffi.kt" $(find "$here/src/test/kotlin" "$here/src/bench/kotlin" -name '*.kt') "$out/Quickstart.kt" 2>&1 \
   | grep -v '^warning: ' >&2 || true
 [ -f "$out/tests.jar" ] || { echo "kotlin: compilation failed" >&2; exit 1; }
 java=(java -Djna.library.path="$LIB_DIR" -cp "$out/tests.jar:$classpath:$KOTLIN_HOME/lib/kotlin-stdlib.jar")
 "${java[@]}" dev.e2ee.test.ScenarioKt
+# The benchmark (bindings/bench.sh runs it in earnest) with tiny counts, so it cannot rot.
+"${java[@]}" dev.e2ee.bench.BenchKt 1 3 1 >/dev/null
 output="$("$here/../with-server.sh" "${java[@]}" QuickstartKt)"
 echo "$output"
 [ "$output" = 'bob got "hello bob" from alice' ] || { echo "kotlin: the quickstart printed something else" >&2; exit 1; }

@@ -9,6 +9,8 @@ export PATH="$PYTHON_VENV/bin:$PATH"
 MATURIN_PEP517_ARGS="--profile dev" pip install -q --no-build-isolation --disable-pip-version-check \
   --force-reinstall --no-deps "$here"
 python -m pytest -q -p no:cacheprovider "$here/tests"
+# The benchmark (bindings/bench.sh runs it in earnest) with tiny counts, so it cannot rot.
+python "$here/bench/bench.py" 1 3 1 >/dev/null
 "$here/../quickstart.sh" "$here/README.md" python > "$GEN/quickstart.py"
 [ -s "$GEN/quickstart.py" ] || { echo "python: no quickstart in README.md" >&2; exit 1; }
 output="$("$here/../with-server.sh" python "$GEN/quickstart.py")"
