@@ -18,6 +18,7 @@ mod bench;
 mod client;
 mod config;
 mod device;
+mod device_groups;
 mod error;
 mod event;
 mod group;
@@ -33,6 +34,7 @@ pub use device::{
     Device, Envelope, NewDevice, OutboxEntry, PreKeyUpload, Received, Registration, SentMessage,
     create_primary_device, prekey_bundle,
 };
+pub use device_groups::{CreatedGroup, SentGroupMessage};
 pub use error::E2eeError;
 pub use event::{ConnectionState, Event, EventListener};
 pub use group::{GroupEdit, GroupInfo, GroupMember};

@@ -203,3 +203,50 @@ def test_a_device_without_networking_bytes_in_bytes_out():
         gc.collect()
         reopened = e2ee.Device.open(str(Path(d, "a.db")), bytes([1]) * 32)
         assert len(reopened.messages("ben", None, 10).messages) == 1
+
+
+def test_a_group_among_devices_without_networking():
+    with tempfile.TemporaryDirectory(prefix="e2ee-python-group-") as d:
+        made = {name: e2ee.create_primary_device(str(Path(d, f"{name}.db")), bytes([i + 1]) * 32, name, 1)
+                for i, name in enumerate(["ann", "ben", "cy"])}
+        for name, new in made.items():
+            for other, them in made.items():
+                if name != other:
+                    new.device.learn_user(other, them.registration.account_key, them.registration.device_list)
+        ann = made["ann"].device
+        for name in ["ben", "cy"]:
+            upload = made[name].device.generate_prekeys(1)
+            ann.add_bundle(Address(user=name, device=1), e2ee.prekey_bundle(made[name].registration, upload, 0))
+        relay_ids = iter(range(1, 1_000))
+
+        def deliver(entries):
+            """The transport: every envelope to its device, then the entry acknowledged."""
+            got = {}
+            for entry in entries:
+                for envelope in entry.envelopes:
+                    received = made[envelope.to.user].device.receive(
+                        Address(user="ann", device=1), next(relay_ids), envelope.ciphertext)
+                    if received is not None:
+                        got.setdefault(envelope.to.user, []).append(received)
+                ann.acknowledged(entry.msg_id)
+            return got
+
+        def bodies(got):
+            return [r.message.body for r in got or [] if isinstance(r, e2ee.Received.MESSAGE)]
+
+        created = ann.create_group("trio", ["ben", "cy"])
+        deliver(created.entries)
+        at_ben = made["ben"].device.group(created.id)
+        assert at_ben.name == "trio" and {m.user for m in at_ben.members} == {"ann", "ben", "cy"}
+        first = deliver(ann.send_group_message(created.id, b"hi all").entries)
+        assert bodies(first.get("ben")) == [b"hi all"] and bodies(first.get("cy")) == [b"hi all"]
+
+        deliver(ann.change_group(created.id, e2ee.GroupEdit.REMOVE(user="cy")))
+        assert all(m.user != "cy" for m in made["ben"].device.group(created.id).members)
+        second = ann.send_group_message(created.id, b"just us")
+        assert all(e.to.user != "cy" for entry in second.entries for e in entry.envelopes)
+        assert bodies(deliver(second.entries).get("ben")) == [b"just us"]
+        history = [m.body for m in made["ben"].device.group_messages(created.id, None, 10).messages]
+        assert history == [b"hi all", b"just us"]
+        with pytest.raises(E2eeError.UnknownGroup):
+            ann.send_group_message(bytes(32), b"nowhere")

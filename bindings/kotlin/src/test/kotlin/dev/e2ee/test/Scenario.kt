@@ -12,6 +12,8 @@ import dev.e2ee.GroupEdit
 import dev.e2ee.LinkRequest
 import dev.e2ee.MessageRef
 import dev.e2ee.MessageStatus
+import dev.e2ee.NewDevice
+import dev.e2ee.OutboxEntry
 import dev.e2ee.Received
 import dev.e2ee.createPrimaryDevice
 import dev.e2ee.prekeyBundle
@@ -200,6 +202,58 @@ fun main() {
                     a.device.destroy()
                     val reopened = Device.open(File(dir, "a.db").path, ByteArray(32) { 1 })
                     verify(reopened.messages("ben", null, 10u).messages.size == 1) { "history after reopen" }
+                } finally {
+                    dir.deleteRecursively()
+                }
+            },
+            "a group among devices without networking" to {
+                val dir = Files.createTempDirectory("e2ee-kotlin-group-").toFile()
+                try {
+                    val made: Map<String, NewDevice> = listOf("ann", "ben", "cy").mapIndexed { i, name ->
+                        name to createPrimaryDevice(File(dir, "$name.db").path, ByteArray(32) { (i + 1).toByte() }, name, 1u)
+                    }.toMap()
+                    for ((name, new) in made) for ((other, them) in made) if (name != other) {
+                        new.device.learnUser(other, them.registration.accountKey, them.registration.deviceList)
+                    }
+                    val ann = made.getValue("ann").device
+                    for (name in listOf("ben", "cy")) {
+                        val upload = made.getValue(name).device.generatePrekeys(1u)
+                        ann.addBundle(Address(name, 1u), prekeyBundle(made.getValue(name).registration, upload, 0u))
+                    }
+                    var relayId = 1uL
+                    // The transport: every envelope to its device, then the entry acknowledged.
+                    fun deliver(entries: List<OutboxEntry>): Map<String, List<Received>> {
+                        val got = HashMap<String, MutableList<Received>>()
+                        for (entry in entries) {
+                            for (envelope in entry.envelopes) {
+                                val to = made.getValue(envelope.to.user).device
+                                to.receive(Address("ann", 1u), relayId++, envelope.ciphertext)
+                                    ?.let { got.getOrPut(envelope.to.user) { ArrayList() }.add(it) }
+                            }
+                            ann.acknowledged(entry.msgId)
+                        }
+                        return got
+                    }
+                    fun bodies(got: List<Received>?) = got.orEmpty().filterIsInstance<Received.Message>().map { text(it.message.body) }
+
+                    val created = ann.createGroup("trio", listOf("ben", "cy"))
+                    deliver(created.entries)
+                    val atBen = made.getValue("ben").device.group(created.id)
+                    verify(atBen.name == "trio" && atBen.members.map { it.user }.toSet() == setOf("ann", "ben", "cy")) { "$atBen" }
+                    val first = deliver(ann.sendGroupMessage(created.id, "hi all".toByteArray()).entries)
+                    verify(bodies(first["ben"]) == listOf("hi all") && bodies(first["cy"]) == listOf("hi all")) { "$first" }
+
+                    deliver(ann.changeGroup(created.id, GroupEdit.Remove("cy")))
+                    verify(made.getValue("ben").device.group(created.id).members.none { it.user == "cy" }) { "cy still in at ben" }
+                    val second = ann.sendGroupMessage(created.id, "just us".toByteArray())
+                    verify(second.entries.flatMap { it.envelopes }.none { it.to.user == "cy" }) { "cy still gets group messages" }
+                    verify(bodies(deliver(second.entries)["ben"]) == listOf("just us")) { "ben missed the second message" }
+                    val history = made.getValue("ben").device.groupMessages(created.id, null, 10u).messages.map { text(it.body) }
+                    verify(history == listOf("hi all", "just us")) { "$history" }
+                    try {
+                        ann.sendGroupMessage(ByteArray(32), "nowhere".toByteArray())
+                        throw CheckFailed("sent to a group that does not exist")
+                    } catch (e: E2eeException.UnknownGroup) {}
                 } finally {
                     dir.deleteRecursively()
                 }
