@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::group::group_infos;
 use crate::{
     Address, ClientConfig, ConversationSummary, E2eeError, Event, EventListener, GroupEdit,
     GroupInfo, Message, MessagePage, MessageRef, SafetyNumber, event::event, runtime::runtime,
@@ -235,12 +236,7 @@ impl Client {
 
     /// Every group we hold.
     pub fn groups(&self) -> Result<Vec<GroupInfo>, E2eeError> {
-        Ok(self
-            .client()?
-            .groups()?
-            .into_iter()
-            .map(GroupInfo::from)
-            .collect())
+        Ok(group_infos(self.client()?.groups()?))
     }
 
     /// A page of a group's conversation, as [`Client::messages`].

@@ -3,6 +3,7 @@
 //! deliver (and acknowledge with `Device::acknowledged`); what arrives goes through
 //! `Device::receive`, which returns `Received::GroupChanged` for a change or welcome.
 
+use crate::group::group_infos;
 use crate::{Device, E2eeError, GroupEdit, GroupInfo, Message, MessagePage, MessageRef};
 use crate::{OutboxEntry, messages};
 
@@ -93,12 +94,7 @@ impl Device {
 
     /// Every group we hold.
     pub fn groups(&self) -> Result<Vec<GroupInfo>, E2eeError> {
-        Ok(self
-            .device()?
-            .groups()?
-            .into_iter()
-            .map(GroupInfo::from)
-            .collect())
+        Ok(group_infos(self.device()?.groups()?))
     }
 
     /// A page of a group's conversation, oldest first.

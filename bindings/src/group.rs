@@ -52,6 +52,11 @@ impl From<e2ee_client::GroupInfo> for GroupInfo {
     }
 }
 
+/// The app's view of each group in `groups`.
+pub(crate) fn group_infos(groups: Vec<e2ee_client::GroupInfo>) -> Vec<GroupInfo> {
+    groups.into_iter().map(GroupInfo::from).collect()
+}
+
 /// One change to a group.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum GroupEdit {
