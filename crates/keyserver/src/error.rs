@@ -30,6 +30,9 @@ pub enum KeyserverError {
     /// Connecting to the database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// Opening the SQLite connection of the bundle fetch path failed.
+    #[error("database (fetch path): {0}")]
+    SqliteFetchPath(String),
     /// Running the migrations failed.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -218,7 +221,7 @@ impl From<StoreError> for ApiError {
                 ErrorCode::ProvisioningFull,
                 "too many devices are being linked right now; retry in a few minutes",
             ),
-            StoreError::Db(e) => {
+            e @ (StoreError::Db(_) | StoreError::Sqlite(_) | StoreError::HotPath(_)) => {
                 tracing::error!(error = %e, "database error");
                 Self::internal()
             }

@@ -47,6 +47,7 @@ mod jwt;
 mod openapi;
 mod ratelimit;
 mod removal_feed;
+mod sqlite_hot_path;
 mod storage;
 
 use std::path::Path;

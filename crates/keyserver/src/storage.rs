@@ -26,7 +26,7 @@ use sqlx::{
 
 use e2ee_encoding::{DeviceAddress, UserId};
 
-use crate::error::KeyserverError;
+use crate::{error::KeyserverError, sqlite_hot_path::SqliteHotPath};
 
 /// Declares the SQLite and PostgreSQL migration sets from one list: each migration has one
 /// version and description and a file of that name under each dialect's directory.
@@ -91,6 +91,12 @@ pub(crate) enum StoreError {
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
+    /// The database failed on the SQLite fetch path.
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    /// The SQLite fetch path's thread is gone.
+    #[error("SQLite fetch path: {0}")]
+    HotPath(String),
 }
 
 fn conflict_or_db(e: sqlx::Error) -> StoreError {
@@ -263,7 +269,8 @@ impl BeginDeviceWrite for PgPool {
 /// The database: SQLite or PostgreSQL.
 #[derive(Debug, Clone)]
 pub(crate) enum Store {
-    Sqlite(SqlitePool),
+    /// The pool, and the dedicated connection of the fetch path (`sqlite_hot_path`).
+    Sqlite(SqlitePool, SqliteHotPath),
     Postgres(PgPool),
 }
 
@@ -271,15 +278,12 @@ pub(crate) enum Store {
 macro_rules! on_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match $store {
-            Store::Sqlite($pool) => $body,
+            Store::Sqlite($pool, _) => $body,
             Store::Postgres($pool) => $body,
         }
     };
 }
 
-const TAKE_ONE_TIME_SQLITE: &str = "DELETE FROM ks_one_time_prekeys \
-     WHERE user_id = $1 AND device_id = $2 AND key_id = (SELECT key_id FROM ks_one_time_prekeys \
-     WHERE user_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1) RETURNING encoded";
 /// PostgreSQL takes a whole bundle in one statement (one round trip, one commit). The
 /// deletes only run when the device has a signed prekey, so no key is consumed for a fetch
 /// that returns no bundle, and only when `$3` (may consume) is true.
@@ -303,10 +307,6 @@ const TAKE_BUNDLE_PG: &str = "WITH has_spk AS ( \
      FROM ks_devices d JOIN ks_signed_prekeys s \
        ON s.user_id = d.user_id AND s.device_id = d.device_id \
      WHERE d.user_id = $1 AND d.device_id = $2";
-const TAKE_KEM_SQLITE: &str = "DELETE FROM ks_kem_prekeys \
-     WHERE user_id = $1 AND device_id = $2 AND key_id = (SELECT key_id FROM ks_kem_prekeys \
-     WHERE user_id = $1 AND device_id = $2 ORDER BY key_id LIMIT 1) RETURNING encoded";
-
 impl Store {
     /// Opens the database named by `url` (`sqlite:` or `postgres:`), or the SQLite file
     /// `keyserver.db` under `data_dir`, and runs the migrations.
@@ -357,10 +357,21 @@ impl Store {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         migrator(SQLITE_MIGRATIONS).await?.run(&pool).await?;
-        Ok(Store::Sqlite(pool))
+        // The fetch path opens the file a second time: an in-memory database (which sqlx
+        // names `file:sqlx-in-memory-N`) has no second connection, and would lose every key
+        // at a restart anyway.
+        let path = options.get_filename();
+        if !path.is_file() {
+            return Err(KeyserverError::Config(format!(
+                "the key server's SQLite database must be a file ({} is not)",
+                path.display()
+            )));
+        }
+        let hot_path = SqliteHotPath::open(path)?;
+        Ok(Store::Sqlite(pool, hot_path))
     }
 
     /// Closes the pool (tests call it before dropping a PostgreSQL schema).
@@ -451,21 +462,22 @@ impl Store {
         &self,
         address: &DeviceAddress,
     ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
-        let (user_id, device_id) = (address.user_id(), address.device);
-        on_pool!(self, |pool| {
-            let row = sqlx::query(
-                "SELECT credential_salt, credential_hash FROM ks_devices \
-                 WHERE user_id = $1 AND device_id = $2",
-            )
-            .bind(user_id)
-            .bind(i64::from(device_id))
-            .fetch_optional(pool)
-            .await?;
-            match row {
-                Some(r) => Ok(Some((r.try_get(0)?, r.try_get(1)?))),
-                None => Ok(None),
-            }
-        })
+        let pool = match self {
+            Store::Sqlite(_, hot_path) => return hot_path.credential(address).await,
+            Store::Postgres(pool) => pool,
+        };
+        let row = sqlx::query(
+            "SELECT credential_salt, credential_hash FROM ks_devices \
+             WHERE user_id = $1 AND device_id = $2",
+        )
+        .bind(address.user_id())
+        .bind(i64::from(address.device))
+        .fetch_optional(pool)
+        .await?;
+        match row {
+            Some(r) => Ok(Some((r.try_get(0)?, r.try_get(1)?))),
+            None => Ok(None),
+        }
     }
 
     /// Every device of a user, by device id.
@@ -609,82 +621,26 @@ impl Store {
         address: &DeviceAddress,
         consume: bool,
     ) -> Result<Option<BundleParts>, StoreError> {
-        let (user_id, device_id) = (address.user_id(), address.device);
-        let device = i64::from(device_id);
         let pool = match self {
-            Store::Sqlite(pool) => pool,
-            Store::Postgres(pool) => {
-                let row = sqlx::query(TAKE_BUNDLE_PG)
-                    .bind(user_id)
-                    .bind(device)
-                    .bind(consume)
-                    .fetch_optional(pool)
-                    .await?;
-                return match row {
-                    Some(r) => Ok(Some(BundleParts {
-                        identity_key: r.try_get(0)?,
-                        certificate: r.try_get(1)?,
-                        signed_prekey: r.try_get(2)?,
-                        one_time_prekey: r.try_get(3)?,
-                        kem_prekey: r.try_get(4)?,
-                        binding: r.try_get(5)?,
-                    })),
-                    None => Ok(None),
-                };
-            }
+            Store::Sqlite(_, hot_path) => return hot_path.take_bundle(address, consume).await,
+            Store::Postgres(pool) => pool,
         };
-        // SQLite: separate autocommit statements. A read-then-write transaction could fail
-        // with SQLITE_BUSY_SNAPSHOT under concurrency, and WAL commits are cheap here.
-        {
-            let Some(row) = sqlx::query(
-                "SELECT d.identity_key, d.certificate, s.encoded, d.binding FROM ks_devices d \
-                 JOIN ks_signed_prekeys s ON s.user_id = d.user_id AND s.device_id = d.device_id \
-                 WHERE d.user_id = $1 AND d.device_id = $2",
-            )
-            .bind(user_id)
-            .bind(device)
+        let row = sqlx::query(TAKE_BUNDLE_PG)
+            .bind(address.user_id())
+            .bind(i64::from(address.device))
+            .bind(consume)
             .fetch_optional(pool)
-            .await?
-            else {
-                return Ok(None);
-            };
-            let (mut one_time_prekey, mut kem_prekey) = (None, None);
-            if consume {
-                one_time_prekey = sqlx::query(TAKE_ONE_TIME_SQLITE)
-                    .bind(user_id)
-                    .bind(device)
-                    .fetch_optional(pool)
-                    .await?
-                    .map(|r| r.try_get::<Vec<u8>, _>(0))
-                    .transpose()?;
-                kem_prekey = sqlx::query(TAKE_KEM_SQLITE)
-                    .bind(user_id)
-                    .bind(device)
-                    .fetch_optional(pool)
-                    .await?
-                    .map(|r| r.try_get::<Vec<u8>, _>(0))
-                    .transpose()?;
-            }
-            if kem_prekey.is_none() {
-                kem_prekey = sqlx::query(
-                    "SELECT encoded FROM ks_last_resort_kem_prekeys \
-                     WHERE user_id = $1 AND device_id = $2",
-                )
-                .bind(user_id)
-                .bind(device)
-                .fetch_optional(pool)
-                .await?
-                .map(|r| r.try_get::<Vec<u8>, _>(0))
-                .transpose()?;
-            }
-            Ok(Some(BundleParts {
-                identity_key: row.try_get(0)?,
-                certificate: row.try_get(1)?,
-                signed_prekey: row.try_get(2)?,
-                one_time_prekey,
-                kem_prekey,
-                binding: row.try_get(3)?,
-            }))
+            .await?;
+        match row {
+            Some(r) => Ok(Some(BundleParts {
+                identity_key: r.try_get(0)?,
+                certificate: r.try_get(1)?,
+                signed_prekey: r.try_get(2)?,
+                one_time_prekey: r.try_get(3)?,
+                kem_prekey: r.try_get(4)?,
+                binding: r.try_get(5)?,
+            })),
+            None => Ok(None),
         }
     }
 
