@@ -33,6 +33,9 @@ pub enum KeyserverError {
     /// Opening the SQLite connection of the bundle fetch path failed.
     #[error("database (fetch path): {0}")]
     SqliteFetchPath(String),
+    /// The load benchmark's database floor run (`measure_fetch_floor`) failed.
+    #[error("fetch floor: {0}")]
+    Floor(String),
     /// Running the migrations failed.
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

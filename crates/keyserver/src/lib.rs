@@ -42,6 +42,7 @@ mod clock;
 mod config;
 mod consent;
 mod error;
+mod fetch_floor;
 mod http;
 mod jwt;
 mod openapi;
@@ -58,7 +59,12 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use rand_core::OsRng;
 use zeroize::Zeroizing;
 
-pub use crate::{config::Config, error::KeyserverError, jwt::sign_app_token};
+pub use crate::{
+    config::Config,
+    error::KeyserverError,
+    fetch_floor::{FloorDatabase, FloorRun, measure_fetch_floor},
+    jwt::sign_app_token,
+};
 use crate::{
     http::{AppState, Inner},
     jwt::{AppKey, JwtVerifier},

@@ -144,7 +144,7 @@ impl SqliteHotPath {
     }
 }
 
-fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
+pub(crate) fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -195,7 +195,7 @@ fn run_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>) {
     }
 }
 
-fn credential(
+pub(crate) fn credential(
     tx: &Transaction<'_>,
     device: &DeviceAddress,
 ) -> Result<Option<Credential>, rusqlite::Error> {
@@ -209,7 +209,7 @@ fn credential(
     .optional()
 }
 
-fn take_bundle(
+pub(crate) fn take_bundle(
     tx: &Transaction<'_>,
     device: &DeviceAddress,
     consume: bool,

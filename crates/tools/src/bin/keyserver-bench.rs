@@ -25,7 +25,7 @@ use e2ee_core::{
     Codec, DeviceAddress, IdentityKeyPair, KemPreKey, KemPreKeyKind, OneTimePreKey, SignedPreKey,
     device::{AccountIdentityKeyPair, DeviceBinding, DeviceCertificate},
 };
-use e2ee_keyserver::{Config, Keyserver};
+use e2ee_keyserver::{Config, FloorDatabase, FloorRun, Keyserver, measure_fetch_floor};
 use e2ee_tools::clock::now_secs;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
@@ -51,12 +51,13 @@ struct Args {
     #[arg(long)]
     postgres: Option<String>,
     /// Target devices (each uploads `--keys-per-target` one-time prekeys).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = 64)]
     targets: usize,
     /// One-time prekeys uploaded per target (in batches of 100).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 300)]
     keys_per_target: usize,
-    /// Bundle fetches to time (keep below targets x keys so every fetch consumes a key).
+    /// Bundle fetches to time through HTTP, and again for each floor run (the key budget,
+    /// targets x keys, must cover them all so every fetch consumes a key).
     #[arg(long, default_value_t = 6000)]
     fetches: usize,
     /// Concurrent fetching clients.
@@ -232,6 +233,17 @@ async fn main() -> Result<(), BoxError> {
 }
 
 async fn run(args: &Args, config: &Config) -> Result<(), BoxError> {
+    // The HTTP fetches, then one floor run on PostgreSQL or two on SQLite.
+    let floor_runs = if args.postgres.is_some() { 1 } else { 2 };
+    let http_fetches = args.fetches.div_ceil(args.concurrency.max(1)) * args.concurrency.max(1);
+    let needed = http_fetches + floor_runs * args.fetches;
+    if args.targets * args.keys_per_target < needed {
+        return Err(format!(
+            "{} targets x {} keys cannot give {needed} fetches a one-time prekey each",
+            args.targets, args.keys_per_target
+        )
+        .into());
+    }
     let backend = if args.postgres.is_some() {
         "PostgreSQL"
     } else {
@@ -298,8 +310,11 @@ async fn run(args: &Args, config: &Config) -> Result<(), BoxError> {
 
     // Bundle fetches: `concurrency` requesters, each fetching round-robin over the targets.
     let mut requesters = Vec::with_capacity(args.concurrency);
+    let mut requester_ids = Vec::with_capacity(args.concurrency);
     for _ in 0..args.concurrency {
-        requesters.push(register(&client, &base, "req").await?.credential);
+        let requester = register(&client, &base, "req").await?;
+        requester_ids.push(requester.user_id);
+        requesters.push(requester.credential);
     }
     let targets: Arc<Vec<String>> = Arc::new(targets.into_iter().map(|t| t.user_id).collect());
     let per_worker = args.fetches.div_ceil(args.concurrency.max(1));
@@ -353,6 +368,53 @@ async fn run(args: &Args, config: &Config) -> Result<(), BoxError> {
         "bundle fetch latency (GET /v1/bundles/{user}/{device})",
         latencies,
     );
+    let http_rate = total as f64 / elapsed.as_secs_f64();
+
+    // The floor: the same statements straight on the database, no HTTP in between.
+    let requester = DeviceAddress::new(requester_ids[0].as_str(), 1)?;
+    let target_devices = targets
+        .iter()
+        .map(|t| DeviceAddress::new(t.as_str(), 1))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sqlite_file = config.data_dir.join("keyserver.db");
+    let floors: Vec<(&str, FloorDatabase<'_>)> = match &config.database_url {
+        Some(url) => vec![(
+            "concurrent, one statement per fetch and credential",
+            FloorDatabase::Postgres {
+                url,
+                connections: args.pool,
+            },
+        )],
+        None => vec![
+            (
+                "one connection, a transaction per fetch",
+                FloorDatabase::Sqlite {
+                    path: &sqlite_file,
+                    batched: false,
+                },
+            ),
+            (
+                "one connection, the key server's batch per transaction",
+                FloorDatabase::Sqlite {
+                    path: &sqlite_file,
+                    batched: true,
+                },
+            ),
+        ],
+    };
+    for (how, database) in floors {
+        let run: FloorRun =
+            measure_fetch_floor(database, &requester, &target_devices, args.fetches).await?;
+        let rate = run.fetches as f64 / run.elapsed.as_secs_f64();
+        println!(
+            "floor ({how}): {} in {:.2?} = {rate:.0} fetches/s ({} consumed a one-time prekey); \
+             HTTP / floor = {:.2}",
+            run.fetches,
+            run.elapsed,
+            run.with_one_time_prekey,
+            http_rate / rate
+        );
+    }
 
     server.abort();
     let _ = server.await;
