@@ -166,6 +166,35 @@ async fn register(client: &HttpClient, base: &str, prefix: &str) -> Result<Targe
     })
 }
 
+/// `concurrency` clients each making `per_worker` unauthenticated GETs of `path`; returns
+/// the number made and the wall time.
+async fn http_only(
+    client: &HttpClient,
+    base: &str,
+    concurrency: usize,
+    per_worker: usize,
+    path: &'static str,
+) -> Result<(usize, Duration), BoxError> {
+    let started = Instant::now();
+    let mut workers = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let (client, base) = (client.clone(), base.to_owned());
+        workers.push(tokio::spawn(async move {
+            for _ in 0..per_worker {
+                let (status, body) = call(&client, &base, Method::GET, path, None, None).await?;
+                if status != StatusCode::OK {
+                    return Err::<_, BoxError>(format!("{path}: {status} {body}").into());
+                }
+            }
+            Ok(())
+        }));
+    }
+    for w in workers {
+        w.await??;
+    }
+    Ok((concurrency * per_worker, started.elapsed()))
+}
+
 fn otk_batch(first_id: u32, n: usize) -> Vec<String> {
     OneTimePreKey::generate_batch(&mut OsRng, first_id, n)
         .iter()
@@ -415,6 +444,16 @@ async fn run(args: &Args, config: &Config) -> Result<(), BoxError> {
             http_rate / rate
         );
     }
+
+    // The HTTP stack alone: as many requests to a handler that touches nothing.
+    let (requests, took) =
+        http_only(&client, &base, args.concurrency, per_worker, "/health").await?;
+    let rate = requests as f64 / took.as_secs_f64();
+    println!(
+        "HTTP alone (GET /health, same clients): {requests} in {took:.2?} = {rate:.0} requests/s; \
+         bundle fetches / HTTP alone = {:.2}",
+        http_rate / rate
+    );
 
     server.abort();
     let _ = server.await;
