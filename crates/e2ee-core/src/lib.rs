@@ -60,9 +60,9 @@ pub use kem::{
 };
 pub use memory_store::InMemoryStore;
 pub use prekeys::{
-    KEM_PREKEY_LEN, KemPreKey, KemPreKeyKind, KemPreKeyPublic, MAX_BUNDLE_LEN, ONE_TIME_PREKEY_LEN,
-    OneTimePreKey, OneTimePreKeyPublic, PreKeyBundle, SIGNED_PREKEY_LEN, SignedPreKey,
-    SignedPreKeyPublic,
+    EncodedBundleParts, KEM_PREKEY_LEN, KemPreKey, KemPreKeyKind, KemPreKeyPublic, MAX_BUNDLE_LEN,
+    ONE_TIME_PREKEY_LEN, OneTimePreKey, OneTimePreKeyPublic, PreKeyBundle, SIGNED_PREKEY_LEN,
+    SignedPreKey, SignedPreKeyPublic,
 };
 pub use session::SessionRecord;
 pub use session_cipher::{SessionCipher, SessionConfig};

@@ -422,6 +422,69 @@ impl PreKeyBundle {
     }
 }
 
+/// A bundle's parts in their own canonical encodings, as a key server stores them.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodedBundleParts<'a> {
+    /// An [`IdentityKey`].
+    pub identity: &'a [u8],
+    /// A [`DeviceBinding`].
+    pub binding: &'a [u8],
+    /// A [`SignedPreKeyPublic`].
+    pub signed_prekey: &'a [u8],
+    /// A [`OneTimePreKeyPublic`], if any.
+    pub one_time_prekey: Option<&'a [u8]>,
+    /// A [`KemPreKeyPublic`], if any.
+    pub kem_prekey: Option<&'a [u8]>,
+}
+
+impl PreKeyBundle {
+    /// The canonical encoding of the bundle whose parts have these encodings, without
+    /// decoding them: for a key server that decoded and verified every part at upload and
+    /// serves it many times (decoding an identity key verifies a signature, which would cost
+    /// more than the rest of serving a bundle). The receiver decodes and verifies the result
+    /// as any bundle, so a wrong part only makes it unusable; a part of the wrong length is
+    /// refused here.
+    pub fn encode_parts(parts: EncodedBundleParts<'_>) -> Result<Vec<u8>, DecodeError> {
+        let exact = |part: &[u8], len: usize, what: &'static str| {
+            if part.len() == len {
+                Ok(())
+            } else {
+                Err(DecodeError::InvalidField(what))
+            }
+        };
+        exact(
+            parts.identity,
+            crate::identity::IDENTITY_KEY_LEN,
+            "identity key",
+        )?;
+        if parts.binding.is_empty() || parts.binding.len() > DeviceBinding::MAX_LEN {
+            return Err(DecodeError::InvalidField("device binding"));
+        }
+        exact(parts.signed_prekey, SIGNED_PREKEY_LEN, "signed prekey")?;
+        let mut flags = 0;
+        if let Some(otk) = parts.one_time_prekey {
+            exact(otk, ONE_TIME_PREKEY_LEN, "one-time prekey")?;
+            flags |= BUNDLE_HAS_ONE_TIME;
+        }
+        if let Some(kem) = parts.kem_prekey {
+            exact(kem, KEM_PREKEY_LEN, "KEM prekey")?;
+            flags |= BUNDLE_HAS_KEM;
+        }
+        let mut out = Vec::with_capacity(MAX_BUNDLE_LEN);
+        out.extend_from_slice(&[BUNDLE_VERSION, flags]);
+        for part in [parts.identity, parts.binding, parts.signed_prekey] {
+            out.extend_from_slice(part);
+        }
+        for part in [parts.one_time_prekey, parts.kem_prekey]
+            .into_iter()
+            .flatten()
+        {
+            out.extend_from_slice(part);
+        }
+        Ok(out)
+    }
+}
+
 /// Longest bundle encoding: every optional key present.
 pub const MAX_BUNDLE_LEN: usize = 2
     + crate::identity::IDENTITY_KEY_LEN
@@ -534,6 +597,64 @@ mod tests {
         let kem = bundle.kem_prekey.as_ref().unwrap();
         assert_eq!(KemPreKeyPublic::from_bytes(&kem.to_bytes()).unwrap(), *kem);
         assert_eq!(kem.to_bytes().len(), KEM_PREKEY_LEN);
+    }
+
+    #[test]
+    fn a_bundle_encoded_from_its_parts_equals_its_encoding() {
+        let (_, full) = make_bundle();
+        let mut without_one_time = full.clone();
+        without_one_time.one_time_prekey = None;
+        let mut without_kem = full.clone();
+        without_kem.kem_prekey = None;
+        for bundle in [full, without_one_time, without_kem] {
+            let (identity, binding) = (bundle.identity.to_bytes(), bundle.binding.to_bytes());
+            let signed_prekey = bundle.signed_prekey.to_bytes();
+            let one_time = bundle.one_time_prekey.as_ref().map(Codec::to_bytes);
+            let kem = bundle.kem_prekey.as_ref().map(Codec::to_bytes);
+            let parts = EncodedBundleParts {
+                identity: &identity,
+                binding: &binding,
+                signed_prekey: &signed_prekey,
+                one_time_prekey: one_time.as_deref(),
+                kem_prekey: kem.as_deref(),
+            };
+            assert_eq!(
+                PreKeyBundle::encode_parts(parts).unwrap(),
+                bundle.to_bytes()
+            );
+            // A part cut by one byte is refused, each by name.
+            let cut = |part: &[u8]| part[..part.len() - 1].to_vec();
+            let (short_identity, short_spk) = (cut(&identity), cut(&signed_prekey));
+            let wrong = [
+                (
+                    EncodedBundleParts {
+                        identity: &short_identity,
+                        ..parts
+                    },
+                    "identity key",
+                ),
+                (
+                    EncodedBundleParts {
+                        binding: &[],
+                        ..parts
+                    },
+                    "device binding",
+                ),
+                (
+                    EncodedBundleParts {
+                        signed_prekey: &short_spk,
+                        ..parts
+                    },
+                    "signed prekey",
+                ),
+            ];
+            for (parts, what) in wrong {
+                assert_eq!(
+                    PreKeyBundle::encode_parts(parts),
+                    Err(DecodeError::InvalidField(what))
+                );
+            }
+        }
     }
 
     #[test]

@@ -8,8 +8,8 @@ use axum::{
     routing::{get, post},
 };
 use e2ee_core::{
-    Codec, DeviceAddress, IdentityKey, KemPreKeyKind, KemPreKeyPublic, OneTimePreKeyPublic,
-    PreKeyBundle, SignedPreKeyPublic, UserId, device::DeviceBinding, limits::MAX_PREKEY_BATCH,
+    Codec, DeviceAddress, EncodedBundleParts, IdentityKey, KemPreKeyKind, KemPreKeyPublic,
+    OneTimePreKeyPublic, PreKeyBundle, SignedPreKeyPublic, UserId, limits::MAX_PREKEY_BATCH,
 };
 use serde::{Deserialize, Serialize};
 
@@ -180,34 +180,25 @@ fn rate_limit(state: &AppState, auth: &DeviceAddress, target: &UserId) -> Result
         .is_ok())
 }
 
-/// Assembles the canonical bundle from stored (already verified) parts.
+/// Assembles the canonical bundle from stored parts, verified when they were uploaded: not
+/// decoded again (that would verify the identity's signature on every fetch); the client
+/// decodes and verifies the bundle it gets.
 fn bundle_view(device: &DeviceAddress, parts: BundleParts) -> Result<BundleView, ApiError> {
-    let corrupt = |what: &str| {
-        tracing::error!(what, "stored key does not decode");
+    let bundle = PreKeyBundle::encode_parts(EncodedBundleParts {
+        identity: &parts.identity_key,
+        binding: &parts.binding,
+        signed_prekey: &parts.signed_prekey,
+        one_time_prekey: parts.one_time_prekey.as_deref(),
+        kem_prekey: parts.kem_prekey.as_deref(),
+    })
+    .map_err(|e| {
+        tracing::error!(error = %e, "a stored key has the wrong length");
         ApiError::internal()
-    };
-    let bundle = PreKeyBundle {
-        identity: IdentityKey::from_bytes(&parts.identity_key).map_err(|_| corrupt("identity"))?,
-        binding: DeviceBinding::from_bytes(&parts.binding).map_err(|_| corrupt("binding"))?,
-        signed_prekey: SignedPreKeyPublic::from_bytes(&parts.signed_prekey)
-            .map_err(|_| corrupt("signed prekey"))?,
-        one_time_prekey: parts
-            .one_time_prekey
-            .as_deref()
-            .map(OneTimePreKeyPublic::from_bytes)
-            .transpose()
-            .map_err(|_| corrupt("one-time prekey"))?,
-        kem_prekey: parts
-            .kem_prekey
-            .as_deref()
-            .map(KemPreKeyPublic::from_bytes)
-            .transpose()
-            .map_err(|_| corrupt("KEM prekey"))?,
-    };
+    })?;
     Ok(BundleView {
         user_id: device.user.to_string(),
         device_id: device.device,
-        bundle: enc(&bundle.to_bytes()),
+        bundle: enc(&bundle),
         certificate: enc(&parts.certificate),
         identity_key: enc(&parts.identity_key),
         signed_prekey: enc(&parts.signed_prekey),
