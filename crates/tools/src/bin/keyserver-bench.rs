@@ -63,6 +63,10 @@ struct Args {
     /// Concurrent fetching clients.
     #[arg(long, default_value_t = 32)]
     concurrency: usize,
+    /// Paced fetches per second in all (latency from each fetch's scheduled start, so a
+    /// stall counts for every fetch it delays); 0: as fast as the clients can.
+    #[arg(long, default_value_t = 0)]
+    rate: u32,
     /// Database pool size.
     #[arg(long, default_value_t = 16)]
     pool: u32,
@@ -347,6 +351,8 @@ async fn run(args: &Args, config: &Config) -> Result<(), BoxError> {
     }
     let targets: Arc<Vec<String>> = Arc::new(targets.into_iter().map(|t| t.user_id).collect());
     let per_worker = args.fetches.div_ceil(args.concurrency.max(1));
+    let concurrency = args.concurrency.max(1);
+    let pace = (args.rate > 0).then(|| Duration::from_secs(1) / args.rate);
     let started = Instant::now();
     let mut workers = Vec::new();
     for (w, credential) in requesters.into_iter().enumerate() {
@@ -358,7 +364,16 @@ async fn run(args: &Args, config: &Config) -> Result<(), BoxError> {
             let mut with_otk = 0usize;
             for i in 0..per_worker {
                 let target = &targets[(w * per_worker + i) % targets.len()];
-                let t0 = Instant::now();
+                let t0 = match pace {
+                    Some(interval) => {
+                        // Worker w takes every `concurrency`-th slot of the schedule.
+                        let slot = (i * concurrency + w) as u32;
+                        let due = started + interval * slot;
+                        tokio::time::sleep_until(due.into()).await;
+                        due
+                    }
+                    None => Instant::now(),
+                };
                 let (status, body) = call(
                     &client,
                     &base,
@@ -388,6 +403,12 @@ async fn run(args: &Args, config: &Config) -> Result<(), BoxError> {
     }
     let elapsed = started.elapsed();
     let total = latencies.len();
+    if let Some(interval) = pace {
+        println!(
+            "paced at {} fetches/s (one every {interval:.2?})",
+            args.rate
+        );
+    }
     println!(
         "bundle fetches: {total} in {:.2?} = {:.0} fetches/s ({with_otk} consumed a one-time prekey)",
         elapsed,
