@@ -48,6 +48,7 @@ mod jwt;
 mod openapi;
 mod ratelimit;
 mod removal_feed;
+mod sqlite_checkpointer;
 mod sqlite_hot_path;
 mod storage;
 

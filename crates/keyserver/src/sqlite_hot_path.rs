@@ -27,6 +27,7 @@ use e2ee_encoding::DeviceAddress;
 
 use crate::{
     error::KeyserverError,
+    sqlite_checkpointer::Checkpointer,
     storage::{BundleParts, StoreError},
 };
 
@@ -83,12 +84,20 @@ pub(crate) struct SqliteHotPath {
         expect(dead_code, reason = "read by the tests; to be a metric with /metrics")
     )]
     largest_batch: Arc<AtomicUsize>,
+    /// Writes the WAL back, which this connection never does itself; held so its thread
+    /// runs as long as the fetch path does.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "held, not read, outside the tests")
+    )]
+    checkpointer: Arc<Checkpointer>,
 }
 
 impl SqliteHotPath {
     /// Opens its own connection to the (migrated, WAL) database file and starts its thread.
     pub(crate) fn open(path: &Path) -> Result<Self, KeyserverError> {
         let conn = connect(path).map_err(|e| KeyserverError::SqliteFetchPath(e.to_string()))?;
+        let checkpointer = Arc::new(Checkpointer::start(path, BUSY_TIMEOUT)?);
         let (jobs, queue) = mpsc::channel();
         let largest_batch = Arc::new(AtomicUsize::new(0));
         let largest = largest_batch.clone();
@@ -98,6 +107,7 @@ impl SqliteHotPath {
         Ok(Self {
             jobs,
             largest_batch,
+            checkpointer,
         })
     }
 
@@ -149,6 +159,8 @@ pub(crate) fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    // The checkpointer thread does this connection's checkpoints (`sqlite_checkpointer`).
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
@@ -359,6 +371,30 @@ mod tests {
         );
         let credential = hot_path.credential(&alice).await.unwrap();
         assert_eq!(credential, Some((vec![0x04], vec![0x05])));
+        store.close().await;
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_checkpointer_writes_the_wal_back_off_the_fetch_path() {
+        let (dir, store) = database("checkpoint", 200, 0).await;
+        let Store::Sqlite(_, hot_path) = &store else {
+            unreachable!("Store::open(None, ..) opens SQLite")
+        };
+        let alice = DeviceAddress::new("alice", 1).unwrap();
+        for _ in 0..200 {
+            hot_path.take_bundle(&alice, true).await.unwrap();
+        }
+        let deadline =
+            std::time::Instant::now() + crate::sqlite_checkpointer::CHECKPOINT_INTERVAL * 5;
+        while hot_path.checkpointer.frames() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint within 5 intervals"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         store.close().await;
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
