@@ -21,7 +21,7 @@ pub enum FloorDatabase<'a> {
     Sqlite {
         /// The database file.
         path: &'a Path,
-        /// Fetches per transaction: 1, or the key server's own batch ([`MAX_BATCH`]).
+        /// Fetches per transaction: 1, or the key server's own batch (64, `MAX_BATCH`).
         batched: bool,
     },
     /// PostgreSQL, through a pool of its own of `connections`.

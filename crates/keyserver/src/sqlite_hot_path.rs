@@ -96,8 +96,14 @@ pub(crate) struct SqliteHotPath {
 impl SqliteHotPath {
     /// Opens its own connection to the (migrated, WAL) database file and starts its thread.
     pub(crate) fn open(path: &Path) -> Result<Self, KeyserverError> {
-        let conn = connect(path).map_err(|e| KeyserverError::SqliteFetchPath(e.to_string()))?;
-        let checkpointer = Arc::new(Checkpointer::start(path, BUSY_TIMEOUT)?);
+        Self::open_waiting(path, BUSY_TIMEOUT)
+    }
+
+    /// As [`Self::open`], waiting at most `busy_timeout` for another connection's lock.
+    fn open_waiting(path: &Path, busy_timeout: Duration) -> Result<Self, KeyserverError> {
+        let conn = connect_waiting(path, busy_timeout)
+            .map_err(|e| KeyserverError::SqliteFetchPath(e.to_string()))?;
+        let checkpointer = Arc::new(Checkpointer::start(path, busy_timeout)?);
         let (jobs, queue) = mpsc::channel();
         let largest_batch = Arc::new(AtomicUsize::new(0));
         let largest = largest_batch.clone();
@@ -154,9 +160,14 @@ impl SqliteHotPath {
     }
 }
 
+/// A connection for the fetch path's statements (the floor benchmark uses one too).
 pub(crate) fn connect(path: &Path) -> Result<Connection, rusqlite::Error> {
+    connect_waiting(path, BUSY_TIMEOUT)
+}
+
+fn connect_waiting(path: &Path, busy_timeout: Duration) -> Result<Connection, rusqlite::Error> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_timeout(busy_timeout)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
     // The checkpointer thread does this connection's checkpoints (`sqlite_checkpointer`).
@@ -193,11 +204,22 @@ fn in_transaction(conn: &mut Connection, jobs: &mut [Box<dyn Job>]) -> Result<()
 
 /// Runs `batch` in one transaction and answers after its commit. If anything fails, the
 /// whole transaction is rolled back and each job runs again alone, so one failing request
-/// fails only itself.
+/// fails only itself; but if the database stayed locked for the whole busy timeout, every
+/// job gets that error at once (alone, each would wait the timeout again).
 fn run_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>) {
-    if in_transaction(conn, &mut batch).is_ok() {
+    let error = match in_transaction(conn, &mut batch) {
+        Ok(()) => {
+            for job in batch {
+                job.answer(Ok(()));
+            }
+            return;
+        }
+        Err(e) => e,
+    };
+    if is_busy(&error) {
+        let message = error.to_string();
         for job in batch {
-            job.answer(Ok(()));
+            job.answer(Err(StoreError::HotPath(message.clone())));
         }
         return;
     }
@@ -205,6 +227,13 @@ fn run_batch(conn: &mut Connection, mut batch: Vec<Box<dyn Job>>) {
         let alone = in_transaction(conn, std::slice::from_mut(&mut job));
         job.answer(alone.map_err(StoreError::from));
     }
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 pub(crate) fn credential(
@@ -395,6 +424,35 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        store.close().await;
+        drop(store);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_database_locked_past_the_busy_timeout_fails_the_batch_at_once() {
+        const WAIT: Duration = Duration::from_millis(200);
+        const FETCHES: usize = 30;
+        let (dir, store) = database("busy", 40, 0).await;
+        let hot_path = SqliteHotPath::open_waiting(&dir.join("keyserver.db"), WAIT).unwrap();
+        let alice = DeviceAddress::new("alice", 1).unwrap();
+        let blocker = Connection::open(dir.join("keyserver.db")).unwrap();
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let started = std::time::Instant::now();
+        let results = futures_util::future::join_all(
+            (0..FETCHES).map(|_| hot_path.take_bundle(&alice, true)),
+        )
+        .await;
+        // Retried one by one, the batch would wait the timeout once per fetch.
+        assert!(started.elapsed() < WAIT * 5, "took {:?}", started.elapsed());
+        for result in results {
+            assert!(matches!(result, Err(StoreError::HotPath(_))), "{result:?}");
+        }
+        blocker.execute_batch("COMMIT").unwrap();
+        // Nothing was consumed: the next fetch gets the first key.
+        let bundle = hot_path.take_bundle(&alice, true).await.unwrap().unwrap();
+        assert_eq!(bundle.one_time_prekey, Some(0u32.to_be_bytes().to_vec()));
+        drop(hot_path);
         store.close().await;
         drop(store);
         std::fs::remove_dir_all(dir).unwrap();
