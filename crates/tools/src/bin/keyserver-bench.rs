@@ -286,10 +286,19 @@ async fn run(args: &Args, config: &Config) -> Result<(), BoxError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let router = keyserver.router();
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    // Served as the binaries serve (TCP_NODELAY, timeouts, caps), not by bare axum::serve.
+    let server = tokio::spawn(e2ee_http_serve::serve(
+        listener,
+        router,
+        e2ee_http_serve::HttpLimits::default(),
+        std::future::pending(),
+    ));
+    // TCP_NODELAY as real clients set it: without it a request could wait for a delayed ACK.
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
     let client: HttpClient = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(args.concurrency * 2)
-        .build_http();
+        .build(connector);
 
     println!(
         "backend={backend} targets={} keys/target={} fetches={} concurrency={} pool={}",
