@@ -16,6 +16,15 @@ import pytest
 import e2ee
 
 
+STATUS_ORDER = [e2ee.MessageStatus.PENDING, e2ee.MessageStatus.SENT,
+                e2ee.MessageStatus.DELIVERED, e2ee.MessageStatus.READ]
+
+
+def at_least(status, wanted) -> bool:
+    """Whether a message at `status` has reached `wanted` (statuses only move forward)."""
+    return STATUS_ORDER.index(status) >= STATUS_ORDER.index(wanted)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

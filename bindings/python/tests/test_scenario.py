@@ -12,14 +12,7 @@ import pytest
 import e2ee
 from e2ee import Address, Conversation, E2eeError, Event, MessageStatus
 
-from conftest import Events
-
-STATUS_ORDER = [MessageStatus.PENDING, MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ]
-
-
-def at_least(status, wanted) -> bool:
-    return STATUS_ORDER.index(status) >= STATUS_ORDER.index(wanted)
-
+from conftest import Events, at_least
 
 def expect_status(events: Events, msg_id: int, status):
     """Waits until `events` shows our message `msg_id` at `status` or later."""
