@@ -268,8 +268,9 @@ async fn main() -> Result<(), BoxError> {
 async fn run(args: &Args, config: &Config) -> Result<(), BoxError> {
     // The HTTP fetches, then one floor run on PostgreSQL or two on SQLite.
     let floor_runs = if args.postgres.is_some() { 1 } else { 2 };
-    let http_fetches = args.fetches.div_ceil(args.concurrency.max(1)) * args.concurrency.max(1);
-    let needed = http_fetches + floor_runs * args.fetches;
+    let concurrency = args.concurrency.max(1);
+    let per_worker = args.fetches.div_ceil(concurrency);
+    let needed = per_worker * concurrency + floor_runs * args.fetches;
     if args.targets * args.keys_per_target < needed {
         return Err(format!(
             "{} targets x {} keys cannot give {needed} fetches a one-time prekey each",
@@ -359,8 +360,6 @@ async fn run(args: &Args, config: &Config) -> Result<(), BoxError> {
         requesters.push(requester.credential);
     }
     let targets: Arc<Vec<String>> = Arc::new(targets.into_iter().map(|t| t.user_id).collect());
-    let per_worker = args.fetches.div_ceil(args.concurrency.max(1));
-    let concurrency = args.concurrency.max(1);
     let pace = (args.rate > 0).then(|| Duration::from_secs(1) / args.rate);
     let started = Instant::now();
     let mut workers = Vec::new();
