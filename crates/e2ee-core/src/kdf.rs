@@ -26,6 +26,10 @@ pub(crate) const INFO_MESSAGE_KEYS: &[u8] = b"E2EE-v1_Ratchet_MessageKeys";
 /// Sender-key message key expansion, same shape as [`INFO_MESSAGE_KEYS`].
 pub(crate) const INFO_SENDER_KEY_MESSAGE_KEYS: &[u8] = b"E2EE-v1_SenderKey_MessageKeys";
 
+/// Attachments: `aes_key (32) || nonce_prefix (7) = HKDF(salt = 0^32, ikm = media_key, info)`
+/// (docs/media.md section 2).
+pub(crate) const INFO_ATTACHMENT: &[u8] = b"E2EE-v1_Attachment";
+
 /// Chain step constants (Signal's Double Ratchet spec).
 pub(crate) const CHAIN_MESSAGE_KEY_SEED: u8 = 0x01;
 pub(crate) const CHAIN_NEXT_KEY_SEED: u8 = 0x02;

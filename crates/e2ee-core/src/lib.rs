@@ -33,6 +33,7 @@ mod identity;
 mod kdf;
 mod kem;
 pub mod limits;
+pub mod media;
 mod memory_store;
 pub mod message;
 mod pqxdh;
