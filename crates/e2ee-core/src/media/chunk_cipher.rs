@@ -77,7 +77,7 @@ impl ChunkCipher {
 }
 
 /// `aes_key || nonce_prefix` of a media key (also what the test vectors record).
-pub(super) fn expand(key: &MediaKey) -> zeroize::Zeroizing<[u8; 39]> {
+pub(crate) fn expand(key: &MediaKey) -> zeroize::Zeroizing<[u8; 39]> {
     hkdf(&ZERO_SALT, key.as_bytes(), INFO_ATTACHMENT)
 }
 

@@ -29,6 +29,8 @@ mod layout;
 mod padding;
 mod pointer;
 
+#[cfg(test)]
+pub(crate) use chunk_cipher::expand as chunk_cipher_expand;
 pub use decryptor::{ChunkReader, MediaDecryptor};
 pub use encryptor::{MediaEncryptor, encrypt_attachment};
 pub use error::MediaError;

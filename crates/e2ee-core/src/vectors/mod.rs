@@ -19,6 +19,7 @@
 mod conversation;
 mod groups;
 mod handshake;
+mod media;
 mod membership;
 mod rejections;
 mod safety;
@@ -41,7 +42,7 @@ use crate::{
 };
 
 /// The vector files of the repository, in generation order.
-const FILES: [&str; 7] = [
+const FILES: [&str; 8] = [
     "handshakes.json",
     "conversation.json",
     "safety_numbers.json",
@@ -49,6 +50,7 @@ const FILES: [&str; 7] = [
     "groups/groups.json",
     "tickets.json",
     "groups/membership.json",
+    "media.json",
 ];
 
 const REGENERATE_ENV: &str = "E2EE_REGENERATE_VECTORS";
@@ -92,6 +94,7 @@ fn generate_all() -> Vec<(&'static str, String)> {
         (FILES[4], to_json(&groups::generate())),
         (FILES[5], to_json(&tickets::generate())),
         (FILES[6], to_json(&membership::generate())),
+        (FILES[7], to_json(&media::generate())),
     ]
 }
 
