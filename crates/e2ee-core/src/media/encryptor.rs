@@ -72,7 +72,7 @@ impl MediaEncryptor {
     /// with nothing taken.
     pub fn update(&mut self, mut plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), MediaError> {
         let remaining = self.layout.plaintext_len() - self.taken;
-        if plaintext.len() as u64 > remaining || (self.finished && !plaintext.is_empty()) {
+        if plaintext.len() as u64 > remaining {
             return Err(MediaError::InputTooLong);
         }
         self.taken += plaintext.len() as u64;

@@ -248,15 +248,11 @@ impl Codec for MediaPointer {
         out.extend_from_slice(&self.ciphertext_sha256);
         out.push(self.content_type.len() as u8);
         out.extend_from_slice(self.content_type.as_bytes());
-        let flags = [
-            (self.file_name.is_some(), FLAG_FILE_NAME),
-            (self.dimensions.is_some(), FLAG_DIMENSIONS),
-            (self.duration_ms.is_some(), FLAG_DURATION),
-            (self.thumbnail.is_some(), FLAG_THUMBNAIL),
-        ]
-        .iter()
-        .filter(|(present, _)| *present)
-        .fold(0, |flags, (_, bit)| flags | bit);
+        let flag = |present: bool, bit: u8| if present { bit } else { 0 };
+        let flags = flag(self.file_name.is_some(), FLAG_FILE_NAME)
+            | flag(self.dimensions.is_some(), FLAG_DIMENSIONS)
+            | flag(self.duration_ms.is_some(), FLAG_DURATION)
+            | flag(self.thumbnail.is_some(), FLAG_THUMBNAIL);
         out.push(flags);
         if let Some(name) = &self.file_name {
             out.push(name.len() as u8);
